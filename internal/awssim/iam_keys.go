@@ -1,0 +1,4 @@
+package awssim
+
+// IAM access keys.
+var iamKeyActions = map[string]handler{}

@@ -1,0 +1,4 @@
+package awssim
+
+// IAM login profiles and the account password policy.
+var iamLoginActions = map[string]handler{}

@@ -1,0 +1,4 @@
+package awssim
+
+// Secrets Manager.
+var secretsActions = map[string]handler{}
