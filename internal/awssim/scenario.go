@@ -2,6 +2,7 @@ package awssim
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -70,10 +71,10 @@ type ScenarioUser struct {
 
 // ScenarioLoginProfile is a console password.
 type ScenarioLoginProfile struct {
-	AgeDays          int  `yaml:"age_days"`
-	PasswordAgeDays  *int `yaml:"password_age_days"`
-	LastUsedDaysAgo  *int `yaml:"last_used_days_ago"`
-	ResetRequired    bool `yaml:"reset_required"`
+	AgeDays         int  `yaml:"age_days"`
+	PasswordAgeDays *int `yaml:"password_age_days"`
+	LastUsedDaysAgo *int `yaml:"last_used_days_ago"`
+	ResetRequired   bool `yaml:"reset_required"`
 }
 
 // ScenarioKey is one access key. ID and Secret are generated when empty.
@@ -112,10 +113,15 @@ var (
 func ParseScenario(file string, data []byte) (*Scenario, error) {
 	var sc Scenario
 	doc, err := yamlfile.Decode(file, data, &sc)
+	var ps yamlfile.Problems
 	if err != nil {
-		return nil, err
+		// A syntax error leaves no document (Line() is 0): nothing more to check. Unknown fields
+		// and type mismatches leave the rest decoded, so validate it too and report all at once.
+		if !errors.As(err, &ps) || doc.Line() == 0 {
+			return nil, err
+		}
 	}
-	if ps := sc.validate(doc); len(ps) > 0 {
+	if ps = append(ps, sc.validate(doc)...); len(ps) > 0 {
 		return nil, ps.Err()
 	}
 	return &sc, nil

@@ -1,0 +1,77 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/keycycle/keycycle/internal/cli"
+)
+
+func run(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = cli.Main(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stderrHas  []string
+		stdoutNone bool
+	}{
+		{name: "no arguments", args: nil, code: 2, stderrHas: []string{"usage: keycycle <command>", "sandbox"}},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderrHas: []string{`unknown command "frobnicate"`, "sandbox", "version"}},
+		{name: "help", args: []string{"help"}, code: 0, stderrHas: []string{"commands:", "sandbox", "version", "help"}},
+		{name: "-h", args: []string{"-h"}, code: 0, stderrHas: []string{"commands:"}},
+		{name: "--help", args: []string{"--help"}, code: 0, stderrHas: []string{"commands:"}},
+		{name: "help sandbox", args: []string{"help", "sandbox"}, code: 0, stderrHas: []string{"usage: keycycle sandbox [flags]", "-listen", "127.0.0.1:4566", "-scenario", "-verbose"}},
+		{name: "help unknown", args: []string{"help", "frobnicate"}, code: 2, stderrHas: []string{`unknown command "frobnicate"`}},
+		{name: "sandbox -h", args: []string{"sandbox", "-h"}, code: 0, stderrHas: []string{"usage: keycycle sandbox", "-listen"}},
+		{name: "bad flag", args: []string{"sandbox", "--bogus"}, code: 2, stderrHas: []string{"-bogus", "usage: keycycle sandbox"}},
+		{name: "bad flag value", args: []string{"sandbox", "--verbose=maybe"}, code: 2, stderrHas: []string{"verbose"}},
+		{name: "stray argument", args: []string{"sandbox", "extra"}, code: 2, stderrHas: []string{"unexpected arguments: extra"}},
+		{name: "version argument", args: []string{"version", "extra"}, code: 2, stderrHas: []string{"takes no arguments"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := run(tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, tt.code, stderr)
+			}
+			for _, want := range tt.stderrHas {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing: usage goes to stderr", stdout)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := run("version")
+	if code != 0 || !strings.HasPrefix(stdout, "keycycle ") || !strings.HasSuffix(stdout, "\n") || stderr != "" {
+		t.Fatalf("version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// The overall help text lists every command with its summary.
+func ExampleMain_help() {
+	cli.Main(context.Background(), []string{"help"}, os.Stdout, os.Stdout)
+	// Output:
+	// keycycle rotates AWS IAM user credentials safely.
+	//
+	// usage: keycycle <command> [flags] [arguments]
+	//
+	// commands:
+	//   sandbox  run the built-in AWS sandbox (IAM, STS, Secrets Manager) in the foreground
+	//   version  print keycycle's version
+	//   help     show this help, or a command's flags: keycycle help <command>
+}

@@ -1,0 +1,150 @@
+package inventory
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+const fullID = "AKIAIOSFODNN7EXAMPLE"
+
+func TestKeyIDPrintsMasked(t *testing.T) {
+	k := KeyID(fullID)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		got := fmt.Sprintf(verb, k)
+		if strings.Contains(got, fullID) || !strings.Contains(got, "AKIA...MPLE") {
+			t.Errorf("Sprintf(%s) = %q, want masked", verb, got)
+		}
+	}
+	if got := fmt.Sprint(AccessKey{ID: k}); strings.Contains(got, fullID) {
+		t.Errorf("struct printed %q", got)
+	}
+	if got := fmt.Sprintf("%+v", []KeyID{k}); strings.Contains(got, fullID) {
+		t.Errorf("slice printed %q", got)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "access_key_id", k)
+	if strings.Contains(buf.String(), fullID) || !strings.Contains(buf.String(), "AKIA...MPLE") {
+		t.Errorf("log = %s", buf.String())
+	}
+	if k.Raw() != fullID {
+		t.Errorf("Raw() = %q", k.Raw())
+	}
+	// JSON carries the whole id: a saved plan must be applicable.
+	b, _ := json.Marshal(k)
+	if string(b) != `"`+fullID+`"` {
+		t.Errorf("json = %s", b)
+	}
+	for in, want := range map[KeyID]string{"": "", "SHORT": "...", "ABCDEFGHI": "ABCD...FGHI"} {
+		if got := in.String(); got != want {
+			t.Errorf("KeyID(%q).String() = %q, want %q", string(in), got, want)
+		}
+	}
+}
+
+func TestSortKeysOldestFirst(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	keys := []AccessKey{
+		{ID: "AKIAZZZZZZZZZZZZZZZ2", Created: t0.Add(time.Hour)},
+		{ID: "AKIAZZZZZZZZZZZZZZZ9", Created: t0},
+		{ID: "AKIAZZZZZZZZZZZZZZZ1", Created: t0},
+	}
+	SortKeys(keys)
+	got := []string{keys[0].ID.Raw(), keys[1].ID.Raw(), keys[2].ID.Raw()}
+	want := []string{"AKIAZZZZZZZZZZZZZZZ1", "AKIAZZZZZZZZZZZZZZZ9", "AKIAZZZZZZZZZZZZZZZ2"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
+func TestStateRecordsRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 30, 15, 0, time.UTC)
+	oldID, newID := KeyID("AKIAOLDOLDOLDOLD0001"), KeyID("AKIANEWNEWNEWNEW0002")
+
+	in := RotationIntent{Started: at, Old: oldID}
+	if v := in.TagValue(); v != "started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001" {
+		t.Errorf("intent value %q", v)
+	}
+	gotIn, err := ParseRotationIntent(in.TagValue())
+	if err != nil || gotIn != in {
+		t.Errorf("intent round trip: %+v, %v", gotIn, err)
+	}
+
+	for _, r := range []RotationRecord{
+		{At: at, Old: oldID, New: newID},
+		{At: at, Old: oldID, New: newID, Deactivated: at.Add(240 * time.Hour)},
+	} {
+		v := r.TagValue()
+		if len(v) > MaxTagValueLen || !tagValueChars(v) {
+			t.Errorf("record value %q not a valid IAM tag value", v)
+		}
+		got, err := ParseRotationRecord(v)
+		if err != nil || got != r {
+			t.Errorf("record round trip %q: %+v, %v", v, got, err)
+		}
+	}
+	if v := (RotationRecord{At: at, Old: oldID, New: newID, Deactivated: at}).TagValue(); v !=
+		"at=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 new=AKIANEWNEWNEWNEW0002 deactivated=2026-11-21T09:30:15Z" {
+		t.Errorf("record value %q", v)
+	}
+
+	d := DeactivationRecord{At: at, Key: oldID}
+	gotD, err := ParseDeactivationRecord(d.TagValue())
+	if err != nil || gotD != d {
+		t.Errorf("deactivation round trip: %+v, %v", gotD, err)
+	}
+
+	// Times in another zone are written in UTC, sub-second parts dropped.
+	z := time.FixedZone("x", 3600)
+	r, err := ParseRotationRecord(RotationRecord{At: at.In(z).Add(500 * time.Millisecond), Old: oldID, New: newID}.TagValue())
+	if err != nil || !r.At.Equal(at) || r.At.Location() != time.UTC {
+		t.Errorf("zone: %+v %v", r, err)
+	}
+	// Unknown fields are ignored (later versions may add some).
+	if _, err := ParseRotationIntent("started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 host=x"); err != nil {
+		t.Errorf("unknown field: %v", err)
+	}
+}
+
+func TestStateRecordsRefuseGarbage(t *testing.T) {
+	for _, v := range []string{
+		"",
+		"started=2026-11-21T09:30:15Z",
+		"started=yesterday old=AKIAOLDOLDOLDOLD0001",
+		"started=2026-11-21T09:30:15Z old=short",
+		"started=2026-11-21T09:30:15Z old=AKIA-OLD-OLD-OLD-0001",
+		"started=2026-11-21T09:30:15Z started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001",
+		"started=2026-11-21T09:30:15Z AKIAOLDOLDOLDOLD0001",
+	} {
+		if _, err := ParseRotationIntent(v); err == nil {
+			t.Errorf("ParseRotationIntent(%q) accepted", v)
+		}
+	}
+	if _, err := ParseRotationRecord("at=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 new=AKIANEWNEWNEWNEW0002 deactivated=soon"); err == nil {
+		t.Error("bad deactivated accepted")
+	}
+	if _, err := ParseDeactivationRecord("at=2026-11-21T09:30:15Z"); err == nil {
+		t.Error("missing key accepted")
+	}
+}
+
+func TestTagNames(t *testing.T) {
+	if IntentTag(DefaultStatePrefix) != "keycycle:rotation" || RotatedTag("kc/") != "kc/rotated" ||
+		DeactivatedTag(DefaultStatePrefix) != "keycycle:deactivated" {
+		t.Fatal("tag names")
+	}
+}
+
+// tagValueChars reports whether s uses only IAM tag value characters.
+func tagValueChars(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(" _.:/=+-@", c)) {
+			return false
+		}
+	}
+	return true
+}

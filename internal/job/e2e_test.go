@@ -1,0 +1,346 @@
+package job_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/awssim"
+	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/job"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/policy"
+	"github.com/keycycle/keycycle/internal/rotation"
+)
+
+const acct = "111111111111"
+
+const scenario = `
+start: 2026-11-21T09:00:00Z
+accounts:
+  - id: "111111111111"
+    alias: e2e
+    users:
+      - name: due
+        tags: {owner: due@example.com}
+        access_keys:
+          - {age_days: 95, status: Active, last_used_days_ago: 1}
+      - name: fresh
+        access_keys:
+          - {age_days: 10, status: Active, last_used_days_ago: 1}
+`
+
+type env struct {
+	sb     *awssimtest.Sandbox
+	cfg    aws.Config
+	audit  *bytes.Buffer
+	runner func() *job.Runner
+}
+
+func newEnv(t *testing.T, opts ...awssimtest.Option) *env {
+	t.Helper()
+	opts = append([]awssimtest.Option{awssimtest.WithScenarioYAML(t, scenario)}, opts...)
+	sb, cfg := awssimtest.Start(t, opts...)
+	e := &env{sb: sb, cfg: cfg, audit: &bytes.Buffer{}}
+	aw := audit.NewWriter(e.audit)
+	e.runner = func() *job.Runner {
+		return &job.Runner{
+			AWS:        cfg,
+			Rules:      policy.DefaultRules(),
+			Secret:     job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+			Verify:     job.Verify{Successes: 3, Interval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: 5 * time.Second},
+			Now:        sb.Clock().Now,
+			Audit:      aw,
+			ReportPoll: 5 * time.Millisecond,
+		}
+	}
+	return e
+}
+
+func (e *env) plan(t *testing.T) plan.Plan {
+	t.Helper()
+	s, err := e.runner().Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Plan
+}
+
+func (e *env) apply(t *testing.T) []rotation.Result {
+	t.Helper()
+	r := e.runner()
+	s, err := r.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(context.Background(), s.Plan, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (e *env) keys(t *testing.T, user string) []awssim.KeyInfo {
+	t.Helper()
+	ks, ok := e.sb.Keys(acct, user)
+	if !ok {
+		t.Fatalf("no user %s", user)
+	}
+	return ks
+}
+
+func (e *env) tags(t *testing.T, user string) map[string]string {
+	t.Helper()
+	out, err := iam.NewFromConfig(e.cfg).ListUserTags(context.Background(), &iam.ListUserTagsInput{UserName: aws.String(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, tg := range out.Tags {
+		m[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	return m
+}
+
+// secretValue reads the user's secret at a stage; ok false when the secret or stage is absent.
+func (e *env) secretValue(t *testing.T, user, stage string) (id, sec string, ok bool) {
+	t.Helper()
+	out, err := secretsmanager.NewFromConfig(e.cfg).GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String("keycycle/" + acct + "/" + user), VersionStage: aws.String(stage)})
+	if err != nil {
+		return "", "", false
+	}
+	var v struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.AccessKeyId, v.SecretAccessKey, true
+}
+
+func countActions(p plan.Plan) map[plan.Action]int {
+	m := map[plan.Action]int{}
+	for _, s := range p.Steps {
+		m[s.Action]++
+	}
+	return m
+}
+
+func outcomes(rs []rotation.Result) map[rotation.Outcome]int {
+	m := map[rotation.Outcome]int{}
+	for _, r := range rs {
+		m[r.Outcome]++
+	}
+	return m
+}
+
+func mustAuth(t *testing.T, e *env, id, sec string) {
+	t.Helper()
+	_, err := sts.NewFromConfig(e.sb.Config(id, sec, "")).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatalf("key %s does not authenticate: %v", id, err)
+	}
+}
+
+func TestLifecycleRotateDeactivateDelete(t *testing.T) {
+	e := newEnv(t)
+	oldKey := e.keys(t, "due")[0]
+
+	p := e.plan(t)
+	if got := countActions(p); got[plan.Rotate] != 1 {
+		t.Fatalf("plan = %+v, want one rotate", p.Steps)
+	}
+	res := e.apply(t)
+	if o := outcomes(res); o[rotation.Done] != 1 || o[rotation.Failed] != 0 {
+		t.Fatalf("apply outcomes %v: %+v", o, res)
+	}
+	keys := e.keys(t, "due")
+	if len(keys) != 2 || keys[0].AccessKeyID != oldKey.AccessKeyID || keys[0].Status != "Active" || keys[1].Status != "Active" {
+		t.Fatalf("after rotation keys = %+v", keys)
+	}
+	id, sec, ok := e.secretValue(t, "due", "AWSCURRENT")
+	if !ok || id != keys[1].AccessKeyID {
+		t.Fatalf("AWSCURRENT holds %q, want the new key %s", id, keys[1].AccessKeyID)
+	}
+	if _, _, pending := e.secretValue(t, "due", "AWSPENDING"); pending {
+		t.Fatal("AWSPENDING left behind")
+	}
+	mustAuth(t, e, id, sec) // I1: the stored secret works
+	tags := e.tags(t, "due")
+	if _, ok := tags["keycycle:rotation"]; ok {
+		t.Fatal("intent tag left behind")
+	}
+	if !strings.Contains(tags["keycycle:rotated"], "new="+id) {
+		t.Fatalf("completion record = %q", tags["keycycle:rotated"])
+	}
+
+	// I5: a second apply with no time passing changes nothing.
+	before := e.sb.Stats()
+	res = e.apply(t)
+	for _, r := range res {
+		if r.Outcome != rotation.Noted {
+			t.Fatalf("second apply did something: %+v", r)
+		}
+	}
+	after := e.sb.Stats()
+	for _, write := range []string{"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "TagUser", "UntagUser"} {
+		if after.Calls[acct]["iam"][write] != before.Calls[acct]["iam"][write] {
+			t.Fatalf("second apply called %s", write)
+		}
+	}
+
+	// Grace passes, old key unused since delivery: deactivate.
+	e.sb.Clock().Advance(11 * 24 * time.Hour)
+	if got := countActions(e.plan(t)); got[plan.Deactivate] != 1 {
+		t.Fatalf("after grace: plan %v, want a deactivation", got)
+	}
+	e.apply(t)
+	keys = e.keys(t, "due")
+	if keys[0].Status != "Inactive" || keys[1].Status != "Active" {
+		t.Fatalf("after deactivation keys = %+v", keys)
+	}
+	// Delete grace passes: delete the inactive old key, never the active one (I4).
+	e.sb.Clock().Advance(11 * 24 * time.Hour)
+	e.apply(t)
+	keys = e.keys(t, "due")
+	if len(keys) != 1 || keys[0].AccessKeyID != id || keys[0].Status != "Active" {
+		t.Fatalf("after delete keys = %+v", keys)
+	}
+	if fresh := e.keys(t, "fresh"); len(fresh) != 1 || fresh[0].Status != "Active" {
+		t.Fatalf("a user not due was touched: %+v", fresh)
+	}
+}
+
+func TestOldKeyStillUsedIsNotDeactivated(t *testing.T) {
+	e := newEnv(t)
+	old := e.keys(t, "due")[0]
+	e.apply(t)
+	// The application still uses the old key after delivery.
+	e.sb.Clock().Advance(2 * 24 * time.Hour)
+	mustAuth(t, e, old.AccessKeyID, old.SecretAccessKey)
+	e.sb.Clock().Advance(9 * 24 * time.Hour)
+	p := e.plan(t)
+	if got := countActions(p); got[plan.Deactivate] != 0 || got[plan.Warn] == 0 {
+		t.Fatalf("old key in use: plan %v, want a warning and no deactivation: %+v", got, p.Steps)
+	}
+	e.apply(t)
+	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Active" {
+		t.Fatalf("I3: a used key was deactivated: %+v", k)
+	}
+}
+
+func TestDeliveryFailureDeletesNewKeyAndKeepsOld(t *testing.T) {
+	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "secretsmanager", Action: "PutSecretValue"}, Code: "InternalServiceError"},
+	}}))
+	old := e.keys(t, "due")[0]
+	res := e.apply(t)
+	if o := outcomes(res); o[rotation.Failed] != 1 {
+		t.Fatalf("want one failure, got %v", o)
+	}
+	keys := e.keys(t, "due")
+	if len(keys) != 1 || keys[0].AccessKeyID != old.AccessKeyID || keys[0].Status != "Active" {
+		t.Fatalf("I1/I2: after failed delivery keys = %+v", keys)
+	}
+	if _, ok := e.tags(t, "due")["keycycle:rotation"]; ok {
+		t.Fatal("intent tag left after a clean rollback")
+	}
+}
+
+func TestCrashAfterCreateThenRerunDeletesOrphan(t *testing.T) {
+	// Delivery fails and so does the clean-up: the new key is left behind with the intent
+	// recorded, as if the process had died right after CreateAccessKey.
+	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "secretsmanager", Action: "PutSecretValue"}, Code: "InternalServiceError"},
+		{Match: awssim.Match{Service: "iam", Action: "UpdateAccessKey"}, Code: "ServiceFailure"},
+	}}))
+	old := e.keys(t, "due")[0]
+	e.apply(t)
+	if keys := e.keys(t, "due"); len(keys) != 2 {
+		t.Fatalf("setup: want the orphan key left, got %+v", keys)
+	}
+	if _, ok := e.tags(t, "due")["keycycle:rotation"]; !ok {
+		t.Fatal("setup: intent must stay when clean-up fails")
+	}
+	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.apply(t)
+	if o := outcomes(res); o[rotation.Done] != 1 {
+		t.Fatalf("re-run: %v %+v", o, res)
+	}
+	keys := e.keys(t, "due")
+	id, sec, ok := e.secretValue(t, "due", "AWSCURRENT")
+	if len(keys) != 2 || keys[0].AccessKeyID != old.AccessKeyID || !ok || keys[1].AccessKeyID != id {
+		t.Fatalf("after recovery keys=%+v current=%s", keys, id)
+	}
+	mustAuth(t, e, id, sec)
+	if !strings.Contains(e.audit.String(), `"event":"orphan_deleted"`) {
+		t.Fatal("orphan deletion not audited")
+	}
+}
+
+func TestCrashAfterStagingThenRerunResumes(t *testing.T) {
+	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "secretsmanager", Action: "UpdateSecretVersionStage"}, Code: "InternalServiceError"},
+	}}))
+	res := e.apply(t)
+	if o := outcomes(res); o[rotation.Failed] != 1 {
+		t.Fatalf("want the promotion to fail, got %v", o)
+	}
+	pendingID, _, ok := e.secretValue(t, "due", "AWSPENDING")
+	if !ok || len(e.keys(t, "due")) != 2 {
+		t.Fatal("setup: the new key must stay, staged as pending")
+	}
+	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	res = e.apply(t)
+	if o := outcomes(res); o[rotation.Resumed] != 1 {
+		t.Fatalf("re-run: want resumed, got %v %+v", o, res)
+	}
+	id, sec, ok := e.secretValue(t, "due", "AWSCURRENT")
+	if !ok || id != pendingID || len(e.keys(t, "due")) != 2 {
+		t.Fatalf("resume promoted %s, want %s", id, pendingID)
+	}
+	mustAuth(t, e, id, sec)
+}
+
+func TestPropagationDelayIsWaitedOut(t *testing.T) {
+	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{KeyPropagationDelay: awssim.Duration(400 * time.Millisecond)}))
+	res := e.apply(t)
+	if o := outcomes(res); o[rotation.Done] != 1 {
+		t.Fatalf("rotation with propagation delay: %v %+v", o, res)
+	}
+}
+
+func TestConcurrentAppliesRotateOnce(t *testing.T) {
+	e := newEnv(t)
+	p := e.plan(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = e.runner().Apply(context.Background(), p, false)
+		}()
+	}
+	wg.Wait()
+	keys := e.keys(t, "due")
+	if len(keys) != 2 {
+		t.Fatalf("I7: want exactly one new key, got %+v", keys)
+	}
+	id, _, ok := e.secretValue(t, "due", "AWSCURRENT")
+	if !ok || id != keys[1].AccessKeyID {
+		t.Fatalf("I1: current secret %s, new key %s", id, keys[1].AccessKeyID)
+	}
+}

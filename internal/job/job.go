@@ -1,0 +1,173 @@
+// Package job wires one keycycle run: scan -> policy -> [apply] -> audit. It is the only package
+// that knows every adapter; the adapters never import each other.
+package job
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/policy"
+	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/scan"
+	"github.com/keycycle/keycycle/internal/sink"
+)
+
+// Secret says where new access keys are stored (Secrets Manager, the primary sink).
+type Secret struct {
+	NameTemplate string   // {{account}} and {{user}} are replaced
+	KMSKeyID     string   // empty: the account's default key
+	Readers      []string // principal ARNs allowed to read besides the owner and this runner
+}
+
+// Verify bounds the new-key check (rotation.STSVerifier); zero values take its defaults.
+type Verify struct {
+	Successes   int
+	Interval    time.Duration
+	MaxInterval time.Duration
+	Timeout     time.Duration
+}
+
+// Runner runs keycycle against the account its AWS configuration signs into.
+type Runner struct {
+	AWS    aws.Config
+	Rules  policy.Rules
+	Secret Secret
+	Verify Verify
+	// Now is the clock for ages and records; nil is time.Now.
+	Now   func() time.Time
+	Log   *slog.Logger
+	Audit *audit.Writer
+	// RunID labels audit records; empty generates one.
+	RunID string
+	// ReportPoll is the credential report poll interval (default 2s).
+	ReportPoll time.Duration
+
+	caller *sts.GetCallerIdentityOutput
+}
+
+// Scanned is the outcome of Plan: the inventory it was decided on and the plan.
+type Scanned struct {
+	Account inventory.Account
+	Stats   scan.Stats
+	Plan    plan.Plan
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now().UTC()
+	}
+	return r.Now().UTC()
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
+// Identity returns who the runner signs as (cached).
+func (r *Runner) Identity(ctx context.Context) (*sts.GetCallerIdentityOutput, error) {
+	if r.caller != nil {
+		return r.caller, nil
+	}
+	out, err := sts.NewFromConfig(r.AWS).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return nil, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+	}
+	r.caller = out
+	return out, nil
+}
+
+// Plan scans the account and evaluates the rules.
+func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
+	id, err := r.Identity(ctx)
+	if err != nil {
+		return Scanned{}, err
+	}
+	now := r.now()
+	sc := &scan.Scanner{
+		IAM:          iam.NewFromConfig(r.AWS),
+		Log:          r.log(),
+		PollInterval: r.ReportPoll,
+		NeedsDetail:  func(u inventory.User) bool { return policy.Triage(u, r.Rules, now) },
+	}
+	acct, st, err := sc.Scan(ctx, aws.ToString(id.Account))
+	if err != nil {
+		return Scanned{}, err
+	}
+	p := policy.Evaluate([]inventory.Account{acct}, r.Rules, now)
+	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
+		"rotate", p.Summary.Rotate, "deactivate", p.Summary.Deactivate, "delete", p.Summary.Delete, "blocked", p.Summary.Blocked)
+	return Scanned{Account: acct, Stats: st, Plan: p}, nil
+}
+
+// Apply carries out p's steps for the runner's account. dryRun re-checks every step against live
+// state and reports what it would do, changing nothing.
+func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotation.Result, error) {
+	id, err := r.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	accountID := aws.ToString(id.Account)
+	for _, st := range p.Steps {
+		if st.AccountID != accountID {
+			return nil, fmt.Errorf("the plan has steps for account %s but the credentials are for account %s", st.AccountID, accountID)
+		}
+	}
+	runID := r.RunID
+	if runID == "" {
+		runID = NewRunID(r.now())
+	}
+	iamc := iam.NewFromConfig(r.AWS)
+	readers := append([]string{principalARN(aws.ToString(id.Arn))}, r.Secret.Readers...)
+	ex := &rotation.Executor{
+		AccountID: accountID,
+		IAM:       iamc,
+		Keys: func(ctx context.Context, user string) ([]inventory.AccessKey, error) {
+			return scan.ReadKeys(ctx, iamc, user)
+		},
+		Sink: &sink.SecretsManager{API: secretsmanager.NewFromConfig(r.AWS), NameTemplate: r.Secret.NameTemplate,
+			KMSKeyID: r.Secret.KMSKeyID, Readers: readers},
+		Verifier: &rotation.STSVerifier{Config: r.AWS, Successes: r.Verify.Successes, Interval: r.Verify.Interval,
+			MaxInterval: r.Verify.MaxInterval, Timeout: r.Verify.Timeout},
+		Now:         r.now,
+		StatePrefix: r.Rules.Tags.StatePrefix,
+		RunID:       runID,
+		DryRun:      dryRun,
+		Audit:       r.Audit,
+		Log:         r.log(),
+	}
+	return ex.Apply(ctx, p), nil
+}
+
+// NewRunID is a sortable, unique run id: UTC time and random bits.
+func NewRunID(now time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// principalARN turns an assumed-role session ARN (arn:PARTITION:sts::ACCT:assumed-role/ROLE/SESSION)
+// into the role ARN that aws:PrincipalArn compares against; other ARNs are returned as they are.
+func principalARN(arn string) string {
+	f := strings.SplitN(arn, ":", 6)
+	if len(f) != 6 || f[2] != "sts" || !strings.HasPrefix(f[5], "assumed-role/") {
+		return arn
+	}
+	role, _, _ := strings.Cut(strings.TrimPrefix(f[5], "assumed-role/"), "/")
+	return "arn:" + f[1] + ":iam::" + f[4] + ":role/" + role
+}

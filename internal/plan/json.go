@@ -1,0 +1,159 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+)
+
+// The JSON form is documented in docs/plan-format.md; changing it means a new Version.
+// Field order follows the wire structs below. Times are RFC 3339 in UTC.
+
+type wirePlan struct {
+	Version     int         `json:"version"`
+	GeneratedAt time.Time   `json:"generated_at"`
+	Steps       []wireStep  `json:"steps"`
+	Summary     wireSummary `json:"summary"`
+}
+
+type wireStep struct {
+	AccountID    string           `json:"account_id"`
+	User         string           `json:"user"`
+	UserID       string           `json:"user_id"`
+	Credential   Credential       `json:"credential"`
+	AccessKeyID  string           `json:"access_key_id"`
+	Action       Action           `json:"action"`
+	Reason       string           `json:"reason"`
+	Rule         string           `json:"rule"`
+	Precondition wirePrecondition `json:"precondition"`
+}
+
+type wirePrecondition struct {
+	Keys []wireKey `json:"keys"`
+}
+
+type wireKey struct {
+	AccessKeyID   string     `json:"access_key_id"`
+	Status        string     `json:"status"`
+	LastUsed      *time.Time `json:"last_used"` // null: never used or unknown
+	LastUsedKnown bool       `json:"last_used_known"`
+}
+
+type wireSummary struct {
+	Rotate     int `json:"rotate"`
+	Deactivate int `json:"deactivate"`
+	Delete     int `json:"delete"`
+	Warn       int `json:"warn"`
+	Blocked    int `json:"blocked"`
+	Skip       int `json:"skip"`
+}
+
+// MarshalJSON writes the documented plan format. The summary is recomputed from the steps.
+func (p Plan) MarshalJSON() ([]byte, error) {
+	w := wirePlan{
+		Version:     p.Version,
+		GeneratedAt: p.GeneratedAt.UTC(),
+		Steps:       make([]wireStep, 0, len(p.Steps)),
+	}
+	if w.Version == 0 {
+		w.Version = Version
+	}
+	for _, s := range p.Steps {
+		ws := wireStep{
+			AccountID:   s.AccountID,
+			User:        s.User,
+			UserID:      s.UserID,
+			Credential:  s.Credential,
+			AccessKeyID: s.AccessKeyID.Raw(),
+			Action:      s.Action,
+			Reason:      s.Reason,
+			Rule:        s.Rule,
+			Precondition: wirePrecondition{
+				Keys: make([]wireKey, 0, len(s.Precondition.Keys)),
+			},
+		}
+		for _, k := range s.Precondition.Keys {
+			wk := wireKey{AccessKeyID: k.ID.Raw(), Status: string(k.Status), LastUsedKnown: k.LastUsedKnown}
+			if !k.LastUsed.IsZero() {
+				t := k.LastUsed.UTC()
+				wk.LastUsed = &t
+			}
+			ws.Precondition.Keys = append(ws.Precondition.Keys, wk)
+		}
+		w.Steps = append(w.Steps, ws)
+	}
+	sum := Summarize(p.Steps)
+	w.Summary = wireSummary{
+		Rotate: sum.Rotate, Deactivate: sum.Deactivate, Delete: sum.Delete,
+		Warn: sum.Warn, Blocked: sum.Blocked, Skip: sum.Skip,
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads the documented plan format. It refuses other versions, unknown actions and
+// credential kinds, and a summary that does not match the steps (a hand-edited plan). Unknown
+// fields are ignored: later versions of format 1 may add fields.
+func (p *Plan) UnmarshalJSON(data []byte) error {
+	var probe struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	if probe.Version == nil {
+		return errors.New("plan: no version")
+	}
+	if *probe.Version != Version {
+		return fmt.Errorf("plan: version %d not supported (this keycycle reads version %d)", *probe.Version, Version)
+	}
+	var w wirePlan
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&w); err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	out := Plan{Version: w.Version, GeneratedAt: w.GeneratedAt.UTC(), Steps: make([]Step, 0, len(w.Steps))}
+	var errs []error
+	for i, ws := range w.Steps {
+		if !ws.Action.Valid() {
+			errs = append(errs, fmt.Errorf("steps[%d]: unknown action %q", i, ws.Action))
+		}
+		if !ws.Credential.Valid() {
+			errs = append(errs, fmt.Errorf("steps[%d]: unknown credential %q", i, ws.Credential))
+		}
+		s := Step{
+			AccountID:   ws.AccountID,
+			User:        ws.User,
+			UserID:      ws.UserID,
+			Credential:  ws.Credential,
+			AccessKeyID: inventory.KeyID(ws.AccessKeyID),
+			Action:      ws.Action,
+			Reason:      ws.Reason,
+			Rule:        ws.Rule,
+		}
+		for _, wk := range ws.Precondition.Keys {
+			k := KeyState{ID: inventory.KeyID(wk.AccessKeyID), Status: inventory.KeyStatus(wk.Status), LastUsedKnown: wk.LastUsedKnown}
+			if wk.LastUsed != nil {
+				k.LastUsed = wk.LastUsed.UTC()
+			}
+			s.Precondition.Keys = append(s.Precondition.Keys, k)
+		}
+		out.Steps = append(out.Steps, s)
+	}
+	out.Summary = Summarize(out.Steps)
+	got := wireSummary{
+		Rotate: out.Summary.Rotate, Deactivate: out.Summary.Deactivate, Delete: out.Summary.Delete,
+		Warn: out.Summary.Warn, Blocked: out.Summary.Blocked, Skip: out.Summary.Skip,
+	}
+	if got != w.Summary {
+		errs = append(errs, fmt.Errorf("summary %+v does not match the steps %+v", w.Summary, got))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	*p = out
+	return nil
+}

@@ -1,0 +1,197 @@
+// Package plan is keycycle's decision record: what the policy decided for each credential, why,
+// and what it saw when it decided. Pure data with a stable JSON form (docs/plan-format.md) and a
+// text form in the manner of `terraform plan`.
+package plan
+
+import (
+	"sort"
+	"time"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+)
+
+// Version is the plan format version this package writes and reads.
+const Version = 1
+
+// Action is what a step does.
+type Action string
+
+// Actions. Deactivate and Delete are destructive: they count against the per-run cap.
+const (
+	Rotate     Action = "rotate"     // create a new key, deliver it, keep the old one active
+	Deactivate Action = "deactivate" // set an active key Inactive
+	Delete     Action = "delete"     // delete an inactive key
+	Warn       Action = "warn"       // tell someone; change nothing
+	Skip       Action = "skip"       // nothing to do now, with the reason
+	Blocked    Action = "blocked"    // something should happen but cannot safely: a person must act
+)
+
+// Actions lists every action in execution order within a user.
+var Actions = []Action{Delete, Deactivate, Rotate, Warn, Blocked, Skip}
+
+// Valid reports whether a is a known action.
+func (a Action) Valid() bool { return a.rank() < len(Actions) }
+
+// Destructive reports whether a takes a credential away (deactivate, delete).
+func (a Action) Destructive() bool { return a == Deactivate || a == Delete }
+
+// rank is the execution order within a user: make room first (delete), then retire, then create.
+func (a Action) rank() int {
+	for i, x := range Actions {
+		if x == a {
+			return i
+		}
+	}
+	return len(Actions)
+}
+
+// Credential is the kind of credential a step is about.
+type Credential string
+
+// Credential kinds.
+const (
+	AccessKey Credential = "access_key"
+	Password  Credential = "password" // console password (login profile)
+)
+
+// Valid reports whether c is a known credential kind.
+func (c Credential) Valid() bool { return c == AccessKey || c == Password }
+
+// KeyState is what the policy saw of one access key.
+type KeyState struct {
+	ID       inventory.KeyID
+	Status   inventory.KeyStatus
+	LastUsed time.Time // zero: never used, or last use unknown (LastUsedKnown false)
+	// LastUsedKnown is false when the policy did not know the key's last use.
+	LastUsedKnown bool
+}
+
+// Precondition is what the policy saw of the user's keys when it decided. Before mutating, the
+// executor re-reads the user's keys and skips the step as stale when they differ (see Stale).
+type Precondition struct {
+	Keys []KeyState
+}
+
+// PreconditionOf records the keys of u.
+func PreconditionOf(u inventory.User) Precondition {
+	var p Precondition
+	for _, k := range u.Keys {
+		p.Keys = append(p.Keys, KeyState{ID: k.ID, Status: k.Status, LastUsed: k.LastUsed, LastUsedKnown: k.LastUsedKnown})
+	}
+	return p
+}
+
+// Stale reports whether a fresh read of the user's keys invalidates a decision taken on p, and
+// why: a key appeared or disappeared, a status changed, or a key was used after the recorded last
+// use. A last use that the fresh read does not know is not a change.
+func (p Precondition) Stale(fresh []inventory.AccessKey) (bool, string) {
+	seen := make(map[inventory.KeyID]inventory.AccessKey, len(fresh))
+	for _, k := range fresh {
+		seen[k.ID] = k
+	}
+	for _, want := range p.Keys {
+		got, ok := seen[want.ID]
+		if !ok {
+			return true, "key " + want.ID.String() + " no longer exists"
+		}
+		delete(seen, want.ID)
+		if got.Status != want.Status {
+			return true, "key " + want.ID.String() + " is now " + string(got.Status) + ", was " + string(want.Status)
+		}
+		if got.LastUsedKnown && got.LastUsed.After(want.LastUsed) {
+			return true, "key " + want.ID.String() + " was used since the plan was made"
+		}
+	}
+	if len(seen) > 0 {
+		ids := make([]string, 0, len(seen))
+		for id := range seen {
+			ids = append(ids, id.String())
+		}
+		sort.Strings(ids)
+		return true, "key " + ids[0] + " appeared since the plan was made"
+	}
+	return false, ""
+}
+
+// Step is one decision about one credential of one user.
+type Step struct {
+	AccountID  string
+	User       string
+	UserID     string
+	Credential Credential
+	// AccessKeyID is the key the step acts on; empty for a step about the user as a whole
+	// (for example an expired exemption, or keys that could not be read).
+	AccessKeyID  inventory.KeyID
+	Action       Action
+	Reason       string // for a person: names the key (masked), the numbers and the rule
+	Rule         string // name of the policy rule that applied; "default" when no named rule matched
+	Precondition Precondition
+}
+
+// Summary counts steps by action.
+type Summary struct {
+	Rotate, Deactivate, Delete, Warn, Blocked, Skip int
+}
+
+// Summarize counts the steps' actions.
+func Summarize(steps []Step) Summary {
+	var s Summary
+	for _, st := range steps {
+		switch st.Action {
+		case Rotate:
+			s.Rotate++
+		case Deactivate:
+			s.Deactivate++
+		case Delete:
+			s.Delete++
+		case Warn:
+			s.Warn++
+		case Blocked:
+			s.Blocked++
+		case Skip:
+			s.Skip++
+		}
+	}
+	return s
+}
+
+// Plan is the outcome of one policy evaluation.
+type Plan struct {
+	Version     int
+	GeneratedAt time.Time
+	Steps       []Step
+	Summary     Summary
+}
+
+// New returns a plan of the steps, sorted (see Sort), with its summary.
+func New(generatedAt time.Time, steps []Step) Plan {
+	Sort(steps)
+	return Plan{Version: Version, GeneratedAt: generatedAt.UTC(), Steps: steps, Summary: Summarize(steps)}
+}
+
+// Sort orders steps by account, user, then execution order within the user (delete, deactivate,
+// rotate, warn, blocked, skip), then credential and key id. The sort is stable, so steps equal in
+// all of these keep their order.
+func Sort(steps []Step) {
+	sort.SliceStable(steps, func(i, j int) bool { return Less(steps[i], steps[j]) })
+}
+
+// Less is the order of Sort.
+func Less(a, b Step) bool {
+	if a.AccountID != b.AccountID {
+		return a.AccountID < b.AccountID
+	}
+	if a.User != b.User {
+		return a.User < b.User
+	}
+	if a.UserID != b.UserID {
+		return a.UserID < b.UserID
+	}
+	if ra, rb := a.Action.rank(), b.Action.rank(); ra != rb {
+		return ra < rb
+	}
+	if a.Credential != b.Credential {
+		return a.Credential < b.Credential
+	}
+	return a.AccessKeyID < b.AccessKeyID
+}

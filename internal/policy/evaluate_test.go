@@ -1,0 +1,498 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
+)
+
+var now = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+
+const never = -1
+
+func ago(days float64) time.Time { return now.Add(-time.Duration(days * float64(Day))) }
+
+// kid makes a 20-character key id ending in tail: kid("OLD1") = "AKIAXXXXXXXXXXXXOLD1" ("AKIA...OLD1").
+func kid(tail string) inventory.KeyID {
+	return inventory.KeyID("AKIA" + strings.Repeat("X", 16-len(tail)) + tail)
+}
+
+// key is an access key created ageDays ago, last used usedDaysAgo ago (never: never used).
+func key(tail string, status inventory.KeyStatus, ageDays, usedDaysAgo float64) inventory.AccessKey {
+	k := inventory.AccessKey{ID: kid(tail), Status: status, Created: ago(ageDays), LastUsedKnown: true}
+	if usedDaysAgo != never {
+		k.LastUsed = ago(usedDaysAgo)
+		k.LastUsedService, k.LastUsedRegion = "s3", "us-east-1"
+	}
+	return k
+}
+
+func active(tail string, ageDays, usedDaysAgo float64) inventory.AccessKey {
+	return key(tail, inventory.StatusActive, ageDays, usedDaysAgo)
+}
+
+func inactive(tail string, ageDays, usedDaysAgo float64) inventory.AccessKey {
+	return key(tail, inventory.StatusInactive, ageDays, usedDaysAgo)
+}
+
+func unknownUse(k inventory.AccessKey) inventory.AccessKey {
+	k.LastUsedKnown, k.LastUsed, k.LastUsedService, k.LastUsedRegion = false, time.Time{}, "", ""
+	return k
+}
+
+type userOpt func(*inventory.User)
+
+func tags(kv ...string) userOpt {
+	return func(u *inventory.User) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			u.Tags[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+func groups(g ...string) userOpt {
+	return func(u *inventory.User) { u.Groups = append(u.Groups, g...) }
+}
+func iamPath(p string) userOpt { return func(u *inventory.User) { u.Path = p } }
+func keys(k ...inventory.AccessKey) userOpt {
+	return func(u *inventory.User) { u.Keys = append(u.Keys, k...) }
+}
+
+func user(name string, opts ...userOpt) inventory.User {
+	u := inventory.User{
+		Name: name, UserID: "AIDA" + strings.ToUpper(name), Path: "/", Created: ago(400),
+		ARN: "arn:aws:iam::111111111111:user/" + name, Tags: map[string]string{}, KeysKnown: true,
+	}
+	for _, o := range opts {
+		o(&u)
+	}
+	return u
+}
+
+// rotated is the completion record tag: old replaced by new deliveredDaysAgo; deactivatedDaysAgo
+// (never: not deactivated).
+func rotated(oldTail, newTail string, deliveredDaysAgo, deactivatedDaysAgo float64) userOpt {
+	r := inventory.RotationRecord{At: ago(deliveredDaysAgo), Old: kid(oldTail), New: kid(newTail)}
+	if deactivatedDaysAgo != never {
+		r.Deactivated = ago(deactivatedDaysAgo)
+	}
+	return tags(inventory.RotatedTag("keycycle:"), r.TagValue())
+}
+
+// want is one expected step: reason is a fragment the step's reason must contain.
+type want struct {
+	user   string
+	action plan.Action
+	key    string // key tail, "" for a user-level step
+	reason string
+}
+
+func project(p plan.Plan, ws []want) []want {
+	var got []want
+	for i, s := range p.Steps {
+		g := want{user: s.User, action: s.Action, reason: s.Reason}
+		if s.AccessKeyID != "" {
+			g.key = s.AccessKeyID.Raw()[16:]
+		}
+		if i < len(ws) && strings.Contains(s.Reason, ws[i].reason) {
+			g.reason = ws[i].reason
+		}
+		got = append(got, g)
+	}
+	return got
+}
+
+func TestEvaluate(t *testing.T) {
+	deactivateUnused := func(r *Rules) { r.TwoActiveKeys = TwoActiveKeys{Mode: TwoKeysDeactivateUnused, UnusedFor: 30 * Day} }
+	hardLimit := func(r *Rules) { r.Default.HardLimit = 120 * Day }
+	tests := []struct {
+		name  string
+		users []inventory.User
+		rules func(*Rules)
+		want  []want
+	}{
+		// Age thresholds.
+		{name: "not due", users: []inventory.User{user("alice", keys(active("AAA1", 30, 1)))}},
+		{name: "warn lead", users: []inventory.User{user("alice", keys(active("AAA1", 80, 1)))},
+			want: []want{{"alice", plan.Warn, "AAA1", "key AKIA...AAA1 age 80d: rotation due on 2026-12-01 (rotate_after 90d, warn_before 14d) (rule 'default')"}}},
+		{name: "just before the warn lead", users: []inventory.User{user("alice", keys(active("AAA1", 75.9, 1)))}},
+		{name: "due", users: []inventory.User{user("alice", keys(active("AAA1", 93, 1)))},
+			want: []want{{"alice", plan.Rotate, "AAA1", "key AKIA...AAA1 age 93d >= rotate_after 90d (rule 'default')"}}},
+		{name: "due exactly at rotate_after", users: []inventory.User{user("alice", keys(active("AAA1", 90, 1)))},
+			want: []want{{"alice", plan.Rotate, "AAA1", "age 90d >= rotate_after 90d"}}},
+
+		// Making room for a rotation.
+		{name: "due with a recorded inactive second key past delete grace: delete then rotate",
+			users: []inventory.User{user("alice", keys(inactive("OLD0", 120, 25), active("AAA1", 93, 1)), rotated("OLD0", "AAA1", 93, 12))},
+			want: []want{
+				{"alice", plan.Delete, "OLD0", "inactive key AKIA...OLD0 deactivated by keycycle on 2026-11-09, 12d ago >= delete_after 10d"},
+				{"alice", plan.Rotate, "AAA1", "age 93d >= rotate_after 90d"},
+			}},
+		{name: "due with an idle inactive second key keycycle did not deactivate: delete then rotate",
+			users: []inventory.User{user("alice", keys(active("AAA1", 93, 1), inactive("OLD0", 200, 100)))},
+			want: []want{
+				{"alice", plan.Delete, "OLD0", "idle >= delete_after 10d: deleted to make room for rotating AKIA...AAA1"},
+				{"alice", plan.Rotate, "AAA1", "age 93d >= rotate_after 90d"},
+			}},
+		{name: "due with a recorded inactive second key not yet past delete grace: blocked",
+			users: []inventory.User{user("alice", keys(inactive("OLD0", 120, 25), active("AAA1", 93, 1)), rotated("OLD0", "AAA1", 93, 5))},
+			want: []want{
+				{"alice", plan.Blocked, "AAA1", "no room: inactive key AKIA...OLD0 is not yet deletable"},
+				{"alice", plan.Skip, "OLD0", "inactive key AKIA...OLD0 deactivated on 2026-11-16: delete after 2026-11-26 09:00Z (delete_after 10d)"},
+			}},
+		{name: "due with a recently used inactive second key keycycle did not deactivate: blocked",
+			users: []inventory.User{user("alice", keys(active("AAA1", 95, 1), inactive("NEW2", 3, 2)))},
+			want:  []want{{"alice", plan.Blocked, "AAA1", "no room: inactive key AKIA...NEW2 (created 2026-11-18, last used 2026-11-19 s3 us-east-1) not deactivated by keycycle and not idle for delete_after 10d"}}},
+		{name: "due with an inactive second key whose last use is unknown: blocked",
+			users: []inventory.User{user("alice", keys(active("AAA1", 95, 1), unknownUse(inactive("OLD0", 200, never))))},
+			want:  []want{{"alice", plan.Blocked, "AAA1", "no room: last use of inactive key AKIA...OLD0 unknown"}}},
+
+		// Two active keys.
+		{name: "two active keys, one due: blocked",
+			users: []inventory.User{user("alice", keys(active("AAA1", 100, 1), active("BBB2", 40, 1)))},
+			want:  []want{{"alice", plan.Blocked, "AAA1", "key AKIA...AAA1 age 100d >= rotate_after 90d, but the user has two active keys (AKIA...AAA1, AKIA...BBB2): retire one by hand or set two_active_keys to deactivate-unused"}}},
+		{name: "two active keys, none due: nothing but warnings",
+			users: []inventory.User{user("alice", keys(active("AAA1", 80, 1), active("BBB2", 40, 1)))},
+			want:  []want{{"alice", plan.Warn, "AAA1", "rotation due on"}}},
+		{name: "two active keys, deactivate-unused: the unused one goes",
+			users: []inventory.User{user("alice", keys(active("AAA1", 100, 1), active("BBB2", 60, 45)))},
+			rules: deactivateUnused,
+			want:  []want{{"alice", plan.Deactivate, "BBB2", "two active keys: key AKIA...BBB2 last used 2026-10-07 s3 us-east-1, idle 45d >= 30d (two_active_keys: deactivate-unused); key AKIA...AAA1 stays active"}}},
+		{name: "two active keys, deactivate-unused: both idle, the one idle longer goes",
+			users: []inventory.User{user("alice", keys(active("AAA1", 100, 50), active("BBB2", 60, never)))},
+			rules: deactivateUnused,
+			want:  []want{{"alice", plan.Deactivate, "BBB2", "key AKIA...BBB2 never used, idle 60d"}}},
+		{name: "two active keys, deactivate-unused: both in use, blocked",
+			users: []inventory.User{user("alice", keys(active("AAA1", 100, 1), active("BBB2", 60, 2)))},
+			rules: deactivateUnused,
+			want:  []want{{"alice", plan.Blocked, "AAA1", "both used within 30d (two_active_keys: deactivate-unused)"}}},
+		{name: "two active keys, deactivate-unused: idle within the guard window is not unused",
+			users: []inventory.User{user("alice", keys(active("AAA1", 100, 1), active("BBB2", 60, 35)))},
+			rules: func(r *Rules) { deactivateUnused(r); r.Default.GuardWindow = 40 * Day },
+			want:  []want{{"alice", plan.Blocked, "AAA1", "both used within 40d"}}},
+		{name: "two active keys, deactivate-unused: unknown last use, blocked",
+			users: []inventory.User{user("alice", keys(active("AAA1", 100, 1), unknownUse(active("BBB2", 60, never))))},
+			rules: deactivateUnused,
+			want:  []want{{"alice", plan.Blocked, "AAA1", "the last use of AKIA...BBB2 is unknown"}}},
+
+		// After a rotation.
+		{name: "after rotation: grace not passed",
+			users: []inventory.User{user("alice", keys(active("OLD0", 100, 6), active("NEW1", 5, 1)), rotated("OLD0", "NEW1", 5, never))},
+			want:  []want{{"alice", plan.Skip, "OLD0", "key AKIA...OLD0 replaced by AKIA...NEW1 on 2026-11-16: deactivate after 2026-11-26 09:00Z (deactivate_after 10d) if unused since"}}},
+		{name: "after rotation: grace passed, unused since delivery: deactivate",
+			users: []inventory.User{user("alice", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never))},
+			want:  []want{{"alice", plan.Deactivate, "OLD0", "key AKIA...OLD0 unused since AKIA...NEW1 was delivered on 2026-11-09, deactivate_after 10d passed (rule 'default')"}}},
+		{name: "after rotation: old key still in use: warn",
+			users: []inventory.User{user("alice", keys(active("OLD0", 103, 1), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never))},
+			want:  []want{{"alice", plan.Warn, "OLD0", "key AKIA...OLD0 still in use, last used 2026-11-20 s3 us-east-1, after AKIA...NEW1 was delivered on 2026-11-09: not deactivating it"}}},
+		{name: "after rotation: used before delivery but within the guard window: warn",
+			users: []inventory.User{user("alice", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never))},
+			rules: func(r *Rules) { r.Default.GuardWindow = 20 * Day },
+			want:  []want{{"alice", plan.Warn, "OLD0", "last used 2026-11-08 s3 us-east-1, within guard_window 20d"}}},
+		{name: "after rotation: hard limit deactivates a used key",
+			users: []inventory.User{user("alice", keys(active("OLD0", 125, 1), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never))},
+			rules: hardLimit,
+			want:  []want{{"alice", plan.Deactivate, "OLD0", "key AKIA...OLD0 age 125d >= hard_limit 120d: deactivated although last used 2026-11-20 s3 us-east-1; key AKIA...NEW1 stays active"}}},
+		{name: "after rotation: hard limit waits for the delivery grace",
+			users: []inventory.User{user("alice", keys(active("OLD0", 125, 1), active("NEW1", 2, 1)), rotated("OLD0", "NEW1", 2, never))},
+			rules: hardLimit,
+			want:  []want{{"alice", plan.Skip, "OLD0", "deactivate after"}}},
+		{name: "after rotation: last use unknown: no deactivation",
+			users: []inventory.User{user("alice", keys(unknownUse(active("OLD0", 103, never)), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never))},
+			want:  []want{{"alice", plan.Skip, "OLD0", "last use of key AKIA...OLD0 unknown: not deactivating it"}}},
+		{name: "after rotation: last use unknown: no deactivation even past the hard limit",
+			users: []inventory.User{user("alice", keys(unknownUse(active("OLD0", 130, never)), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never))},
+			rules: hardLimit,
+			want:  []want{{"alice", plan.Skip, "OLD0", "unknown: not deactivating it"}}},
+		{name: "after rotation: new key gone: old key stays, is rotated again",
+			users: []inventory.User{user("alice", keys(active("OLD0", 103, 1)), rotated("OLD0", "NEW1", 12, never))},
+			want: []want{
+				{"alice", plan.Rotate, "OLD0", "age 103d >= rotate_after 90d"},
+				{"alice", plan.Warn, "OLD0", "rotation on 2026-11-09 replaced key AKIA...OLD0 by AKIA...NEW1, which is not active: key AKIA...OLD0 stays active"},
+			}},
+		{name: "after rotation: old inactive, deactivated >= delete_after ago: delete",
+			users: []inventory.User{user("alice", keys(inactive("OLD0", 115, 25), active("NEW1", 25, 1)), rotated("OLD0", "NEW1", 25, 10))},
+			want:  []want{{"alice", plan.Delete, "OLD0", "deactivated by keycycle on 2026-11-11, 10d ago >= delete_after 10d"}}},
+		{name: "after rotation: old inactive, used after keycycle deactivated it: not deleted",
+			users: []inventory.User{user("alice", keys(inactive("OLD0", 115, 3), active("NEW1", 25, 1)), rotated("OLD0", "NEW1", 25, 12))},
+			want:  []want{{"alice", plan.Warn, "OLD0", "was used 2026-11-18 s3 us-east-1, after keycycle deactivated it on 2026-11-09: not deleting it"}}},
+		{name: "after rotation: old inactive, last use unknown: not deleted",
+			users: []inventory.User{user("alice", keys(unknownUse(inactive("OLD0", 115, never)), active("NEW1", 25, 1)), rotated("OLD0", "NEW1", 25, 12))},
+			want:  []want{{"alice", plan.Skip, "OLD0", "last use of inactive key AKIA...OLD0 unknown: not deleting it"}}},
+		{name: "never delete an active key: reactivated after keycycle deactivated it",
+			users: []inventory.User{user("alice", keys(active("OLD0", 130, 1), active("NEW1", 40, 1)), rotated("OLD0", "NEW1", 40, 30))},
+			want:  []want{{"alice", plan.Warn, "OLD0", "key AKIA...OLD0 was reactivated after keycycle deactivated it on 2026-10-22: not deactivating it again"}}},
+		{name: "deactivation record outside a rotation: delete after grace",
+			users: []inventory.User{user("alice", keys(inactive("OLD0", 130, 60), active("NEW1", 40, 1)),
+				tags("keycycle:deactivated", inventory.DeactivationRecord{At: ago(11), Key: kid("OLD0")}.TagValue()))},
+			want: []want{{"alice", plan.Delete, "OLD0", "deactivated by keycycle on 2026-11-10, 11d ago"}}},
+
+		// Users with only inactive keys.
+		{name: "only inactive keys keycycle did not deactivate: untouched",
+			users: []inventory.User{user("alice", keys(inactive("OLD0", 400, 300), inactive("OLD1", 300, never)))}},
+		{name: "only inactive keys, one deactivated by keycycle: that one deleted",
+			users: []inventory.User{user("alice", keys(inactive("OLD0", 400, 300), inactive("OLD1", 300, 200)), rotated("OLD1", "GONE", 100, 50))},
+			want:  []want{{"alice", plan.Delete, "OLD1", "deactivated by keycycle on 2026-10-02"}}},
+
+		// Hard limit without a rotation record.
+		{name: "hard limit, single active key: rotate, never deactivate the last key",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)))},
+			rules: hardLimit,
+			want:  []want{{"alice", plan.Rotate, "AAA1", "age 200d >= rotate_after 90d"}}},
+		{name: "hard limit, two active keys, the other one works: deactivate the old one",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1), active("BBB2", 20, 1)))},
+			rules: hardLimit,
+			want:  []want{{"alice", plan.Deactivate, "AAA1", "age 200d >= hard_limit 120d: deactivated although last used"}}},
+		{name: "hard limit, two active keys, the other one never used: blocked",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1), active("BBB2", 20, never)))},
+			rules: hardLimit,
+			want:  []want{{"alice", plan.Blocked, "AAA1", "two active keys"}}},
+
+		// Interrupted rotation.
+		{name: "intent without completion: resume",
+			users: []inventory.User{user("alice", keys(active("AAA1", 93, 1), active("ORPH", 0.01, never)),
+				tags("keycycle:rotation", inventory.RotationIntent{Started: ago(0.02), Old: kid("AAA1")}.TagValue()))},
+			want: []want{{"alice", plan.Rotate, "AAA1", "resume the rotation of key AKIA...AAA1 started 2026-11-21 08:31Z: it never recorded completion"}}},
+		{name: "intent older than completion: ignored",
+			users: []inventory.User{user("alice", keys(active("OLD0", 100, 6), active("NEW1", 5, 1)), rotated("OLD0", "NEW1", 5, never),
+				tags("keycycle:rotation", inventory.RotationIntent{Started: ago(5.1), Old: kid("OLD0")}.TagValue()))},
+			want: []want{{"alice", plan.Skip, "OLD0", "deactivate after"}}},
+		{name: "unreadable state tag: warned, ignored",
+			users: []inventory.User{user("alice", keys(active("AAA1", 30, 1)), tags("keycycle:rotated", "at=soon"))},
+			want:  []want{{"alice", plan.Warn, "", "tag keycycle:rotated unreadable"}}},
+
+		// Unknown state.
+		{name: "keys unknown: skip with the reason",
+			users: []inventory.User{func() inventory.User {
+				u := user("alice")
+				u.KeysKnown, u.Unknown = false, "ListAccessKeys: Throttling"
+				return u
+			}()},
+			want: []want{{"alice", plan.Skip, "", "keys unknown (ListAccessKeys: Throttling): no action"}}},
+
+		// Exemptions.
+		{name: "exempt by group",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), groups("developers", "IAMKeyRotationExemptionGroup"))},
+			want:  []want{{"alice", plan.Skip, "AAA1", "exempt: member of group IAMKeyRotationExemptionGroup"}}},
+		{name: "exempt by tag, no expiry",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), tags("keycycle:exempt", "reason=vendor appliance OPS-12"))},
+			want:  []want{{"alice", plan.Skip, "AAA1", "exempt: vendor appliance OPS-12"}}},
+		{name: "exempt by tag, bare value",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), tags("keycycle:exempt", "true"))},
+			want:  []want{{"alice", plan.Skip, "AAA1", "exempt: tag keycycle:exempt"}}},
+		{name: "exempt by tag with a future expiry",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), tags("keycycle:exempt", "until=2027-01-31 reason=migration to SSO"))},
+			want:  []want{{"alice", plan.Skip, "AAA1", "exempt until 2027-01-31: migration to SSO"}}},
+		{name: "expired exemption: not exempt, warned",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), tags("keycycle:exempt", "until=2026-11-01 reason=migration to SSO"))},
+			want: []want{
+				{"alice", plan.Rotate, "AAA1", "age 200d >= rotate_after 90d"},
+				{"alice", plan.Warn, "", "exemption expired 2026-11-01: migration to SSO"},
+			}},
+		{name: "unreadable exemption: not exempt, warned",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), tags("keycycle:exempt", "until=someday"))},
+			want: []want{
+				{"alice", plan.Rotate, "AAA1", "age 200d"},
+				{"alice", plan.Warn, "", "exemption tag keycycle:exempt unreadable"},
+			}},
+		{name: "exemption group disabled",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), groups("IAMKeyRotationExemptionGroup"))},
+			rules: func(r *Rules) { r.Selection.ExemptionGroup = "" },
+			want:  []want{{"alice", plan.Rotate, "AAA1", "age 200d"}}},
+
+		// Selection.
+		{name: "opt-in without owner tag: skip",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1))), user("bob", keys(active("BBB1", 30, 1)))},
+			rules: func(r *Rules) { r.Selection.Mode = OptIn },
+			want:  []want{{"alice", plan.Skip, "AAA1", "not selected (opt-in mode and no tag owner): key AKIA...AAA1 age 200d >= rotate_after 90d"}}},
+		{name: "opt-in with owner tag: managed",
+			users: []inventory.User{user("alice", keys(active("AAA1", 200, 1)), tags("owner", "alice@example.com"))},
+			rules: func(r *Rules) { r.Selection.Mode = OptIn },
+			want:  []want{{"alice", plan.Rotate, "AAA1", "age 200d"}}},
+		{name: "exclude by name glob",
+			users: []inventory.User{user("break-glass-1", keys(active("AAA1", 200, 1))), user("bob", keys(active("BBB1", 200, 1)))},
+			rules: func(r *Rules) { r.Selection.Exclude = []Match{{Users: []string{"break-glass-*"}}} },
+			want: []want{
+				{"bob", plan.Rotate, "BBB1", "age 200d"},
+				{"break-glass-1", plan.Skip, "AAA1", "not selected (excluded by selection.exclude[0])"},
+			}},
+		{name: "include by path prefix",
+			users: []inventory.User{user("ci", keys(active("AAA1", 200, 1)), iamPath("/service/ci/")), user("bob", keys(active("BBB1", 200, 1)))},
+			rules: func(r *Rules) { r.Selection.Include = []Match{{Paths: []string{"/service/"}}} },
+			want: []want{
+				{"bob", plan.Skip, "BBB1", "not selected (matches no selection.include entry)"},
+				{"ci", plan.Rotate, "AAA1", "age 200d"},
+			}},
+		{name: "exclude by group and by tag",
+			users: []inventory.User{
+				user("ann", keys(active("AAA1", 200, 1)), groups("contractors")),
+				user("bob", keys(active("BBB1", 200, 1)), tags("team", "data-eng")),
+				user("cid", keys(active("CCC1", 200, 1)), tags("team", "web")),
+			},
+			rules: func(r *Rules) {
+				r.Selection.Exclude = []Match{{Groups: []string{"contractors"}}, {Tags: map[string]string{"team": "data-*"}}}
+			},
+			want: []want{
+				{"ann", plan.Skip, "AAA1", "excluded by selection.exclude[0]"},
+				{"bob", plan.Skip, "BBB1", "excluded by selection.exclude[1]"},
+				{"cid", plan.Rotate, "CCC1", "age 200d"},
+			}},
+		{name: "match fields are ANDed",
+			users: []inventory.User{
+				user("ann", keys(active("AAA1", 200, 1)), iamPath("/service/")),
+				user("bob", keys(active("BBB1", 200, 1)), iamPath("/service/"), groups("ops")),
+			},
+			rules: func(r *Rules) { r.Selection.Exclude = []Match{{Paths: []string{"/service/"}, Groups: []string{"ops"}}} },
+			want: []want{
+				{"ann", plan.Rotate, "AAA1", "age 200d"},
+				{"bob", plan.Skip, "BBB1", "excluded"},
+			}},
+		{name: "not selected and not due: no step",
+			users: []inventory.User{user("alice", keys(active("AAA1", 20, 1)))},
+			rules: func(r *Rules) { r.Selection.Mode = OptIn }},
+
+		// Named rules.
+		{name: "rule precedence: first matching rule wins",
+			users: []inventory.User{
+				user("ci", keys(active("AAA1", 50, 1)), iamPath("/service/"), tags("tier", "critical")),
+				user("svc", keys(active("BBB1", 50, 1)), iamPath("/service/")),
+				user("bob", keys(active("CCC1", 50, 1))),
+			},
+			rules: func(r *Rules) {
+				crit, svc := r.Default, r.Default
+				crit.RotateAfter, crit.WarnBefore = 30*Day, 7*Day
+				svc.RotateAfter, svc.WarnBefore = 45*Day, 7*Day
+				r.Named = []Rule{
+					{Name: "critical", Match: Match{Tags: map[string]string{"tier": "critical"}}, Thresholds: crit},
+					{Name: "services", Match: Match{Paths: []string{"/service/"}}, Thresholds: svc},
+				}
+			},
+			want: []want{
+				{"ci", plan.Rotate, "AAA1", "age 50d >= rotate_after 30d (rule 'critical')"},
+				{"svc", plan.Rotate, "BBB1", "age 50d >= rotate_after 45d (rule 'services')"},
+			}},
+
+		// Per-user override.
+		{name: "override within bounds",
+			users: []inventory.User{user("alice", keys(active("AAA1", 35, 1)), tags("keycycle:rotate-after-days", "30"))},
+			want:  []want{{"alice", plan.Rotate, "AAA1", "key AKIA...AAA1 age 35d >= rotate_after 30d from tag keycycle:rotate-after-days (rule 'default')"}}},
+		{name: "override outside bounds: ignored, warned",
+			users: []inventory.User{user("alice", keys(active("AAA1", 95, 1)), tags("keycycle:rotate-after-days", "365"))},
+			want: []want{
+				{"alice", plan.Rotate, "AAA1", "age 95d >= rotate_after 90d (rule 'default')"},
+				{"alice", plan.Warn, "", `tag keycycle:rotate-after-days="365" is outside the allowed 1d to 90d: ignored, rotate_after stays 90d`},
+			}},
+		{name: "override not a number: ignored, warned",
+			users: []inventory.User{user("alice", keys(active("AAA1", 35, 1)), tags("keycycle:rotate-after-days", "thirty"))},
+			want:  []want{{"alice", plan.Warn, "", "is not a whole number of days"}}},
+		{name: "terraform-sqs tags: opt-in by e-mail tag, CliTimeLimit days",
+			users: []inventory.User{
+				user("alice", keys(active("AAA1", 35, 1)), tags("IamRotateCredentials:Email", "alice@example.com", "IamRotateCredentials:CliTimeLimit", "30")),
+				user("bob", keys(active("BBB1", 95, 1))),
+			},
+			rules: func(r *Rules) { r.Tags = TerraformSQSTagNames(); r.Selection.Mode = OptIn },
+			want: []want{
+				{"alice", plan.Rotate, "AAA1", "rotate_after 30d from tag IamRotateCredentials:CliTimeLimit"},
+				{"bob", plan.Skip, "BBB1", "opt-in mode and no tag IamRotateCredentials:Email"},
+			}},
+		{name: "overrides disabled",
+			users: []inventory.User{user("alice", keys(active("AAA1", 35, 1)), tags("keycycle:rotate-after-days", "30"))},
+			rules: func(r *Rules) { r.Overrides = Overrides{} }},
+
+		// Blast radius.
+		{name: "blast-radius cap: later destructive steps and the rotations needing them become skips",
+			users: []inventory.User{
+				user("ann", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never)),
+				user("bob", keys(inactive("OLD0", 300, 200), active("BBB1", 95, 1))),
+				user("cid", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never)),
+			},
+			rules: func(r *Rules) { r.MaxDestructive = 1 },
+			want: []want{
+				{"ann", plan.Deactivate, "OLD0", "unused since"},
+				{"bob", plan.Skip, "BBB1", "blast-radius cap 1 reached; deferred rotate, it needs key AKIA...OLD0 deleted first: key AKIA...BBB1 age 95d"},
+				{"bob", plan.Skip, "OLD0", "blast-radius cap 1 reached; deferred delete: inactive key AKIA...OLD0"},
+				{"cid", plan.Skip, "OLD0", "blast-radius cap 1 reached; deferred deactivate"},
+			}},
+		{name: "no cap",
+			users: []inventory.User{
+				user("ann", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never)),
+				user("cid", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never)),
+			},
+			rules: func(r *Rules) { r.MaxDestructive = -1 },
+			want: []want{
+				{"ann", plan.Deactivate, "OLD0", "unused since"},
+				{"cid", plan.Deactivate, "OLD0", "unused since"},
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rules := DefaultRules()
+			if tc.rules != nil {
+				tc.rules(&rules)
+			}
+			p := Evaluate([]inventory.Account{{ID: "111111111111", Users: tc.users}}, rules, now)
+			got := project(p, tc.want)
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("steps (-want +got):\n%s", diff)
+			}
+			checkInvariants(t, tc.users, rules, p)
+		})
+	}
+}
+
+// checkInvariants asserts what every plan keeps, whatever the rules: nothing active is deleted
+// (I4); a deactivation leaves the user another active key (I2); a key used within the guard
+// window is deactivated only by a hard limit (I3); every step says why and under which rule.
+func checkInvariants(t *testing.T, users []inventory.User, rules Rules, p plan.Plan) {
+	t.Helper()
+	byID := map[string]inventory.User{}
+	for _, u := range users {
+		byID[u.UserID] = u
+	}
+	deactivations := map[string]int{}
+	for _, s := range p.Steps {
+		if s.Reason == "" || !strings.Contains(s.Reason, "(rule '"+s.Rule+"')") {
+			t.Errorf("step without reason or rule: %+v", s)
+		}
+		u := byID[s.UserID]
+		var k *inventory.AccessKey
+		if s.AccessKeyID != "" {
+			if k = u.Key(s.AccessKeyID); k == nil {
+				t.Errorf("step on a key the user does not have: %+v", s)
+				continue
+			}
+		}
+		switch s.Action {
+		case plan.Delete:
+			if k.Active() {
+				t.Errorf("I4: delete of active key: %s", s.Reason)
+			}
+			if !k.LastUsedKnown {
+				t.Errorf("delete with unknown last use: %s", s.Reason)
+			}
+		case plan.Deactivate:
+			deactivations[s.UserID]++
+			others := 0
+			for _, o := range u.Keys {
+				if o.Active() && o.ID != k.ID {
+					others++
+				}
+			}
+			if others == 0 || deactivations[s.UserID] > 1 {
+				t.Errorf("I2: deactivation leaves no active key: %s", s.Reason)
+			}
+			if !k.LastUsedKnown {
+				t.Errorf("deactivation with unknown last use: %s", s.Reason)
+			}
+			_, th := rules.ruleFor(&u)
+			if !k.LastUsed.IsZero() && now.Sub(k.LastUsed) < th.GuardWindow && !strings.Contains(s.Reason, "hard_limit") {
+				t.Errorf("I3: key used within the guard window deactivated: %s", s.Reason)
+			}
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+)
+
+// Matches reports whether u satisfies every criterion m sets.
+func (m Match) Matches(u *inventory.User) bool {
+	if len(m.Users) > 0 && !anyOf(m.Users, func(g string) bool { ok, _ := path.Match(g, u.Name); return ok }) {
+		return false
+	}
+	if len(m.Paths) > 0 && !anyOf(m.Paths, func(p string) bool { return strings.HasPrefix(u.Path, p) }) {
+		return false
+	}
+	if len(m.Groups) > 0 && !anyOf(m.Groups, u.InGroup) {
+		return false
+	}
+	for k, glob := range m.Tags {
+		v, ok := u.Tags[k]
+		if !ok {
+			return false
+		}
+		if glob == "*" {
+			continue
+		}
+		if ok, _ := path.Match(glob, v); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func anyOf(xs []string, f func(string) bool) bool {
+	for _, x := range xs {
+		if f(x) {
+			return true
+		}
+	}
+	return false
+}
+
+// selected reports whether the selection manages u, and when not, why.
+func (r *Rules) selected(u *inventory.User) (bool, string) {
+	s := r.Selection
+	if s.Mode == OptIn {
+		if strings.TrimSpace(u.Tags[r.Tags.Owner]) == "" {
+			return false, fmt.Sprintf("opt-in mode and no tag %s", r.Tags.Owner)
+		}
+	}
+	if len(s.Include) > 0 {
+		in := false
+		for _, m := range s.Include {
+			if m.Matches(u) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false, "matches no selection.include entry"
+		}
+	}
+	for i, m := range s.Exclude {
+		if m.Matches(u) {
+			return false, fmt.Sprintf("excluded by selection.exclude[%d]", i)
+		}
+	}
+	return true, ""
+}
+
+// ruleFor returns the first named rule matching u, or the default thresholds.
+func (r *Rules) ruleFor(u *inventory.User) (string, Thresholds) {
+	for _, nr := range r.Named {
+		if nr.Match.Matches(u) {
+			return nr.Name, nr.Thresholds
+		}
+	}
+	return DefaultRuleName, r.Default
+}
+
+// Exemption is a parsed exemption tag value.
+type Exemption struct {
+	Until  time.Time // zero: no expiry
+	Reason string
+}
+
+// ParseExemption reads an exemption tag value. Accepted forms (IAM tag values allow letters,
+// digits, spaces and _ . : / = + - @):
+//
+//	until=2027-01-31 reason=vendor appliance OPS-123   expires at 00:00 UTC on that date
+//	reason=break-glass account                          never expires
+//	until=2027-01-31                                    expires, no reason
+//	2027-01-31                                          the same
+//	anything else, also "" or "true"                    never expires; the value is the reason
+//
+// until may also be an RFC 3339 time.
+func ParseExemption(v string) (Exemption, error) {
+	v = strings.TrimSpace(v)
+	if t, err := parseDate(v); err == nil {
+		return Exemption{Until: t}, nil
+	}
+	if !strings.HasPrefix(v, "until=") && !strings.HasPrefix(v, "reason=") {
+		if strings.EqualFold(v, "true") {
+			v = ""
+		}
+		return Exemption{Reason: v}, nil
+	}
+	var e Exemption
+	head := v
+	if i := strings.Index(v, "reason="); i >= 0 {
+		e.Reason = strings.TrimSpace(v[i+len("reason="):])
+		head = v[:i]
+	}
+	for _, tok := range strings.Fields(head) {
+		d, ok := strings.CutPrefix(tok, "until=")
+		if !ok {
+			return Exemption{}, fmt.Errorf("unexpected %q: want until=<YYYY-MM-DD> reason=<text>", tok)
+		}
+		if !e.Until.IsZero() {
+			return Exemption{}, errors.New("until given twice")
+		}
+		t, err := parseDate(d)
+		if err != nil {
+			return Exemption{}, fmt.Errorf("until=%s is not a date (YYYY-MM-DD)", d)
+		}
+		e.Until = t
+	}
+	return e, nil
+}
+
+func parseDate(s string) (time.Time, error) {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	return t.UTC(), err
+}
+
+// override applies the per-user rotate_after tag. It returns the thresholds, the words saying
+// where rotate_after came from (empty for the rule) and a warning when the tag was ignored.
+func (r *Rules) override(u *inventory.User, th Thresholds) (Thresholds, string, string) {
+	name := r.Tags.RotateAfterDays
+	if name == "" || r.Overrides.Max <= 0 {
+		return th, "", ""
+	}
+	v, ok := u.Tags[name]
+	if !ok {
+		return th, "", ""
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return th, "", fmt.Sprintf("tag %s=%q is not a whole number of days: ignored, rotate_after stays %s",
+			name, v, FormatDuration(th.RotateAfter))
+	}
+	d := time.Duration(n) * Day
+	if d < r.Overrides.Min || d > r.Overrides.Max {
+		return th, "", fmt.Sprintf("tag %s=%q is outside the allowed %s to %s: ignored, rotate_after stays %s",
+			name, v, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), FormatDuration(th.RotateAfter))
+	}
+	th.RotateAfter = d
+	return th, " from tag " + name, ""
+}

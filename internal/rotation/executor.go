@@ -1,0 +1,446 @@
+// Package rotation carries out a plan: the staged, crash-safe rotation protocol of DESIGN.md for
+// each access key, and the later deactivation and deletion of old keys. Every step re-reads the
+// user's keys right before mutating and is skipped as stale when they changed since the plan.
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/secret"
+)
+
+// IAMAPI is the part of the IAM client the executor calls; *iam.Client satisfies it.
+type IAMAPI interface {
+	CreateAccessKey(ctx context.Context, in *iam.CreateAccessKeyInput, optFns ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error)
+	UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, optFns ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error)
+	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, optFns ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+	GetUser(ctx context.Context, in *iam.GetUserInput, optFns ...func(*iam.Options)) (*iam.GetUserOutput, error)
+	TagUser(ctx context.Context, in *iam.TagUserInput, optFns ...func(*iam.Options)) (*iam.TagUserOutput, error)
+	UntagUser(ctx context.Context, in *iam.UntagUserInput, optFns ...func(*iam.Options)) (*iam.UntagUserOutput, error)
+	iam.ListUserTagsAPIClient
+}
+
+var _ IAMAPI = (*iam.Client)(nil)
+
+// Sink stores a new access key where its consumer picks it up, in two phases so that a key is
+// never current anywhere before it is proven to work.
+//
+// Every method must be idempotent for the same key id: the executor retries, and a run that
+// crashed is resumed by a later one. Errors are returned as they come (wrapped with the key id
+// and location); the executor decides whether to retry, roll back or resume.
+type Sink interface {
+	Name() string
+	// Location is where the owner fetches the key (a secret name, a parameter path, ...).
+	Location(k secret.AccessKey) string
+	// Stage stores k as pending: stored, but not yet what consumers read as current.
+	Stage(ctx context.Context, k secret.AccessKey) error
+	// Promote makes k's stored version current.
+	Promote(ctx context.Context, k secret.AccessKey) error
+	// Abort withdraws a pending k; no error when there is nothing to withdraw.
+	Abort(ctx context.Context, k secret.AccessKey) error
+	// Holds reports whether a version for k's key id is stored (pending or current).
+	Holds(ctx context.Context, k secret.AccessKey) (bool, error)
+}
+
+// Reader is the optional capability of a sink to give a stored secret back; the primary sink
+// needs it for resuming an interrupted rotation (verify before promote).
+type Reader interface {
+	Read(ctx context.Context, k secret.AccessKey) (secret.Value, error)
+}
+
+// Outcome is what became of a step.
+type Outcome string
+
+// Outcomes.
+const (
+	Done    Outcome = "done"    // carried out
+	Resumed Outcome = "resumed" // an interrupted rotation was completed instead
+	Stale   Outcome = "stale"   // skipped: the user's keys changed since the plan
+	Blocked Outcome = "blocked" // refused by a safety check at apply time
+	Failed  Outcome = "failed"  // tried and failed; see Err
+	DryRun  Outcome = "dry-run" // would be carried out
+	Noted   Outcome = "noted"   // warn/skip/blocked plan steps: nothing to carry out
+	Skipped Outcome = "skipped" // not tried because an earlier step of the same user failed
+)
+
+// Result is the outcome of one plan step.
+type Result struct {
+	Step     plan.Step
+	Outcome  Outcome
+	Detail   string          // for a person; never a secret
+	NewKeyID inventory.KeyID // rotate: the new key
+	Location string          // rotate: where the new key was delivered
+	Err      error
+}
+
+// Executor applies plan steps to one account. Set every field but Log, Audit, DryRun, RunID;
+// Keys reads a user's keys fresh (scan.ReadKeys).
+type Executor struct {
+	AccountID   string
+	IAM         IAMAPI
+	Keys        func(ctx context.Context, user string) ([]inventory.AccessKey, error)
+	Sink        Sink
+	Verifier    Verifier
+	Now         func() time.Time
+	StatePrefix string
+	RunID       string
+	DryRun      bool
+	Audit       *audit.Writer
+	Log         *slog.Logger
+	// Attempts and Backoff bound retries of sink writes and clean-up calls (default 3, 500ms).
+	Attempts int
+	Backoff  time.Duration
+	// Concurrency is how many users are worked on at once (default 4).
+	Concurrency int
+
+	locks sync.Map // user name -> *sync.Mutex: one process never works on a user twice at once
+}
+
+// Apply carries out the steps of p that belong to e.AccountID, user by user, and returns one
+// result per step in plan order. A failure stops the remaining steps of that user only.
+func (e *Executor) Apply(ctx context.Context, p plan.Plan) []Result {
+	type group struct{ idx []int }
+	var order []string
+	groups := map[string]*group{}
+	for i, st := range p.Steps {
+		if st.AccountID != e.AccountID {
+			continue
+		}
+		g := groups[st.User]
+		if g == nil {
+			g = &group{}
+			groups[st.User] = g
+			order = append(order, st.User)
+		}
+		g.idx = append(g.idx, i)
+	}
+	results := make([]*Result, len(p.Steps))
+	n := e.Concurrency
+	if n <= 0 {
+		n = 4
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, name := range order {
+		g := groups[name]
+		steps := make([]plan.Step, len(g.idx))
+		for j, i := range g.idx {
+			steps[j] = p.Steps[i]
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rs := e.user(ctx, name, steps)
+			for j, i := range g.idx {
+				results[i] = &rs[j]
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]Result, 0, len(p.Steps))
+	for _, r := range results {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+// changes are what this run already did to a user, so later steps' preconditions expect them.
+type changes struct {
+	deleted     map[inventory.KeyID]bool
+	deactivated map[inventory.KeyID]bool
+}
+
+func (c changes) expect(p plan.Precondition) plan.Precondition {
+	out := plan.Precondition{}
+	for _, k := range p.Keys {
+		if c.deleted[k.ID] {
+			continue
+		}
+		if c.deactivated[k.ID] {
+			k.Status = inventory.StatusInactive
+		}
+		out.Keys = append(out.Keys, k)
+	}
+	return out
+}
+
+func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []Result {
+	mu, _ := e.locks.LoadOrStore(name, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	ch := changes{deleted: map[inventory.KeyID]bool{}, deactivated: map[inventory.KeyID]bool{}}
+	out := make([]Result, 0, len(steps))
+	stop := false
+	for _, st := range steps {
+		if !st.Action.Destructive() && st.Action != plan.Rotate {
+			out = append(out, Result{Step: st, Outcome: Noted, Detail: st.Reason})
+			continue
+		}
+		if stop {
+			out = append(out, Result{Step: st, Outcome: Skipped, Detail: "not tried: an earlier step for this user did not complete"})
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			out = append(out, Result{Step: st, Outcome: Skipped, Detail: "not tried: run cancelled", Err: err})
+			stop = true
+			continue
+		}
+		r := e.step(ctx, st, ch)
+		switch r.Outcome {
+		case Done, Resumed, DryRun:
+			switch st.Action {
+			case plan.Delete:
+				ch.deleted[st.AccessKeyID] = true
+			case plan.Deactivate:
+				ch.deactivated[st.AccessKeyID] = true
+			}
+		default:
+			stop = true
+		}
+		e.logResult(r)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (e *Executor) logger() *slog.Logger {
+	if e.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Log
+}
+
+func (e *Executor) logResult(r Result) {
+	lvl := slog.LevelInfo
+	if r.Outcome == Failed {
+		lvl = slog.LevelError
+	} else if r.Outcome == Stale || r.Outcome == Blocked {
+		lvl = slog.LevelWarn
+	}
+	attrs := []any{"account_id", r.Step.AccountID, "user", r.Step.User, "access_key_id", r.Step.AccessKeyID,
+		"step", string(r.Step.Action), "outcome", string(r.Outcome), "reason", r.Detail}
+	if r.NewKeyID != "" {
+		attrs = append(attrs, "new_access_key_id", r.NewKeyID)
+	}
+	if r.Err != nil {
+		attrs = append(attrs, "error", r.Err.Error())
+	}
+	e.logger().Log(context.Background(), lvl, "step", attrs...)
+}
+
+func (e *Executor) audit(st plan.Step, rotationID, event string, outcome Outcome, extra func(*audit.Record)) {
+	rec := audit.Record{Time: e.Now().UTC(), RunID: e.RunID, RotationID: rotationID, AccountID: st.AccountID,
+		User: st.User, UserID: st.UserID, Credential: string(st.Credential), Action: string(st.Action),
+		Event: event, Outcome: string(outcome), AccessKeyID: st.AccessKeyID.Raw(), DryRun: e.DryRun}
+	if extra != nil {
+		extra(&rec)
+	}
+	e.Audit.Write(rec)
+}
+
+// state is a fresh read of one user.
+type state struct {
+	userID string
+	arn    string
+	keys   []inventory.AccessKey
+	tags   map[string]string
+}
+
+func (s state) key(id inventory.KeyID) *inventory.AccessKey {
+	for i := range s.keys {
+		if s.keys[i].ID == id {
+			return &s.keys[i]
+		}
+	}
+	return nil
+}
+
+func (s state) active() int {
+	n := 0
+	for _, k := range s.keys {
+		if k.Active() {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *Executor) read(ctx context.Context, user string) (state, error) {
+	u, err := e.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+	if err != nil {
+		return state{}, fmt.Errorf("get user %s: %w", user, err)
+	}
+	keys, err := e.Keys(ctx, user)
+	if err != nil {
+		return state{}, err
+	}
+	tags := map[string]string{}
+	p := iam.NewListUserTagsPaginator(e.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return state{}, fmt.Errorf("list tags of %s: %w", user, err)
+		}
+		for _, t := range page.Tags {
+			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+	}
+	return state{userID: aws.ToString(u.User.UserId), arn: aws.ToString(u.User.Arn), keys: keys, tags: tags}, nil
+}
+
+func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
+	s, err := e.read(ctx, st.User)
+	if err != nil {
+		return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's keys; nothing changed", Err: err}
+	}
+	if st.UserID != "" && s.userID != st.UserID {
+		why := "user " + st.User + " was deleted and recreated since the plan (new user id)"
+		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Stale, Detail: why}
+	}
+	if stale, why := ch.expect(st.Precondition).Stale(s.keys); stale && !e.resumable(st, s) {
+		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
+	}
+	switch st.Action {
+	case plan.Rotate:
+		return e.rotate(ctx, st, s)
+	case plan.Deactivate:
+		return e.deactivate(ctx, st, s)
+	case plan.Delete:
+		return e.delete(ctx, st, s)
+	}
+	return Result{Step: st, Outcome: Noted, Detail: st.Reason}
+}
+
+// resumable: a rotate step on a user with an intent record is carried out even when the keys
+// changed (the interrupted run's key is the change): recovery decides what to do.
+func (e *Executor) resumable(st plan.Step, s state) bool {
+	_, ok := s.tags[inventory.IntentTag(e.StatePrefix)]
+	return st.Action == plan.Rotate && ok
+}
+
+func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result {
+	k := s.key(st.AccessKeyID)
+	if k == nil || !k.Active() {
+		return Result{Step: st, Outcome: Stale, Detail: "key is no longer active"}
+	}
+	if s.active() < 2 {
+		// I2: never take away a user's last active key.
+		e.audit(st, "", "refused_last_active_key", Blocked, nil)
+		return Result{Step: st, Outcome: Blocked, Detail: "refused: it is the user's only active key (no lockout)"}
+	}
+	if e.DryRun {
+		return Result{Step: st, Outcome: DryRun, Detail: "would deactivate: " + st.Reason}
+	}
+	if _, err := e.IAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw()), Status: iamtypes.StatusTypeInactive}); err != nil {
+		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
+		return Result{Step: st, Outcome: Failed, Detail: "deactivation failed; key still active", Err: fmt.Errorf("deactivate %s of %s: %w", k.ID, st.User, err)}
+	}
+	now := e.Now().UTC()
+	// Record when: the later delete counts its grace from here.
+	rec, recErr := inventory.ParseRotationRecord(s.tags[inventory.RotatedTag(e.StatePrefix)])
+	var tag iamtypes.Tag
+	if recErr == nil && rec.Old == k.ID {
+		rec.Deactivated = now
+		tag = iamtypes.Tag{Key: aws.String(inventory.RotatedTag(e.StatePrefix)), Value: aws.String(rec.TagValue())}
+	} else {
+		tag = iamtypes.Tag{Key: aws.String(inventory.DeactivatedTag(e.StatePrefix)), Value: aws.String(inventory.DeactivationRecord{At: now, Key: k.ID}.TagValue())}
+	}
+	detail := "deactivated: " + st.Reason
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{tag}}); err != nil {
+		detail += " (could not record the deactivation time; its deletion will wait for the key's last use to age)"
+		e.logger().Warn("record deactivation", "account_id", st.AccountID, "user", st.User, "error", err)
+	}
+	e.audit(st, "", "key_deactivated", Done, func(r *audit.Record) { r.Reason = st.Reason })
+	return Result{Step: st, Outcome: Done, Detail: detail}
+}
+
+func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
+	k := s.key(st.AccessKeyID)
+	if k == nil {
+		return Result{Step: st, Outcome: Stale, Detail: "key no longer exists"}
+	}
+	if k.Active() {
+		// I4: nothing active is ever deleted.
+		e.audit(st, "", "refused_active_key", Blocked, nil)
+		return Result{Step: st, Outcome: Blocked, Detail: "refused: the key is active (only inactive keys are deleted)"}
+	}
+	if e.DryRun {
+		return Result{Step: st, Outcome: DryRun, Detail: "would delete: " + st.Reason}
+	}
+	if _, err := e.IAM.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw())}); err != nil {
+		e.audit(st, "", "delete_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
+		return Result{Step: st, Outcome: Failed, Detail: "deletion failed; key still there (inactive)", Err: fmt.Errorf("delete %s of %s: %w", k.ID, st.User, err)}
+	}
+	if d, err := inventory.ParseDeactivationRecord(s.tags[inventory.DeactivatedTag(e.StatePrefix)]); err == nil && d.Key == k.ID {
+		e.untag(ctx, st.User, inventory.DeactivatedTag(e.StatePrefix))
+	}
+	e.audit(st, "", "key_deleted", Done, func(r *audit.Record) { r.Reason = st.Reason })
+	return Result{Step: st, Outcome: Done, Detail: "deleted: " + st.Reason}
+}
+
+func (e *Executor) untag(ctx context.Context, user string, keys ...string) {
+	err := e.retry(ctx, func() error {
+		_, err := e.IAM.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String(user), TagKeys: keys})
+		return err
+	})
+	if err != nil {
+		e.logger().Warn("remove state tag", "account_id", e.AccountID, "user", user, "tags", keys, "error", err)
+	}
+}
+
+// retry runs fn up to e.Attempts times with doubling waits; it stops early on ctx.
+func (e *Executor) retry(ctx context.Context, fn func() error) error {
+	n, wait := e.Attempts, e.Backoff
+	if n <= 0 {
+		n = 3
+	}
+	if wait <= 0 {
+		wait = 500 * time.Millisecond
+	}
+	var err error
+	for i := 0; i < n; i++ {
+		if err = fn(); err == nil {
+			return nil
+		}
+		if i == n-1 {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		wait *= 2
+	}
+	return err
+}
+
+func sortedIDs(keys []inventory.AccessKey) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k.ID.String())
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,353 @@
+// Package scan reads an AWS account's IAM users and access keys into an inventory, cheaply:
+// the credential report and GetAccountAuthorizationDetails triage the whole account in a few
+// calls, and only users the policy may act on get a fresh ListAccessKeys and
+// GetAccessKeyLastUsed. A read that fails is "unknown" for the users it concerns, never "empty".
+package scan
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+)
+
+// IAMAPI is the part of the IAM client the scan calls; *iam.Client satisfies it.
+type IAMAPI interface {
+	GenerateCredentialReport(ctx context.Context, in *iam.GenerateCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GenerateCredentialReportOutput, error)
+	GetCredentialReport(ctx context.Context, in *iam.GetCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error)
+	iam.GetAccountAuthorizationDetailsAPIClient
+	iam.ListAccessKeysAPIClient
+	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+	ListAccountAliases(ctx context.Context, in *iam.ListAccountAliasesInput, optFns ...func(*iam.Options)) (*iam.ListAccountAliasesOutput, error)
+}
+
+var _ IAMAPI = (*iam.Client)(nil)
+
+// Scanner reads one account. The zero value is not usable: set IAM.
+type Scanner struct {
+	IAM IAMAPI
+	Log *slog.Logger
+	// NeedsDetail says, from the credential report's view of a user (key ids empty), whether the
+	// user's keys must be read fresh now. nil reads every user's keys (slow, exact).
+	NeedsDetail func(inventory.User) bool
+	// PollInterval between credential report polls (default 2s); ReportTimeout bounds the wait
+	// for the report (default 5m).
+	PollInterval  time.Duration
+	ReportTimeout time.Duration
+	// Concurrency of per-user detail reads (default 4).
+	Concurrency int
+}
+
+// Stats counts what a scan did.
+type Stats struct {
+	Users       int // users found
+	Detailed    int // users whose keys were read fresh
+	UnknownKeys int // users whose keys could not be read
+}
+
+// Scan reads the account the client is signed into. accountID and alias label the result.
+// It fails only when the account-wide reads fail (then nothing is known, and nothing must be
+// changed); a failed per-user read marks that user unknown and the scan goes on.
+func (s *Scanner) Scan(ctx context.Context, accountID string) (inventory.Account, Stats, error) {
+	acct := inventory.Account{ID: accountID}
+	var st Stats
+	if out, err := s.IAM.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{}); err == nil && len(out.AccountAliases) > 0 {
+		acct.Alias = out.AccountAliases[0]
+	}
+	report, err := s.credentialReport(ctx)
+	if err != nil {
+		return acct, st, fmt.Errorf("account %s: credential report: %w", accountID, err)
+	}
+	users, err := s.users(ctx)
+	if err != nil {
+		return acct, st, fmt.Errorf("account %s: list users (GetAccountAuthorizationDetails): %w", accountID, err)
+	}
+	st.Users = len(users)
+	var detail []int
+	for i := range users {
+		u := &users[i]
+		row, ok := report[u.Name]
+		if ok && row.created.Equal(u.Created) {
+			u.Keys, u.KeysKnown = row.keys(), true
+		} else {
+			// Created after the report (or a recreated user with the same name): the report
+			// says nothing reliable about this user's keys.
+			u.KeysKnown, u.Unknown = false, "not in the credential report yet"
+		}
+		if !u.KeysKnown || s.NeedsDetail == nil || s.NeedsDetail(*u) {
+			detail = append(detail, i)
+		}
+	}
+	s.detail(ctx, accountID, users, detail, &st)
+	acct.Users = users
+	return acct, st, nil
+}
+
+// detail reads fresh keys for users[idx...] with bounded concurrency.
+func (s *Scanner) detail(ctx context.Context, accountID string, users []inventory.User, idx []int, st *Stats) {
+	n := s.Concurrency
+	if n <= 0 {
+		n = 4
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, i := range idx {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(u *inventory.User) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			keys, err := s.Keys(ctx, u.Name)
+			mu.Lock()
+			defer mu.Unlock()
+			st.Detailed++
+			if err != nil {
+				st.UnknownKeys++
+				u.Keys, u.KeysKnown, u.Unknown = nil, false, err.Error()
+				s.logger().Warn("cannot read access keys; user left unchanged", "account_id", accountID, "user", u.Name, "error", err)
+				return
+			}
+			u.Keys, u.KeysKnown, u.Unknown = keys, true, ""
+		}(&users[i])
+	}
+	wg.Wait()
+}
+
+func (s *Scanner) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// Keys reads a user's access keys and each key's last use, fresh. Any failure fails the whole
+// read: a partial answer must not look like "no more keys" or "never used".
+func (s *Scanner) Keys(ctx context.Context, userName string) ([]inventory.AccessKey, error) {
+	return ReadKeys(ctx, s.IAM, userName)
+}
+
+// KeyReader is what ReadKeys needs; *iam.Client satisfies it.
+type KeyReader interface {
+	iam.ListAccessKeysAPIClient
+	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+}
+
+// ReadKeys lists a user's access keys (every page) and their last use.
+func ReadKeys(ctx context.Context, c KeyReader, userName string) ([]inventory.AccessKey, error) {
+	var keys []inventory.AccessKey
+	p := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(userName)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list access keys of %s: %w", userName, err)
+		}
+		for _, m := range page.AccessKeyMetadata {
+			keys = append(keys, inventory.AccessKey{
+				ID:      inventory.KeyID(aws.ToString(m.AccessKeyId)),
+				Status:  inventory.KeyStatus(m.Status),
+				Created: aws.ToTime(m.CreateDate).UTC(),
+			})
+		}
+	}
+	for i := range keys {
+		out, err := c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(keys[i].ID.Raw())})
+		if err != nil {
+			// An error is not "never used" (AWS-FACTS): the whole read fails.
+			return nil, fmt.Errorf("last use of %s's key %s: %w", userName, keys[i].ID, err)
+		}
+		keys[i].LastUsedKnown = true
+		if lu := out.AccessKeyLastUsed; lu != nil {
+			if lu.LastUsedDate != nil {
+				keys[i].LastUsed = lu.LastUsedDate.UTC()
+			}
+			keys[i].LastUsedService = aws.ToString(lu.ServiceName)
+			keys[i].LastUsedRegion = aws.ToString(lu.Region)
+		}
+	}
+	inventory.SortKeys(keys)
+	return keys, nil
+}
+
+// users lists every user with tags and groups through GetAccountAuthorizationDetails.
+func (s *Scanner) users(ctx context.Context) ([]inventory.User, error) {
+	var out []inventory.User
+	p := iam.NewGetAccountAuthorizationDetailsPaginator(s.IAM, &iam.GetAccountAuthorizationDetailsInput{
+		Filter:   []iamtypes.EntityType{iamtypes.EntityTypeUser},
+		MaxItems: aws.Int32(1000),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range page.UserDetailList {
+			u := inventory.User{
+				Name:    aws.ToString(d.UserName),
+				UserID:  aws.ToString(d.UserId),
+				ARN:     aws.ToString(d.Arn),
+				Path:    aws.ToString(d.Path),
+				Created: aws.ToTime(d.CreateDate).UTC(),
+				Groups:  append([]string(nil), d.GroupList...),
+				Tags:    make(map[string]string, len(d.Tags)),
+			}
+			for _, t := range d.Tags {
+				u.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// reportRow is one user's line of the credential report.
+type reportRow struct {
+	created time.Time
+	slots   [2]reportKey
+}
+
+type reportKey struct {
+	present  bool
+	active   bool
+	rotated  time.Time // zero when N/A
+	lastUsed time.Time // zero when N/A (never used)
+	service  string
+	region   string
+}
+
+func (r reportRow) keys() []inventory.AccessKey {
+	var out []inventory.AccessKey
+	for _, k := range r.slots {
+		if !k.present {
+			continue
+		}
+		st := inventory.StatusInactive
+		if k.active {
+			st = inventory.StatusActive
+		}
+		out = append(out, inventory.AccessKey{Status: st, Created: k.rotated, LastUsed: k.lastUsed,
+			LastUsedKnown: true, LastUsedService: k.service, LastUsedRegion: k.region})
+	}
+	return out
+}
+
+// credentialReport generates (or reuses, when fresh) the report, waits for it and parses it.
+func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, error) {
+	poll := s.PollInterval
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	limit := s.ReportTimeout
+	if limit <= 0 {
+		limit = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		gen, err := s.IAM.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
+		if err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+		if gen.State == iamtypes.ReportStateTypeComplete {
+			out, err := s.IAM.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
+			if err == nil {
+				return parseReport(out.Content)
+			}
+			var ae smithy.APIError
+			if !errors.As(err, &ae) {
+				return nil, fmt.Errorf("get: %w", err)
+			}
+			switch ae.ErrorCode() {
+			case "ReportInProgress", "ReportExpired", "ReportNotPresent":
+				// generate again / wait
+			default:
+				return nil, fmt.Errorf("get: %w", err)
+			}
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("report not ready after %s: %w", limit, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// parseReport reads the CSV by column name, so added columns do not break it.
+func parseReport(content []byte) (map[string]reportRow, error) {
+	r := csv.NewReader(bytes.NewReader(content))
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("parse credential report header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	for _, need := range []string{"user", "user_creation_time", "access_key_1_active", "access_key_1_last_rotated", "access_key_1_last_used_date", "access_key_2_active"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("credential report lacks column %q", need)
+		}
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return rec[i]
+		}
+		return ""
+	}
+	rows := map[string]reportRow{}
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse credential report line %d: %w", line, err)
+		}
+		name := get(rec, "user")
+		if name == "<root_account>" {
+			continue // root keys cannot be managed by IAM principals
+		}
+		row := reportRow{created: reportTime(get(rec, "user_creation_time"))}
+		for n := 1; n <= 2; n++ {
+			p := fmt.Sprintf("access_key_%d_", n)
+			active := get(rec, p+"active")
+			k := reportKey{
+				active:   active == "true",
+				rotated:  reportTime(get(rec, p+"last_rotated")),
+				lastUsed: reportTime(get(rec, p+"last_used_date")),
+				service:  get(rec, p+"last_used_service"),
+				region:   get(rec, p+"last_used_region"),
+			}
+			// A slot holds a key when it is active, or inactive with any date recorded.
+			k.present = k.active || !k.rotated.IsZero() || !k.lastUsed.IsZero()
+			row.slots[n-1] = k
+		}
+		rows[name] = row
+	}
+}
+
+// reportTime parses the report's ISO 8601 times; N/A, no_information, not_supported are zero.
+func reportTime(v string) time.Time {
+	v = strings.TrimSpace(v)
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05-07:00", "2006-01-02T15:04:05Z07:00"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}

@@ -1,0 +1,18 @@
+package secret
+
+import (
+	"time"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+)
+
+// AccessKey is a new access key on its way from CreateAccessKey to the sinks that deliver it.
+// Only Secret is secret; it redacts itself wherever an AccessKey is printed.
+type AccessKey struct {
+	AccountID string
+	UserName  string
+	UserARN   string
+	KeyID     inventory.KeyID
+	Secret    Value // zero when the caller only names the version (Holds, Abort)
+	Created   time.Time
+}

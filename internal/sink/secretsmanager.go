@@ -1,0 +1,271 @@
+// Package sink delivers new credentials to where their consumers pick them up. Sinks decide
+// nothing: the rotation executor tells them what to store, stage, promote or abort.
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/secret"
+)
+
+// SecretsManagerAPI is the part of the Secrets Manager client the sink calls;
+// *secretsmanager.Client satisfies it.
+type SecretsManagerAPI interface {
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+	PutResourcePolicy(ctx context.Context, in *secretsmanager.PutResourcePolicyInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutResourcePolicyOutput, error)
+}
+
+var _ SecretsManagerAPI = (*secretsmanager.Client)(nil)
+
+// Staging labels, as Secrets Manager's rotation protocol names them.
+const (
+	StageCurrent = "AWSCURRENT"
+	StagePending = "AWSPENDING"
+)
+
+// SecretsManager stores one secret per user, a JSON value {"AccessKeyId","SecretAccessKey"},
+// one version per access key: the version id is derived from the key id, so every write of the
+// same key is idempotent and a version names the key it holds.
+type SecretsManager struct {
+	API SecretsManagerAPI
+	// NameTemplate names the secret; {{account}} and {{user}} are replaced.
+	NameTemplate string
+	// KMSKeyID encrypts new secrets; empty uses the account's aws/secretsmanager key.
+	KMSKeyID string
+	// Readers are principal ARNs allowed to read the secret besides the user it belongs to
+	// (include the principal keycycle runs as, so it can resume an interrupted rotation).
+	Readers []string
+}
+
+// SecretName renders the template for one user.
+func SecretName(template, accountID, user string) string {
+	r := strings.NewReplacer("{{account}}", accountID, "{{user}}", user)
+	return r.Replace(template)
+}
+
+// Name identifies the sink in reports.
+func (s *SecretsManager) Name() string { return "secretsmanager" }
+
+// Location is where the owner fetches the credential: the secret's name.
+func (s *SecretsManager) Location(k secret.AccessKey) string {
+	return SecretName(s.NameTemplate, k.AccountID, k.UserName)
+}
+
+// VersionID is the secret version (and ClientRequestToken) that holds key id: 32-64 characters
+// as Secrets Manager requires.
+func VersionID(id inventory.KeyID) string { return "keycycle-rotation-" + id.Raw() }
+
+type secretValue struct {
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+}
+
+// Stage writes k as the secret's AWSPENDING version, creating the secret (with its resource
+// policy) when it does not exist. Idempotent for the same key: the same token and value are
+// ignored by Secrets Manager.
+func (s *SecretsManager) Stage(ctx context.Context, k secret.AccessKey) error {
+	name := s.Location(k)
+	if err := s.ensure(ctx, name, k); err != nil {
+		return err
+	}
+	body, err := json.Marshal(secretValue{AccessKeyID: k.KeyID.Raw(), SecretAccessKey: k.Secret.Reveal()})
+	if err != nil {
+		return fmt.Errorf("encode secret value for %s: %w", name, err)
+	}
+	_, err = s.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId:           aws.String(name),
+		ClientRequestToken: aws.String(VersionID(k.KeyID)),
+		SecretString:       aws.String(string(body)),
+		VersionStages:      []string{StagePending},
+	})
+	if err != nil {
+		return fmt.Errorf("stage key %s in secret %s: %w", k.KeyID, name, err)
+	}
+	return nil
+}
+
+func (s *SecretsManager) ensure(ctx context.Context, name string, k secret.AccessKey) error {
+	_, err := s.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var nf *smtypes.ResourceNotFoundException
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &nf):
+		return fmt.Errorf("describe secret %s: %w", name, err)
+	}
+	in := &secretsmanager.CreateSecretInput{
+		Name:        aws.String(name),
+		Description: aws.String("Access key of IAM user " + k.UserName + ", rotated by keycycle"),
+		Tags: []smtypes.Tag{
+			{Key: aws.String("keycycle:user"), Value: aws.String(k.UserName)},
+			{Key: aws.String("keycycle:account"), Value: aws.String(k.AccountID)},
+		},
+	}
+	if s.KMSKeyID != "" {
+		in.KmsKeyId = aws.String(s.KMSKeyID)
+	}
+	if _, err := s.API.CreateSecret(ctx, in); err != nil {
+		var exists *smtypes.ResourceExistsException
+		if !errors.As(err, &exists) { // a concurrent run created it: fine
+			return fmt.Errorf("create secret %s: %w", name, err)
+		}
+	}
+	policy, err := ReaderPolicy(k.UserARN, s.Readers)
+	if err != nil {
+		return err
+	}
+	if _, err := s.API.PutResourcePolicy(ctx, &secretsmanager.PutResourcePolicyInput{
+		SecretId: aws.String(name), ResourcePolicy: aws.String(policy), BlockPublicPolicy: aws.Bool(true),
+	}); err != nil {
+		return fmt.Errorf("put resource policy on secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReaderPolicy is the secret's resource policy: the owning user (and the given readers) may read
+// it; every other principal is denied GetSecretValue, whatever its identity policy says.
+func ReaderPolicy(userARN string, readers []string) (string, error) {
+	principals := append([]string{userARN}, readers...)
+	doc := map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{
+			map[string]any{
+				"Sid":       "OwnerReads",
+				"Effect":    "Allow",
+				"Principal": map[string]any{"AWS": userARN},
+				"Action":    []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+				"Resource":  "*",
+			},
+			map[string]any{
+				"Sid":       "NobodyElseReads",
+				"Effect":    "Deny",
+				"Principal": "*",
+				"Action":    "secretsmanager:GetSecretValue",
+				"Resource":  "*",
+				"Condition": map[string]any{"StringNotEquals": map[string]any{"aws:PrincipalArn": principals}},
+			},
+		},
+	}
+	b, err := json.Marshal(doc)
+	return string(b), err
+}
+
+// versions returns the secret's version-to-stages map; ok is false when the secret does not exist.
+func (s *SecretsManager) versions(ctx context.Context, name string) (map[string][]string, bool, error) {
+	out, err := s.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var nf *smtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("describe secret %s: %w", name, err)
+	}
+	return out.VersionIdsToStages, true, nil
+}
+
+// Holds reports whether the secret has a version for k's key (staged or current).
+func (s *SecretsManager) Holds(ctx context.Context, k secret.AccessKey) (bool, error) {
+	vs, ok, err := s.versions(ctx, s.Location(k))
+	if err != nil || !ok {
+		return false, err
+	}
+	_, held := vs[VersionID(k.KeyID)]
+	return held, nil
+}
+
+// Read returns the secret access key stored for k's key id.
+func (s *SecretsManager) Read(ctx context.Context, k secret.AccessKey) (secret.Value, error) {
+	name := s.Location(k)
+	out, err := s.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name), VersionId: aws.String(VersionID(k.KeyID))})
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("read key %s from secret %s: %w", k.KeyID, name, err)
+	}
+	var v secretValue
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil || v.AccessKeyID != k.KeyID.Raw() {
+		return secret.Value{}, fmt.Errorf("secret %s version for key %s does not hold that key", name, k.KeyID)
+	}
+	return secret.New(v.SecretAccessKey), nil
+}
+
+// Promote moves AWSCURRENT to k's version (Secrets Manager moves AWSPREVIOUS to the former
+// current version) and clears AWSPENDING. Idempotent.
+func (s *SecretsManager) Promote(ctx context.Context, k secret.AccessKey) error {
+	name := s.Location(k)
+	vs, ok, err := s.versions(ctx, name)
+	if err != nil {
+		return err
+	}
+	want := VersionID(k.KeyID)
+	if _, held := vs[want]; !ok || !held {
+		return fmt.Errorf("promote key %s: secret %s has no version for it", k.KeyID, name)
+	}
+	current := versionWith(vs, StageCurrent)
+	if current != want {
+		in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(StageCurrent), MoveToVersionId: aws.String(want)}
+		if current != "" {
+			in.RemoveFromVersionId = aws.String(current)
+		}
+		if _, err := s.API.UpdateSecretVersionStage(ctx, in); err != nil {
+			return fmt.Errorf("promote key %s in secret %s: %w", k.KeyID, name, err)
+		}
+	}
+	if hasStage(vs[want], StagePending) {
+		if _, err := s.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId: aws.String(name), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(want),
+		}); err != nil {
+			return fmt.Errorf("clear AWSPENDING of key %s in secret %s: %w", k.KeyID, name, err)
+		}
+	}
+	return nil
+}
+
+// Abort removes AWSPENDING from k's version so that it blocks no later rotation. The version
+// itself stays, unlabelled, until Secrets Manager drops it; its key is deleted by then.
+func (s *SecretsManager) Abort(ctx context.Context, k secret.AccessKey) error {
+	name := s.Location(k)
+	vs, ok, err := s.versions(ctx, name)
+	if err != nil || !ok {
+		return err
+	}
+	want := VersionID(k.KeyID)
+	if !hasStage(vs[want], StagePending) {
+		return nil
+	}
+	if _, err := s.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(name), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(want),
+	}); err != nil {
+		return fmt.Errorf("abort key %s in secret %s: %w", k.KeyID, name, err)
+	}
+	return nil
+}
+
+func versionWith(vs map[string][]string, stage string) string {
+	for id, stages := range vs {
+		if hasStage(stages, stage) {
+			return id
+		}
+	}
+	return ""
+}
+
+func hasStage(stages []string, stage string) bool {
+	for _, s := range stages {
+		if s == stage {
+			return true
+		}
+	}
+	return false
+}
