@@ -149,6 +149,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestID := s.newRequestID()
+	// Answers carry the sandbox clock, as AWS's carry its own: clients that read AWS's time
+	// (keycycle measures ages on it) see the sandbox's.
+	w.Header().Set("Date", s.clock.Now().Format(http.TimeFormat))
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	isJSON := strings.Contains(r.Header.Get("Content-Type"), "json")
 	fail := func(svc *service, e *apiError) {

@@ -28,7 +28,7 @@ type world struct {
 type account struct {
 	ID             string
 	Alias          string
-	Region         string // default region printed for the operator credential
+	Region         string           // default region printed for the operator credential
 	users          map[string]*user // by lower-cased name: IAM names are case-insensitive
 	groups         map[string]*group
 	roles          map[string]*role

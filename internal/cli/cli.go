@@ -28,6 +28,7 @@ const (
 type env struct {
 	stdout io.Writer // results: plans, reports, sandbox exports
 	stderr io.Writer // logs, usage and errors
+	stdin  io.Reader // confirmation prompts; nil is os.Stdin
 }
 
 // logger returns a text slog logger on stderr; verbose lowers its level to debug.
@@ -56,6 +57,8 @@ type command struct {
 // Adding a subcommand is adding an entry here.
 var commands = []command{
 	{name: "sandbox", summary: "run the built-in AWS sandbox (IAM, STS, Secrets Manager) in the foreground", setup: sandboxCommand},
+	{name: "plan", summary: "show what keycycle would do, and why, like terraform plan", setup: planCommand},
+	{name: "apply", args: "[plan.json]", summary: "carry out a plan (re-checking each step against AWS first)", setup: applyCommand},
 	{name: "version", summary: "print keycycle's version", setup: versionCommand},
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
@@ -91,7 +92,15 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 		Rotate: sum.Rotate, Deactivate: sum.Deactivate, Delete: sum.Delete,
 		Warn: sum.Warn, Blocked: sum.Blocked, Skip: sum.Skip,
 	}
-	return json.Marshal(w)
+	// Not json.Marshal: it would escape the ">" of every reason. Callers that want that
+	// escaping get it anyway (json.Marshal escapes a Marshaler's output), WriteJSON does not.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // UnmarshalJSON reads the documented plan format. It refuses other versions, unknown actions and
@@ -156,4 +165,13 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 	}
 	*p = out
 	return nil
+}
+
+// WriteJSON writes p in the documented format, indented, without escaping <, > and & (reasons
+// contain ">="), followed by a newline. This is the form `keycycle plan --out` saves.
+func WriteJSON(w io.Writer, p Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
 }

@@ -480,7 +480,7 @@ func (e *userEval) addNeeds(a plan.Action, id, needs inventory.KeyID, format str
 	e.out = append(e.out, draft{Step: s, needs: needs})
 }
 
-// skipAll adds a skip step for every key of the user (one without key when there is none known).
+// skipAll adds a skip step for every key of the user; a user without keys gets none.
 func (e *userEval) skipAll(format string, args ...any) {
 	if len(e.u.Keys) == 0 {
 		return

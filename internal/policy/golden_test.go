@@ -73,11 +73,11 @@ func TestGolden(t *testing.T) {
 			if err := plan.RenderText(&text, p, false); err != nil {
 				t.Fatal(err)
 			}
-			js, err := json.MarshalIndent(p, "", "  ")
-			if err != nil {
+			var jsb bytes.Buffer
+			if err := plan.WriteJSON(&jsb, p); err != nil {
 				t.Fatal(err)
 			}
-			js = append(js, '\n')
+			js := jsb.Bytes()
 			golden(t, filepath.Join("testdata", name+".txt.golden"), text.Bytes())
 			golden(t, filepath.Join("testdata", name+".json.golden"), js)
 

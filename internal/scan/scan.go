@@ -256,6 +256,8 @@ func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	// A new report takes seconds: poll soon, then back off to the interval.
+	wait := min(250*time.Millisecond, poll)
 	for {
 		gen, err := s.IAM.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
 		if err != nil {
@@ -277,13 +279,14 @@ func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, e
 				return nil, fmt.Errorf("get: %w", err)
 			}
 		}
-		t := time.NewTimer(poll)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("report not ready after %s: %w", limit, ctx.Err())
 		case <-t.C:
 		}
+		wait = min(wait*2, poll)
 	}
 }
 

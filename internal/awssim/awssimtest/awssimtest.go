@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/awssim"
 )
 
@@ -65,6 +67,7 @@ func (sb *Sandbox) Config(accessKeyID, secret, sessionToken string) aws.Config {
 		BaseEndpoint:     aws.String(sb.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(accessKeyID, secret, sessionToken),
 		RetryMaxAttempts: 1,
+		HTTPClient:       awscfg.Client(awshttp.NewBuildableClient(), nil),
 	}
 }
 

@@ -1,0 +1,315 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/awscfg"
+	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/job"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/rotation"
+)
+
+// common are the flags plan and apply share.
+type common struct {
+	config  *string
+	profile *string
+	region  *string
+	colour  *string
+	verbose *bool
+}
+
+func commonFlags(fs *flag.FlagSet) common {
+	return common{
+		config:  fs.String("config", "", "configuration `file` (YAML, see docs/configuration.md); none: the documented defaults"),
+		profile: fs.String("profile", "", "AWS shared config `profile` (default: the standard chain: AWS_PROFILE, env, SSO, ...)"),
+		region:  fs.String("region", "", "AWS `region` for Secrets Manager and STS (default: from the profile or environment)"),
+		colour:  fs.String("color", "auto", "colour output: auto (on a terminal only), always, never"),
+		verbose: fs.Bool("verbose", false, "debug logging on stderr"),
+	}
+}
+
+// setup loads the configuration and the AWS configuration into a runner. It prints what is wrong
+// and returns a non-zero exit code when it cannot.
+func (c common) setup(ctx context.Context, e *env) (*job.Runner, *config.Config, int) {
+	cfg, err := config.Load(*c.config)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "keycycle: invalid configuration, nothing was done:\n%v\n", err)
+		return nil, nil, exitUsage
+	}
+	awsCfg, clock, err := awscfg.Load(ctx, awscfg.Options{Profile: *c.profile, Region: *c.region})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "keycycle: %v\n", err)
+		return nil, nil, exitUsage
+	}
+	r := &job.Runner{
+		AWS:   awsCfg,
+		Rules: cfg.Rules,
+		Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
+			Readers: cfg.Secret.Readers},
+		Now: clock.Now,
+		Log: e.logger(*c.verbose),
+	}
+	return r, cfg, exitOK
+}
+
+func (c common) useColour(w io.Writer) bool {
+	switch *c.colour {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return isTerminal(w) && os.Getenv("NO_COLOR") == ""
+}
+
+func planCommand(fs *flag.FlagSet, e *env) runFunc {
+	c := commonFlags(fs)
+	output := fs.String("output", "text", "output format: text or json")
+	out := fs.String("out", "", "also save the plan as JSON to `file`, for `keycycle apply file`")
+	return func(ctx context.Context, args []string) int {
+		if len(args) > 0 {
+			return usageError(fs, "unexpected arguments: %s", strings.Join(args, " "))
+		}
+		if *output != "text" && *output != "json" {
+			return usageError(fs, "--output must be text or json, got %q", *output)
+		}
+		r, _, code := c.setup(ctx, e)
+		if r == nil {
+			return code
+		}
+		scanned, err := r.Plan(ctx)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycycle plan: %v\n", err)
+			return exitFail
+		}
+		if *out != "" {
+			if err := savePlan(*out, scanned.Plan); err != nil {
+				fmt.Fprintf(e.stderr, "keycycle plan: %v\n", err)
+				return exitFail
+			}
+		}
+		if *output == "json" {
+			err = plan.WriteJSON(e.stdout, scanned.Plan)
+		} else {
+			err = plan.RenderText(e.stdout, scanned.Plan, c.useColour(e.stdout))
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycycle plan: write: %v\n", err)
+			return exitFail
+		}
+		return exitOK
+	}
+}
+
+// savePlan writes the plan atomically, readable by its owner only.
+func savePlan(path string, p plan.Plan) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".plan-*.json")
+	if err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := plan.WriteJSON(f, p); err != nil {
+		f.Close()
+		return fmt.Errorf("save plan: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	return nil
+}
+
+func loadPlan(path string) (plan.Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return plan.Plan{}, fmt.Errorf("read plan: %w", err)
+	}
+	var p plan.Plan
+	if err := p.UnmarshalJSON(data); err != nil {
+		return plan.Plan{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+func applyCommand(fs *flag.FlagSet, e *env) runFunc {
+	c := commonFlags(fs)
+	yes := fs.Bool("yes", false, "apply without asking (required when stdin is not a terminal)")
+	dryRun := fs.String("dry-run", "", "true: re-check every step and report, change nothing; false: change AWS (default: the configuration's dry_run, true by default)")
+	auditFile := fs.String("audit", "", "append the audit trail (JSON lines) to `file`; default: the configuration's audit.file, else stderr")
+	return func(ctx context.Context, args []string) int {
+		if len(args) > 1 {
+			return usageError(fs, "takes at most one argument, a saved plan file")
+		}
+		if *dryRun != "" && *dryRun != "true" && *dryRun != "false" {
+			return usageError(fs, "--dry-run must be true or false, got %q", *dryRun)
+		}
+		var saved *plan.Plan
+		if len(args) == 1 {
+			p, err := loadPlan(args[0])
+			if err != nil {
+				fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
+				return exitUsage
+			}
+			saved = &p
+		}
+		r, cfg, code := c.setup(ctx, e)
+		if r == nil {
+			return code
+		}
+		dry := cfg.DryRun
+		if *dryRun != "" {
+			dry = *dryRun == "true"
+		}
+		auditPath := *auditFile
+		if auditPath == "" {
+			auditPath = cfg.Audit.File
+		}
+		aw, closeAudit, err := openAudit(auditPath, e.stderr)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
+			return exitUsage
+		}
+		defer closeAudit()
+		r.Audit = aw
+
+		var p plan.Plan
+		if saved != nil {
+			p = *saved
+		} else {
+			scanned, err := r.Plan(ctx)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
+				return exitFail
+			}
+			p = scanned.Plan
+		}
+		colour := c.useColour(e.stdout)
+		if err := plan.RenderText(e.stdout, p, colour); err != nil {
+			return exitFail
+		}
+		if p.Summary.Rotate+p.Summary.Deactivate+p.Summary.Delete == 0 {
+			fmt.Fprintln(e.stdout, "\nNothing to apply.")
+			return exitOK
+		}
+		if dry {
+			fmt.Fprintln(e.stdout, "\nDry run (configuration dry_run, or --dry-run=true): every step is re-checked against AWS, nothing is changed.")
+		} else if !*yes {
+			ok, err := confirm(e, "\nApply these changes to AWS? Only 'yes' is accepted: ")
+			if err != nil {
+				fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
+				return exitUsage
+			}
+			if !ok {
+				fmt.Fprintln(e.stdout, "Apply cancelled; nothing was changed.")
+				return exitOK
+			}
+		}
+		results, err := r.Apply(ctx, p, dry)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintln(e.stdout)
+		renderResults(e.stdout, results)
+		if err := aw.Err(); err != nil {
+			fmt.Fprintf(e.stderr, "keycycle apply: audit trail: %v\n", err)
+			return exitFail
+		}
+		for _, res := range results {
+			if res.Outcome == rotation.Failed {
+				return exitFail
+			}
+		}
+		return exitOK
+	}
+}
+
+// openAudit opens the audit trail: a file appended to (created 0600), or stderr.
+func openAudit(path string, stderr io.Writer) (*audit.Writer, func(), error) {
+	if path == "" {
+		return audit.NewWriter(stderr), func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open audit file: %w", err)
+	}
+	return audit.NewWriter(f), func() { _ = f.Close() }, nil
+}
+
+// errNotTerminal is returned when confirmation is needed but nobody can give it.
+var errNotTerminal = errors.New("refusing to apply without --yes: stdin is not a terminal")
+
+func confirm(e *env, prompt string) (bool, error) {
+	in := e.stdin
+	if in == nil {
+		in = os.Stdin
+	}
+	if !isTerminal(in) {
+		return false, errNotTerminal
+	}
+	fmt.Fprint(e.stdout, prompt)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return false, nil
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+// isTerminal reports whether v is a character device (a terminal); e.isTerm overrides it in tests.
+func isTerminal(v any) bool {
+	if t, ok := v.(interface{ IsTerminal() bool }); ok {
+		return t.IsTerminal()
+	}
+	f, ok := v.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+var outcomeSymbols = map[rotation.Outcome]string{
+	rotation.Done: "+", rotation.Resumed: "+", rotation.DryRun: "?", rotation.Stale: "!",
+	rotation.Blocked: "x", rotation.Failed: "x", rotation.Skipped: ".", rotation.Noted: ".",
+}
+
+// renderResults prints one line per step that was acted on, then a summary line.
+func renderResults(w io.Writer, results []rotation.Result) {
+	counts := map[rotation.Outcome]int{}
+	userW := 0
+	for _, r := range results {
+		userW = max(userW, len(r.Step.User))
+	}
+	fmt.Fprintln(w, "Results:")
+	for _, r := range results {
+		counts[r.Outcome]++
+		if r.Outcome == rotation.Noted {
+			continue
+		}
+		line := fmt.Sprintf("  %s %-8s %-10s %-*s %s", outcomeSymbols[r.Outcome], r.Outcome, r.Step.Action, userW, r.Step.User, r.Step.AccessKeyID)
+		if r.NewKeyID != "" {
+			line += " -> " + r.NewKeyID.String()
+		}
+		line += "  " + r.Detail
+		if r.Err != nil {
+			line += ": " + r.Err.Error()
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "Apply: %d done, %d resumed, %d dry-run, %d stale, %d blocked, %d failed, %d not tried.\n",
+		counts[rotation.Done], counts[rotation.Resumed], counts[rotation.DryRun], counts[rotation.Stale],
+		counts[rotation.Blocked], counts[rotation.Failed], counts[rotation.Skipped])
+}
