@@ -57,6 +57,7 @@ type command struct {
 // Adding a subcommand is adding an entry here.
 var commands = []command{
 	{name: "sandbox", summary: "run the built-in AWS sandbox (IAM, STS, Secrets Manager) in the foreground", setup: sandboxCommand},
+	{name: "demo", summary: "walk the whole access-key lifecycle on the built-in sandbox, over simulated days", setup: demoCommand},
 	{name: "plan", summary: "show what keycycle would do, and why, like terraform plan", setup: planCommand},
 	{name: "apply", args: "[plan.json]", summary: "carry out a plan (re-checking each step against AWS first)", setup: applyCommand},
 	{name: "version", summary: "print keycycle's version", setup: versionCommand},

@@ -242,9 +242,9 @@ func openAudit(path string, stderr io.Writer) (*audit.Writer, func(), error) {
 	if path == "" {
 		return audit.NewWriter(stderr), func() {}, nil
 	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := openFileAppend(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open audit file: %w", err)
+		return nil, nil, err
 	}
 	return audit.NewWriter(f), func() { _ = f.Close() }, nil
 }
@@ -283,7 +283,7 @@ func isTerminal(v any) bool {
 
 var outcomeSymbols = map[rotation.Outcome]string{
 	rotation.Done: "+", rotation.Resumed: "+", rotation.DryRun: "?", rotation.Stale: "!",
-	rotation.Blocked: "x", rotation.Failed: "x", rotation.Skipped: ".", rotation.Noted: ".",
+	rotation.Blocked: "x", rotation.Failed: "x", rotation.Skipped: ".", rotation.Noted: "!",
 }
 
 // renderResults prints one line per step that was acted on, then a summary line.
@@ -296,7 +296,7 @@ func renderResults(w io.Writer, results []rotation.Result) {
 	fmt.Fprintln(w, "Results:")
 	for _, r := range results {
 		counts[r.Outcome]++
-		if r.Outcome == rotation.Noted {
+		if r.Outcome == rotation.Noted && r.Step.Action != plan.Warn && r.Step.Action != plan.Blocked {
 			continue
 		}
 		line := fmt.Sprintf("  %s %-8s %-10s %-*s %s", outcomeSymbols[r.Outcome], r.Outcome, r.Step.Action, userW, r.Step.User, r.Step.AccessKeyID)
@@ -312,4 +312,12 @@ func renderResults(w io.Writer, results []rotation.Result) {
 	fmt.Fprintf(w, "Apply: %d done, %d resumed, %d dry-run, %d stale, %d blocked, %d failed, %d not tried.\n",
 		counts[rotation.Done], counts[rotation.Resumed], counts[rotation.DryRun], counts[rotation.Stale],
 		counts[rotation.Blocked], counts[rotation.Failed], counts[rotation.Skipped])
+}
+
+func openFileAppend(path string) (io.WriteCloser, error) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open audit file: %w", err)
+	}
+	return f, nil
 }

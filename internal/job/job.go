@@ -98,18 +98,18 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 	if err != nil {
 		return Scanned{}, err
 	}
-	now := r.now()
 	sc := &scan.Scanner{
 		IAM:          iam.NewFromConfig(r.AWS),
 		Log:          r.log(),
 		PollInterval: r.ReportPoll,
-		NeedsDetail:  func(u inventory.User) bool { return policy.Triage(u, r.Rules, now) },
+		NeedsDetail:  func(u inventory.User) bool { return policy.Triage(u, r.Rules, r.now()) },
 	}
 	acct, st, err := sc.Scan(ctx, aws.ToString(id.Account))
 	if err != nil {
 		return Scanned{}, err
 	}
-	p := policy.Evaluate([]inventory.Account{acct}, r.Rules, now)
+	// Decided on the clock read after the scan (a server clock has seen its answers by now).
+	p := policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now())
 	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
 		"rotate", p.Summary.Rotate, "deactivate", p.Summary.Deactivate, "delete", p.Summary.Delete, "blocked", p.Summary.Blocked)
 	return Scanned{Account: acct, Stats: st, Plan: p}, nil

@@ -301,11 +301,15 @@ func (e *userEval) retire(old, nw inventory.AccessKey, deliveredAt time.Time) {
 			old.ID, nw.ID, fmtDate(deliveredAt), fmtTime(graceEnd), FormatDuration(th.DeactivateAfter))
 	case !old.LastUsedKnown:
 		e.add(plan.Skip, old.ID, "last use of key %s unknown: not deactivating it", old.ID)
-	case old.LastUsed.After(deliveredAt):
+	case old.LastUsed.After(deliveredAt) && e.now.Sub(old.LastUsed) < th.GuardWindow:
 		if !e.hardLimit(old, nw) {
 			e.add(plan.Warn, old.ID, "key %s still in use, last used %s, after %s was delivered on %s: not deactivating it",
 				old.ID, fmtLastUsed(old), nw.ID, fmtDate(deliveredAt))
 		}
+	case old.LastUsed.After(deliveredAt):
+		// Used after the delivery, then idle for the whole guard window: its consumer moved on.
+		e.add(plan.Deactivate, old.ID, "key %s last used %s, after %s was delivered on %s, idle since for guard_window %s",
+			old.ID, fmtLastUsed(old), nw.ID, fmtDate(deliveredAt), FormatDuration(th.GuardWindow))
 	case !old.LastUsed.IsZero() && e.now.Sub(old.LastUsed) < th.GuardWindow:
 		if !e.hardLimit(old, nw) {
 			e.add(plan.Warn, old.ID, "key %s last used %s, within guard_window %s: not deactivating it",
