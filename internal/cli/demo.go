@@ -162,7 +162,9 @@ func (d *demo) day(n int, what string) {
 	d.say("\n== Day %d (%s): %s", n, now.Format("2006-01-02"), what)
 }
 
-func (d *demo) advanceTo(start time.Time, day int) { d.srv.Clock().Set(start.Add(time.Duration(day) * 24 * time.Hour)) }
+func (d *demo) advanceTo(start time.Time, day int) {
+	d.srv.Clock().Set(start.Add(time.Duration(day) * 24 * time.Hour))
+}
 
 func (d *demo) run(ctx context.Context) error {
 	start := d.srv.Clock().Now()
