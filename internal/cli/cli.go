@@ -56,10 +56,10 @@ type command struct {
 // commands is the table of subcommands, in the order `keycycle help` lists them.
 // Adding a subcommand is adding an entry here.
 var commands = []command{
-	{name: "sandbox", summary: "run the built-in AWS sandbox (IAM, STS, Secrets Manager) in the foreground", setup: sandboxCommand},
 	{name: "demo", summary: "walk the whole access-key lifecycle on the built-in sandbox, over simulated days", setup: demoCommand},
 	{name: "plan", summary: "show what keycycle would do, and why, like terraform plan", setup: planCommand},
 	{name: "apply", args: "[plan.json]", summary: "carry out a plan (re-checking each step against AWS first)", setup: applyCommand},
+	{name: "sandbox", summary: "run the built-in AWS sandbox (IAM, STS, Secrets Manager) in the foreground", setup: sandboxCommand},
 	{name: "version", summary: "print keycycle's version", setup: versionCommand},
 }
 
@@ -75,7 +75,12 @@ func lookup(name string) (command, bool) {
 // Main runs the keycycle command line with args (without the program name) and returns the
 // process exit code: 0 on success, 1 when the command failed, 2 on bad usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr}
+	return mainWith(ctx, &env{stdout: stdout, stderr: stderr}, args)
+}
+
+// mainWith is Main with the whole environment given (tests set stdin).
+func mainWith(ctx context.Context, e *env, args []string) int {
+	stderr := e.stderr
 	if len(args) == 0 {
 		printUsage(stderr)
 		return exitUsage

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+)
+
+const lifecycleScenario = `
+start: 2026-11-21T09:00:00Z
+accounts:
+  - id: "111111111111"
+    users:
+      - name: due
+        access_keys:
+          - {age_days: 95, status: Active, last_used_days_ago: 1}
+      - name: other
+        access_keys:
+          - {age_days: 5, status: Active}
+`
+
+// sandboxEnv starts a sandbox and points the standard AWS chain at it through the environment,
+// as a user would with the exports `keycycle sandbox` prints.
+func sandboxEnv(t *testing.T) *awssimtest.Sandbox {
+	t.Helper()
+	sb, _ := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, lifecycleScenario))
+	cred, _ := sb.OperatorCredential("111111111111")
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": sb.URL, "AWS_ACCESS_KEY_ID": cred.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cred.SecretAccessKey,
+		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_SESSION_TOKEN": "",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+	} {
+		t.Setenv(k, v)
+	}
+	return sb
+}
+
+type run struct {
+	code           int
+	stdout, stderr string
+}
+
+func runMain(t *testing.T, stdin string, args ...string) run {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, stdin: strings.NewReader(stdin)}
+	code := mainWith(context.Background(), e, args)
+	return run{code, out.String(), errOut.String()}
+}
+
+func TestPlanJSONAndSavedPlanApply(t *testing.T) {
+	sb := sandboxEnv(t)
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.json")
+	auditFile := filepath.Join(dir, "audit.jsonl")
+
+	r := runMain(t, "", "plan", "--output", "json", "--out", planFile)
+	if r.code != 0 {
+		t.Fatalf("plan: exit %d\n%s", r.code, r.stderr)
+	}
+	var p struct {
+		Version int `json:"version"`
+		Steps   []struct {
+			User, Action, Credential string
+			AccessKeyID              string `json:"access_key_id"`
+		} `json:"steps"`
+		Summary map[string]int `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, r.stdout)
+	}
+	due, _ := sb.Keys("111111111111", "due")
+	if p.Version != 1 || p.Summary["rotate"] != 1 || len(p.Steps) != 1 || p.Steps[0].User != "due" ||
+		p.Steps[0].Action != "rotate" || p.Steps[0].Credential != "access_key" || p.Steps[0].AccessKeyID != due[0].AccessKeyID {
+		t.Fatalf("plan = %+v", p)
+	}
+	if st, err := os.Stat(planFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("saved plan: %v %v", st, err)
+	}
+
+	// Not a terminal and no --yes: refused, nothing changed.
+	r = runMain(t, "yes\n", "apply", "--dry-run=false", planFile)
+	if r.code != 2 || !strings.Contains(r.stderr, "stdin is not a terminal") {
+		t.Fatalf("apply without --yes: exit %d\n%s", r.code, r.stderr)
+	}
+	// Dry run (the default): re-checked, nothing changed.
+	r = runMain(t, "", "apply", "--yes", "--audit", auditFile, planFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "Dry run") || !strings.Contains(r.stdout, "dry-run") {
+		t.Fatalf("dry-run apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if keys, _ := sb.Keys("111111111111", "due"); len(keys) != 1 {
+		t.Fatalf("dry run changed keys: %+v", keys)
+	}
+
+	r = runMain(t, "", "apply", "--yes", "--dry-run=false", "--audit", auditFile, planFile)
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	keys, _ := sb.Keys("111111111111", "due")
+	if len(keys) != 2 || keys[0].Status != "Active" || keys[1].Status != "Active" {
+		t.Fatalf("after apply: %+v", keys)
+	}
+	// The same saved plan again: its precondition no longer holds, so the step is stale.
+	r = runMain(t, "", "apply", "--yes", "--dry-run=false", "--audit", auditFile, planFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "stale") {
+		t.Fatalf("re-applying a stale plan: exit %d\n%s", r.code, r.stdout)
+	}
+	if keys, _ := sb.Keys("111111111111", "due"); len(keys) != 2 {
+		t.Fatalf("stale plan changed keys: %+v", keys)
+	}
+}
+
+// TestNoSecretInAnyOutput captures every byte the CLI writes during a rotation (stdout, stderr,
+// audit trail, saved plan) and looks for every secret access key the sandbox holds or delivered.
+func TestNoSecretInAnyOutput(t *testing.T) {
+	sb := sandboxEnv(t)
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.json")
+	auditFile := filepath.Join(dir, "audit.jsonl")
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"plan", "--out", planFile, "--verbose"},
+		{"plan", "--output", "json"},
+		{"apply", "--yes", "--dry-run=false", "--audit", auditFile, "--verbose"},
+		{"apply", "--yes", "--dry-run=false", "--audit", auditFile, "--verbose"},
+	} {
+		r := runMain(t, "", args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, r.code, r.stderr)
+		}
+		all.WriteString(r.stdout + r.stderr)
+	}
+	for _, f := range []string{planFile, auditFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.WriteString(string(b))
+	}
+	var secrets []string
+	for _, u := range []string{"due", "other"} {
+		keys, _ := sb.Keys("111111111111", u)
+		for _, k := range keys {
+			if k.SecretAccessKey != "" {
+				secrets = append(secrets, k.SecretAccessKey)
+			}
+		}
+	}
+	cred, _ := sb.OperatorCredential("111111111111")
+	secrets = append(secrets, cred.SecretAccessKey)
+	out, err := secretsmanager.NewFromConfig(sb.AccountConfig(t, "111111111111")).GetSecretValue(context.Background(),
+		&secretsmanager.GetSecretValueInput{SecretId: aws.String("keycycle/111111111111/due")})
+	if err != nil {
+		t.Fatalf("the rotation must have delivered a secret: %v", err)
+	}
+	var v struct{ SecretAccessKey string }
+	_ = json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v)
+	secrets = append(secrets, v.SecretAccessKey)
+	if v.SecretAccessKey == "" || len(secrets) < 3 {
+		t.Fatalf("test setup: secrets %d", len(secrets))
+	}
+	text := all.String()
+	if !strings.Contains(text, "rotated: new key delivered") {
+		t.Fatalf("the rotation did not happen:\n%s", text)
+	}
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Fatalf("a secret access key reached the CLI's output")
+		}
+	}
+}
+
+func TestInvalidConfigRefusedWithLine(t *testing.T) {
+	sandboxEnv(t)
+	cfg := filepath.Join(t.TempDir(), "keycycle.yaml")
+	if err := os.WriteFile(cfg, []byte("thresholds:\n  rotate_after: soon\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runMain(t, "", "plan", "--config", cfg)
+	if r.code != 2 || !strings.Contains(r.stderr, "keycycle.yaml:2") {
+		t.Fatalf("bad config: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestDemoRunsToTheEnd(t *testing.T) {
+	r := runMain(t, "", "demo")
+	if r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"Day 0", "+ rotate", "still in use", "deactivated", "deleted", "Checked: none of the"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
