@@ -51,7 +51,8 @@ type RateLimitRule struct {
 }
 
 // ErrorRule answers matching requests with an error instead of serving them.
-// With Nth > 0 it fires on the Nth matching request only (counting from 1, per rule);
+// With Nth > 0 it fires on the Nth matching request only (counting from 1, per rule), or with
+// Times > 0 too on Times requests from the Nth on;
 // otherwise it fires with Probability (0 < p <= 1; 0 means always). Times > 0 caps how often
 // it fires in all. Status defaults to 400 for client-side codes and 500 for others.
 // UserName restricts the rule to requests naming that user (the UserName parameter).
@@ -201,6 +202,8 @@ func (f *faultState) injected(service, action, account, userName string) *apiErr
 		}
 		fire := false
 		switch {
+		case r.Nth > 0 && r.Times > 0:
+			fire = f.seen[i] >= r.Nth // from the Nth on, Times times (capped above)
 		case r.Nth > 0:
 			fire = f.seen[i] == r.Nth
 		case r.Probability > 0:

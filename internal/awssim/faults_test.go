@@ -160,6 +160,20 @@ func TestErrorRuleNth(t *testing.T) {
 	}
 }
 
+func TestErrorRuleNthWithTimesFiresARun(t *testing.T) {
+	ctx := context.Background()
+	_, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{
+		Errors: []awssim.ErrorRule{{Match: awssim.Match{Action: "GetUser"}, Code: "ServiceFailure", Nth: 2, Times: 2}},
+	}))
+	c := iam.NewFromConfig(cfg)
+	for i, wantFail := range []bool{false, true, true, false, false} {
+		err := callGetUser(ctx, c, "alice")
+		if (err != nil) != wantFail {
+			t.Fatalf("call %d: error %v, want failure %v", i+1, err, wantFail)
+		}
+	}
+}
+
 func TestErrorRuleProbabilityOneWithTimes(t *testing.T) {
 	ctx := context.Background()
 	sb, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{

@@ -344,3 +344,107 @@ func TestConcurrentAppliesRotateOnce(t *testing.T) {
 		t.Fatalf("I1: current secret %s, new key %s", id, keys[1].AccessKeyID)
 	}
 }
+
+func TestCrashBeforeCreateLeavesNothing(t *testing.T) {
+	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "iam", Action: "CreateAccessKey"}, Code: "ServiceFailure"},
+	}}))
+	res := e.apply(t)
+	if o := outcomes(res); o[rotation.Failed] != 1 {
+		t.Fatalf("want the create to fail, got %v", o)
+	}
+	if keys := e.keys(t, "due"); len(keys) != 1 || keys[0].Status != "Active" {
+		t.Fatalf("keys = %+v", keys)
+	}
+	if _, ok := e.tags(t, "due")["keycycle:rotation"]; ok {
+		t.Fatal("intent left behind")
+	}
+	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if o := outcomes(e.apply(t)); o[rotation.Done] != 1 {
+		t.Fatalf("re-run: %v", o)
+	}
+}
+
+func TestCrashBeforeCompletionRecordThenRerunRecords(t *testing.T) {
+	// TagUser #1 writes the intent, #2 the completion record: fail the second (and its retries).
+	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "iam", Action: "TagUser"}, Code: "ServiceFailure", Nth: 2, Times: 3},
+	}}))
+	if o := outcomes(e.apply(t)); o[rotation.Failed] != 1 {
+		t.Fatalf("want the record to fail, got %v", o)
+	}
+	id, _, ok := e.secretValue(t, "due", "AWSCURRENT")
+	if !ok || len(e.keys(t, "due")) != 2 {
+		t.Fatal("setup: the new key is delivered and current")
+	}
+	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if o := outcomes(e.apply(t)); o[rotation.Resumed] != 1 {
+		t.Fatalf("re-run: want resumed, got %v", o)
+	}
+	tags := e.tags(t, "due")
+	if !strings.Contains(tags["keycycle:rotated"], "new="+id) || tags["keycycle:rotation"] != "" {
+		t.Fatalf("tags after resume: %v", tags)
+	}
+	if keys := e.keys(t, "due"); len(keys) != 2 {
+		t.Fatalf("resume must not create another key: %+v", keys)
+	}
+}
+
+func TestThrottledReadIsUnknownNotEmpty(t *testing.T) {
+	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "iam", Action: "ListAccessKeys"}, UserName: "due", Code: "Throttling", Status: 400},
+	}}))
+	s, err := e.runner().Plan(context.Background())
+	if err != nil {
+		t.Fatalf("one user's failed read must not fail the scan: %v", err)
+	}
+	if s.Stats.UnknownKeys != 1 {
+		t.Fatalf("stats = %+v", s.Stats)
+	}
+	for _, st := range s.Plan.Steps {
+		if st.User == "due" && (st.Action == plan.Rotate || st.Action.Destructive()) {
+			t.Fatalf("a user whose keys are unknown got %s: %s", st.Action, st.Reason)
+		}
+	}
+	var saw bool
+	for _, st := range s.Plan.Steps {
+		saw = saw || (st.User == "due" && strings.Contains(st.Reason, "Throttling"))
+	}
+	if !saw {
+		t.Fatalf("the plan must say why the user is left alone: %+v", s.Plan.Steps)
+	}
+}
+
+func TestSecretHasOwnerPolicyAndKMSKey(t *testing.T) {
+	e := newEnv(t)
+	r := e.runner()
+	r.Secret.KMSKeyID = "alias/keycycle"
+	r.Secret.Readers = []string{"arn:aws:iam::111111111111:role/app-deployer"}
+	s, err := r.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Apply(context.Background(), s.Plan, false); err != nil {
+		t.Fatal(err)
+	}
+	sm := secretsmanager.NewFromConfig(e.cfg)
+	name := aws.String("keycycle/" + acct + "/due")
+	d, err := sm.DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: name})
+	if err != nil || aws.ToString(d.KmsKeyId) != "alias/keycycle" {
+		t.Fatalf("kms key = %v, %v", d, err)
+	}
+	pol, err := sm.GetResourcePolicy(context.Background(), &secretsmanager.GetResourcePolicyInput{SecretId: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := aws.ToString(pol.ResourcePolicy)
+	for _, want := range []string{"arn:aws:iam::111111111111:user/due", "arn:aws:iam::111111111111:role/app-deployer", `"Effect":"Deny"`, "aws:PrincipalArn"} {
+		if !strings.Contains(doc, want) {
+			t.Fatalf("resource policy lacks %s: %s", want, doc)
+		}
+	}
+}
