@@ -59,10 +59,12 @@ type request struct {
 	region  string
 	caller  principal
 	acct    *account
-	form    url.Values // query protocol parameters
-	body    []byte     // JSON protocol body
-	now     time.Time  // sandbox clock
-	wall    time.Time  // wall clock
+	form    url.Values        // query protocol parameters
+	body    []byte            // JSON protocol body (REST: the payload)
+	params  map[string]string // REST protocol: path parameters
+	header  http.Header       // REST protocol: request headers
+	now     time.Time         // sandbox clock
+	wall    time.Time         // wall clock
 }
 
 // service is one AWS service the sandbox speaks.
@@ -72,6 +74,7 @@ type service struct {
 	ns      string // query protocol XML namespace
 	target  string // JSON protocol X-Amz-Target prefix, such as "secretsmanager."
 	actions map[string]handler
+	routes  []restRoute // REST protocol: which action a method and path select
 }
 
 func (s *Server) services() map[string]*service {
@@ -155,8 +158,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	isJSON := strings.Contains(r.Header.Get("Content-Type"), "json")
 	fail := func(svc *service, e *apiError) {
-		if (svc != nil && svc.proto == protoJSON11) || (svc == nil && isJSON) {
-			writeJSONError(w, requestID, e)
+		if svc != nil && svc.proto.isJSON() {
+			writeJSONError(w, svc.proto, requestID, e)
+			return
+		}
+		if svc == nil && isJSON {
+			writeJSONError(w, protoJSON11, requestID, e)
 			return
 		}
 		ns := nsIAM
@@ -198,7 +205,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		q.form = form
 		q.action = form.Get("Action")
-	case protoJSON11:
+	case protoREST:
+		ae = jsonAuthErrors
+		q.header = r.Header
+		for _, rt := range svc.routes {
+			if params, ok := rt.match(r.Method, r.URL.EscapedPath()); ok {
+				q.action, q.params = rt.Action, params
+				break
+			}
+		}
+		if q.action == "" {
+			fail(svc, errorf(http.StatusNotImplemented, "NotImplemented", "%s %s of %s is not implemented in the keycycle sandbox (see docs/sandbox.md)", r.Method, r.URL.Path, svc.name))
+			return
+		}
+	case protoJSON11, protoJSON10:
 		ae = jsonAuthErrors
 		target := r.Header.Get("X-Amz-Target")
 		if !strings.HasPrefix(target, svc.target) {
@@ -236,7 +256,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.faults.allow(svc.name, q.action, q.acct.ID, s.wallNow()) {
 		s.stats.throttle(q.acct.ID, svc.name, q.action)
 		code := "Throttling"
-		if svc.proto == protoJSON11 {
+		if svc.proto.isJSON() {
 			code = "ThrottlingException"
 		}
 		fail(svc, errorf(http.StatusBadRequest, code, "Rate exceeded"))
@@ -267,8 +287,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(svc, herr)
 		return
 	}
-	if svc.proto == protoJSON11 {
-		writeJSONResult(w, requestID, result)
+	if svc.proto.isJSON() {
+		writeJSONResult(w, svc.proto, requestID, result)
 		return
 	}
 	writeQueryResult(w, svc.ns, q.action, requestID, result)

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -16,7 +17,62 @@ type protocol int
 const (
 	protoQuery  protocol = iota // awsquery: form-encoded request, XML answer (IAM, STS)
 	protoJSON11                 // awsJson1_1: JSON request and answer, X-Amz-Target (Secrets Manager)
+	protoJSON10                 // awsJson1_0: as 1.1 with its own content type
+	protoREST                   // restJson1: method + path select the action (Lambda, SES v2)
 )
+
+// isJSON reports whether the protocol answers errors in JSON.
+func (p protocol) isJSON() bool { return p != protoQuery }
+
+// contentType is the JSON protocols' Content-Type.
+func (p protocol) contentType() string {
+	switch p {
+	case protoJSON10:
+		return "application/x-amz-json-1.0"
+	case protoREST:
+		return "application/json"
+	}
+	return "application/x-amz-json-1.1"
+}
+
+// rawResult is a handler result written as it is (REST protocols: status, headers, body).
+type rawResult struct {
+	Status  int
+	Headers map[string]string
+	Body    []byte
+}
+
+// restRoute maps a method and a path pattern ("/2015-03-31/functions/{FunctionName}/invocations")
+// to an action of a REST service.
+type restRoute struct {
+	Method, Pattern, Action string
+}
+
+// match returns the path parameters when path matches the route's pattern.
+func (rt restRoute) match(method, path string) (map[string]string, bool) {
+	if method != rt.Method {
+		return nil, false
+	}
+	ps, pp := strings.Split(strings.Trim(rt.Pattern, "/"), "/"), strings.Split(strings.Trim(path, "/"), "/")
+	if len(ps) != len(pp) {
+		return nil, false
+	}
+	params := map[string]string{}
+	for i, seg := range ps {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			v, err := url.PathUnescape(pp[i])
+			if err != nil || v == "" {
+				return nil, false
+			}
+			params[seg[1:len(seg)-1]] = v
+			continue
+		}
+		if seg != pp[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
 
 // apiError is an error answer in AWS's shape. Code is what the SDK's typed errors match on.
 type apiError struct {
@@ -100,25 +156,39 @@ func writeQueryError(w http.ResponseWriter, ns, requestID string, e *apiError) {
 	_, _ = w.Write([]byte(body))
 }
 
-func writeJSONResult(w http.ResponseWriter, requestID string, result any) {
+func writeJSONResult(w http.ResponseWriter, p protocol, requestID string, result any) {
+	if raw, ok := result.(rawResult); ok {
+		for k, v := range raw.Headers {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("x-amzn-RequestId", requestID)
+		w.Header().Set("Content-Length", strconv.Itoa(len(raw.Body)))
+		status := raw.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(raw.Body)
+		return
+	}
 	if result == nil {
 		result = struct{}{}
 	}
 	body, err := json.Marshal(result)
 	if err != nil {
-		writeJSONError(w, requestID, errorf(http.StatusInternalServerError, "InternalServiceError", "sandbox could not encode the answer: %v", err))
+		writeJSONError(w, p, requestID, errorf(http.StatusInternalServerError, "InternalServiceError", "sandbox could not encode the answer: %v", err))
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Type", p.contentType())
 	w.Header().Set("x-amzn-RequestId", requestID)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }
 
-func writeJSONError(w http.ResponseWriter, requestID string, e *apiError) {
-	body, _ := json.Marshal(map[string]string{"__type": e.Code, "Message": e.Message})
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+func writeJSONError(w http.ResponseWriter, p protocol, requestID string, e *apiError) {
+	body, _ := json.Marshal(map[string]string{"__type": e.Code, "Message": e.Message, "message": e.Message})
+	w.Header().Set("Content-Type", p.contentType())
 	w.Header().Set("x-amzn-RequestId", requestID)
 	w.Header().Set("X-Amzn-ErrorType", e.Code)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
