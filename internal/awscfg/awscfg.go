@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -27,11 +28,7 @@ type Options struct {
 func Load(ctx context.Context, o Options) (aws.Config, *ServerClock, error) {
 	clock := &ServerClock{}
 	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewAdaptiveMode(func(ao *retry.AdaptiveModeOptions) {
-				ao.StandardOptions = append(ao.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = 5 })
-			})
-		}),
+		config.WithRetryer(Retryer),
 	}
 	if o.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
@@ -52,6 +49,18 @@ func Load(ctx context.Context, o Options) (aws.Config, *ServerClock, error) {
 		cfg.Region = "us-east-1"
 	}
 	return cfg, clock, nil
+}
+
+// Retryer is the SDK retryer keycycle uses: standard mode with 8 attempts and backoff capped at
+// 20s, and no client-wide retry quota (ratelimit.None): the SDK's default quota of 500 tokens,
+// once drained by a throttling storm, fails calls without retrying them. keycycle paces itself
+// with its own per-account limiter (internal/throttle) instead.
+func Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 8
+		o.MaxBackoff = 20 * time.Second
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 // ServerClock is the time of the AWS endpoint, learned from the Date header of its answers.

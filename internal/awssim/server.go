@@ -57,14 +57,16 @@ type request struct {
 	service string
 	action  string
 	region  string
-	caller  principal
-	acct    *account
-	form    url.Values        // query protocol parameters
-	body    []byte            // JSON protocol body (REST: the payload)
-	params  map[string]string // REST protocol: path parameters
-	header  http.Header       // REST protocol: request headers
-	now     time.Time         // sandbox clock
-	wall    time.Time         // wall clock
+	// endpoint is scheme://host as the client addressed the sandbox (SQS queue URLs).
+	endpoint string
+	caller   principal
+	acct     *account
+	form     url.Values        // query protocol parameters
+	body     []byte            // JSON protocol body (REST: the payload)
+	params   map[string]string // REST protocol: path parameters
+	header   http.Header       // REST protocol: request headers
+	now      time.Time         // sandbox clock
+	wall     time.Time         // wall clock
 }
 
 // service is one AWS service the sandbox speaks.
@@ -190,7 +192,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(nil, errorf(http.StatusNotImplemented, "NotImplemented", "service %q is not implemented in the keycycle sandbox (see docs/sandbox.md)", sig.Service))
 		return
 	}
-	q := &request{service: svc.name, region: sig.Region, body: body}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	q := &request{service: svc.name, region: sig.Region, body: body, endpoint: scheme + "://" + r.Host}
 	ae := queryAuthErrors
 	switch svc.proto {
 	case protoQuery:

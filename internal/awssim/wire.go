@@ -81,6 +81,11 @@ type apiError struct {
 	Message string
 	// Sender is true for client faults (Type=Sender in XML answers).
 	Receiver bool
+	// QueryCode is the awsQuery error code a query-compatible JSON service (SQS) also sends in
+	// the x-amzn-query-error header; the SDK makes it the error's ErrorCode().
+	QueryCode string
+	// Fields are extra members of a JSON error body (Organizations' "Reason").
+	Fields map[string]string
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -187,7 +192,18 @@ func writeJSONResult(w http.ResponseWriter, p protocol, requestID string, result
 }
 
 func writeJSONError(w http.ResponseWriter, p protocol, requestID string, e *apiError) {
-	body, _ := json.Marshal(map[string]string{"__type": e.Code, "Message": e.Message, "message": e.Message})
+	fields := map[string]string{"__type": e.Code, "Message": e.Message, "message": e.Message}
+	for k, v := range e.Fields {
+		fields[k] = v
+	}
+	body, _ := json.Marshal(fields)
+	if e.QueryCode != "" {
+		fault := "Sender"
+		if e.Receiver || e.Status >= 500 {
+			fault = "Receiver"
+		}
+		w.Header().Set("x-amzn-query-error", e.QueryCode+";"+fault)
+	}
 	w.Header().Set("Content-Type", p.contentType())
 	w.Header().Set("x-amzn-RequestId", requestID)
 	w.Header().Set("X-Amzn-ErrorType", e.Code)

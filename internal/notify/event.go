@@ -1,0 +1,149 @@
+// Package notify tells people what keycycle did or is about to do: owners by e-mail (SES v2),
+// other systems through an SNS topic, and a team channel through a Slack-compatible incoming
+// webhook. Notifiers decide nothing: they render and send the events job hands them.
+//
+// No type here has a field that can hold a secret: an Event carries names, masked access key ids,
+// where to fetch a new key and why, never key material (a test checks every field's type).
+package notify
+
+import (
+	"context"
+	"time"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+)
+
+// Kind is what an event is about.
+type Kind string
+
+// Event kinds.
+const (
+	// UpcomingRotation: an access key is due for rotation soon (the policy's warn_before lead
+	// time). When is the due date.
+	UpcomingRotation Kind = "upcoming_rotation"
+	// Rotated: a new access key was created and delivered; Location says where to fetch it.
+	Rotated Kind = "rotated"
+	// OldKeyInUse: a key keycycle replaced is still being used, so it stays active; repeated every
+	// run until it is idle. LastUsed says where it was last used.
+	OldKeyInUse Kind = "old_key_in_use"
+	// Deactivated: an old access key was set Inactive.
+	Deactivated Kind = "deactivated"
+	// Deleted: an inactive access key was deleted.
+	Deleted Kind = "deleted"
+	// Blocked: something should happen but cannot safely; Reason says what a person must do.
+	Blocked Kind = "blocked"
+	// ExemptionExpiring: the user's exemption tag expires soon. When is the expiry.
+	ExemptionExpiring Kind = "exemption_expiring"
+)
+
+// Kinds lists every kind, in the order a mail lists them.
+var Kinds = []Kind{Rotated, Deactivated, Deleted, Blocked, OldKeyInUse, UpcomingRotation, ExemptionExpiring}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	for _, x := range Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Title is a short human heading for the kind.
+func (k Kind) Title() string {
+	switch k {
+	case UpcomingRotation:
+		return "Access key rotation coming up"
+	case Rotated:
+		return "New access key delivered"
+	case OldKeyInUse:
+		return "Old access key still in use"
+	case Deactivated:
+		return "Old access key deactivated"
+	case Deleted:
+		return "Old access key deleted"
+	case Blocked:
+		return "Rotation blocked: action needed"
+	case ExemptionExpiring:
+		return "Exemption expiring"
+	}
+	return string(k)
+}
+
+// Event is one thing to tell a user's owner. Access key ids print masked ("AKIA...7Q2X") in every
+// rendering; nothing here is secret.
+type Event struct {
+	Kind        Kind
+	AccountID   string
+	AccountName string // the configured account name, else the alias, else the id
+	User        string
+	Owner       string // e-mail address the owner is reached at; empty: nobody (see Owners)
+	// AccessKeyID is the key the event is about (the old key of a rotation).
+	AccessKeyID inventory.KeyID
+	// NewAccessKeyID is the key a rotation created.
+	NewAccessKeyID inventory.KeyID
+	Location       Location
+	LastUsed       LastUsed
+	Reason         string // the policy's or executor's words
+	// When: the due date (UpcomingRotation), the expiry (ExemptionExpiring), else when it happened.
+	When time.Time
+}
+
+// Location is where the owner fetches a new key.
+type Location struct {
+	SecretName   string
+	Region       string
+	FetchCommand string // the exact AWS CLI command that prints it
+}
+
+// LastUsed is an access key's last recorded use (GetAccessKeyLastUsed); zero Date: never used.
+type LastUsed struct {
+	Date    time.Time
+	Service string
+	Region  string
+}
+
+// FetchCommand is the AWS CLI command that prints the secret stored under name in region.
+func FetchCommand(name, region string) string {
+	cmd := "aws secretsmanager get-secret-value --secret-id " + shellQuote(name)
+	if region != "" {
+		cmd += " --region " + shellQuote(region)
+	}
+	return cmd + " --query SecretString --output text"
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe characters.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '_' || c == '-' || c == '.' ||
+			c == '+' || c == '=' || c == '@' || c == ':' || c == ',') {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	out := "'"
+	for _, c := range s {
+		if c == '\'' {
+			out += `'\''`
+			continue
+		}
+		out += string(c)
+	}
+	return out + "'"
+}
+
+// Notifier sends events somewhere.
+//
+// Notify sends every event it is responsible for and returns the problems joined (errors.Join),
+// each naming what could not be sent (an owner, an event); it never stops at the first failure.
+// Error strings never hold a secret, nor a webhook URL (which embeds a token). Notify is not
+// idempotent: calling it twice sends twice. A failed notification never undoes a rotation.
+type Notifier interface {
+	// Name is the channel's name in reports and audit records: "email", "sns", "slack".
+	Name() string
+	Notify(ctx context.Context, events []Event) error
+}

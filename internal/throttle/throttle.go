@@ -1,0 +1,230 @@
+// Package throttle keeps keycycle polite to AWS: one limiter per account, shared by every worker
+// in the process, with separate read and write budgets (IAM's token buckets are per API per
+// account and shared with everything else in it), that slows down when AWS answers Throttling
+// and recovers slowly after. It plugs into the AWS SDK as a middleware on every attempt.
+package throttle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Budget is a sustained rate with a burst.
+type Budget struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Limits are an account's read and write budgets.
+type Limits struct {
+	Read, Write Budget
+}
+
+// DefaultLimits are the polite estimates of AWS-FACTS.md: about 5 reads/s and 2 writes/s per
+// account sustained, bursts to 15 and 5.
+func DefaultLimits() Limits {
+	return Limits{Read: Budget{PerSecond: 5, Burst: 15}, Write: Budget{PerSecond: 2, Burst: 5}}
+}
+
+// Validate names the first impossible budget.
+func (l Limits) Validate() error {
+	for name, b := range map[string]Budget{"read": l.Read, "write": l.Write} {
+		if b.PerSecond <= 0 || b.Burst < 1 {
+			return fmt.Errorf("%s budget: per_second must be > 0 and burst >= 1", name)
+		}
+	}
+	return nil
+}
+
+// bucket is an adaptive token bucket: Throttled halves its rate (down to a floor), every
+// success after that wins back a twentieth of the configured rate (AIMD, as TCP).
+type bucket struct {
+	mu      sync.Mutex
+	max     float64 // configured rate
+	rate    float64 // current rate
+	burst   float64
+	tokens  float64
+	last    time.Time
+	now     func() time.Time
+	waited  time.Duration
+	slowed  int
+	recover float64
+}
+
+func newBucket(b Budget, now func() time.Time) *bucket {
+	return &bucket{max: b.PerSecond, rate: b.PerSecond, burst: float64(b.Burst), tokens: float64(b.Burst),
+		last: now(), now: now, recover: b.PerSecond / 20}
+}
+
+// reserve takes a token and says how long to wait before using it.
+func (b *bucket) reserve() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	d := time.Duration(-b.tokens / b.rate * float64(time.Second))
+	b.waited += d
+	return d
+}
+
+func (b *bucket) throttled() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rate = max(b.rate/2, b.max/16)
+	b.tokens = min(b.tokens, 0)
+	b.slowed++
+}
+
+func (b *bucket) succeeded() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rate = min(b.max, b.rate+b.recover)
+}
+
+// Account limits the calls of one AWS account.
+type Account struct {
+	read, write *bucket
+}
+
+// NewAccount returns a limiter with the given limits on the wall clock.
+func NewAccount(l Limits) *Account { return newAccount(l, time.Now) }
+
+func newAccount(l Limits, now func() time.Time) *Account {
+	return &Account{read: newBucket(l.Read, now), write: newBucket(l.Write, now)}
+}
+
+func (a *Account) bucket(write bool) *bucket {
+	if write {
+		return a.write
+	}
+	return a.read
+}
+
+// Wait blocks until a read (or write) may be sent, or ctx ends.
+func (a *Account) Wait(ctx context.Context, write bool) error {
+	d := a.bucket(write).reserve()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Observe adapts the budget to a call's outcome.
+func (a *Account) Observe(write bool, err error) {
+	b := a.bucket(write)
+	if IsThrottling(err) {
+		b.throttled()
+		return
+	}
+	if err == nil {
+		b.succeeded()
+	}
+}
+
+// Stats reports how much the limiter held calls back and how often AWS throttled them.
+type Stats struct {
+	Waited    time.Duration
+	Throttled int
+	ReadRate  float64 // current rates, per second
+	WriteRate float64
+}
+
+// Stats returns the limiter's counters.
+func (a *Account) Stats() Stats {
+	var s Stats
+	for _, b := range []*bucket{a.read, a.write} {
+		b.mu.Lock()
+		s.Waited += b.waited
+		s.Throttled += b.slowed
+		b.mu.Unlock()
+	}
+	a.read.mu.Lock()
+	s.ReadRate = a.read.rate
+	a.read.mu.Unlock()
+	a.write.mu.Lock()
+	s.WriteRate = a.write.rate
+	a.write.mu.Unlock()
+	return s
+}
+
+// IsThrottling reports whether err is AWS saying "slow down".
+func IsThrottling(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+		"TooManyRequestsException", "RequestLimitExceeded", "SlowDown", "RequestThrottled":
+		return true
+	}
+	return false
+}
+
+// IsWrite classifies an operation by name: reads are Get*, List*, Describe*, Generate* (the
+// credential report is a read as far as IAM's buckets are concerned) and sts:GetCallerIdentity.
+func IsWrite(operation string) bool {
+	for _, p := range []string{"Get", "List", "Describe", "Generate"} {
+		if strings.HasPrefix(operation, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Registry hands out one limiter per account, shared by every client of the process.
+type Registry struct {
+	limits Limits
+	mu     sync.Mutex
+	byID   map[string]*Account
+}
+
+// NewRegistry returns a registry giving every account the same limits.
+func NewRegistry(l Limits) *Registry { return &Registry{limits: l, byID: map[string]*Account{}} }
+
+// For returns the account's limiter.
+func (r *Registry) For(accountID string) *Account {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.byID[accountID]
+	if a == nil {
+		a = NewAccount(r.limits)
+		r.byID[accountID] = a
+	}
+	return a
+}
+
+// APIOption installs the limiter in an SDK client: every attempt (retries included) waits for its
+// budget, and every answer adapts it. Add it with aws.Config.APIOptions.
+func (a *Account) APIOption(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("keycycle-throttle",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			write := IsWrite(awsmiddleware.GetOperationName(ctx))
+			if err := a.Wait(ctx, write); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+			}
+			out, md, err := next.HandleFinalize(ctx, in)
+			a.Observe(write, err)
+			return out, md, err
+		}), middleware.After)
+}

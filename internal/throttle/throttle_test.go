@@ -1,0 +1,101 @@
+package throttle
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
+
+	"github.com/keycycle/keycycle/internal/awssim"
+	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+)
+
+func TestBucketPacesAfterBurst(t *testing.T) {
+	now := time.Unix(0, 0)
+	a := newAccount(Limits{Read: Budget{PerSecond: 2, Burst: 3}, Write: Budget{PerSecond: 1, Burst: 1}}, func() time.Time { return now })
+	for i := 0; i < 3; i++ {
+		if d := a.read.reserve(); d != 0 {
+			t.Fatalf("burst call %d waited %v", i, d)
+		}
+	}
+	if d := a.read.reserve(); d != 500*time.Millisecond {
+		t.Fatalf("4th read waits %v, want 500ms at 2/s", d)
+	}
+	if d := a.write.reserve(); d != 0 {
+		t.Fatalf("writes have their own budget: waited %v", d)
+	}
+	now = now.Add(10 * time.Second)
+	if d := a.read.reserve(); d != 0 {
+		t.Fatalf("after refilling: waited %v", d)
+	}
+}
+
+func TestThrottlingHalvesThenRecovers(t *testing.T) {
+	now := time.Unix(0, 0)
+	a := newAccount(Limits{Read: Budget{PerSecond: 8, Burst: 1}, Write: Budget{PerSecond: 1, Burst: 1}}, func() time.Time { return now })
+	throttled := &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}
+	a.Observe(false, throttled)
+	a.Observe(false, throttled)
+	if got := a.Stats().ReadRate; got != 2 {
+		t.Fatalf("after two throttles rate = %v, want 2", got)
+	}
+	for i := 0; i < 100; i++ {
+		a.Observe(false, nil)
+	}
+	if s := a.Stats(); s.ReadRate != 8 || s.Throttled != 2 {
+		t.Fatalf("after successes: %+v, want the configured 8/s back", s)
+	}
+	for i := 0; i < 20; i++ {
+		a.Observe(false, throttled)
+	}
+	if got := a.Stats().ReadRate; got != 0.5 {
+		t.Fatalf("floor: rate = %v, want 8/16", got)
+	}
+	a.Observe(false, errors.New("network down"))
+	if got := a.Stats().ReadRate; got != 0.5 {
+		t.Fatal("other errors do not change the rate")
+	}
+}
+
+func TestIsWrite(t *testing.T) {
+	for op, want := range map[string]bool{"ListAccessKeys": false, "GetCredentialReport": false, "GenerateCredentialReport": false,
+		"DescribeSecret": false, "CreateAccessKey": true, "UpdateAccessKey": true, "TagUser": true, "PutSecretValue": true} {
+		if IsWrite(op) != want {
+			t.Errorf("IsWrite(%s) = %v", op, !want)
+		}
+	}
+}
+
+// TestLimiterKeepsUnderTheSandboxBudget: the sandbox throttles above 10 calls/s (burst 10); a
+// client limited to 8/s (burst 8) making 30 calls is never throttled, and takes the time the
+// budget says.
+func TestLimiterKeepsUnderTheSandboxBudget(t *testing.T) {
+	_, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{RateLimits: []awssim.RateLimitRule{
+		{Match: awssim.Match{Service: "iam"}, PerSecond: 10, Burst: 10}}}))
+	lim := NewAccount(Limits{Read: Budget{PerSecond: 8, Burst: 8}, Write: Budget{PerSecond: 1, Burst: 1}})
+	cfg.APIOptions = append(cfg.APIOptions, lim.APIOption)
+	c := iam.NewFromConfig(cfg)
+	for i := 0; i < 30; i++ {
+		if _, err := c.GetUser(context.Background(), &iam.GetUserInput{UserName: aws.String("alice")}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	// 22 calls beyond the burst at 8/s: the limiter held them back about 2.75s in all.
+	if s := lim.Stats(); s.Throttled != 0 || s.Waited < 2*time.Second {
+		t.Fatalf("stats %+v, want no throttling and >= 2s of waiting", s)
+	}
+}
+
+func TestRegistrySharesPerAccount(t *testing.T) {
+	r := NewRegistry(DefaultLimits())
+	if r.For("111111111111") != r.For("111111111111") || r.For("111111111111") == r.For("222222222222") {
+		t.Fatal("one limiter per account, shared")
+	}
+	if err := (Limits{}).Validate(); err == nil {
+		t.Fatal("zero limits must be refused")
+	}
+}
