@@ -51,7 +51,9 @@ func scenarioOf(n int) *awssim.Scenario {
 func TestScanReadsEveryPageInFewCalls(t *testing.T) {
 	sb, cfg := awssimtest.Start(t, awssimtest.WithScenario(scenarioOf(2500)))
 	s := &Scanner{IAM: iam.NewFromConfig(cfg), PollInterval: time.Millisecond,
-		NeedsDetail: func(u inventory.User) bool { return u.Keys[0].Created.Before(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)) }}
+		NeedsDetail: func(u inventory.User) bool {
+			return u.Keys[0].Created.Before(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+		}}
 	acct, st, err := s.Scan(context.Background(), "111111111111")
 	if err != nil {
 		t.Fatal(err)
