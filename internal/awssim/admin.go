@@ -27,14 +27,144 @@ type KeyInfo struct {
 	CreateDate      time.Time `json:"create_date"`
 }
 
-// Outbox is everything the sandbox's services sent out. Services that send (SES, SNS, SQS,
-// webhooks, Lambda) fill it; until they exist the lists are empty.
+// Outbox is everything the sandbox's services sent out, oldest first, in sandbox time: mails
+// (SES SendEmail), SNS publishes, SQS sends, webhook calls received by awssimtest.StartWebhook
+// and Lambda invocations. Each list holds at most outboxMax entries (when full, its older half
+// is let go); Dropped counts the entries let go, by list name. POST /_sandbox/reset, scenario
+// loads and POST /_sandbox/outbox/reset empty it.
 type Outbox struct {
-	Emails   []json.RawMessage `json:"emails"`
-	SNS      []json.RawMessage `json:"sns"`
+	Emails   []OutboxEmail     `json:"emails"`
+	SNS      []OutboxSNS       `json:"sns"`
 	SQS      []json.RawMessage `json:"sqs"`
-	Webhooks []json.RawMessage `json:"webhooks"`
-	Lambda   []json.RawMessage `json:"lambda"`
+	Webhooks []OutboxWebhook   `json:"webhooks"`
+	Lambda   []OutboxLambda    `json:"lambda"`
+	Dropped  map[string]int    `json:"dropped,omitempty"`
+}
+
+// OutboxEmail is one message SES accepted (sesv2.go). For Content.Raw, Raw is the MIME
+// message as sent and Subject, Text and HTML are read from it.
+type OutboxEmail struct {
+	Account   string    `json:"account"`
+	Region    string    `json:"region"`
+	From      string    `json:"from"`
+	To        []string  `json:"to"`
+	Cc        []string  `json:"cc"`
+	Bcc       []string  `json:"bcc"`
+	ReplyTo   []string  `json:"reply_to"`
+	Subject   string    `json:"subject"`
+	Text      string    `json:"text"`
+	HTML      string    `json:"html"`
+	Raw       string    `json:"raw"`
+	MessageID string    `json:"message_id"`
+	Time      time.Time `json:"time"`
+}
+
+// OutboxSNS is one message published to an SNS topic (sns.go).
+type OutboxSNS struct {
+	Account          string                  `json:"account"`
+	Region           string                  `json:"region"`
+	TopicARN         string                  `json:"topic_arn"`
+	Subject          string                  `json:"subject"`
+	Message          string                  `json:"message"`
+	MessageStructure string                  `json:"message_structure,omitempty"`
+	MessageGroupID   string                  `json:"message_group_id,omitempty"`
+	Attributes       map[string]SNSAttribute `json:"attributes"`
+	MessageID        string                  `json:"message_id"`
+	Time             time.Time               `json:"time"`
+}
+
+// SNSAttribute is a message attribute as published; BinaryValue is base64 in JSON.
+type SNSAttribute struct {
+	DataType    string `json:"data_type"`
+	StringValue string `json:"string_value,omitempty"`
+	BinaryValue []byte `json:"binary_value,omitempty"`
+}
+
+// OutboxWebhook is one HTTP request an awssimtest webhook receiver got, and what it answered.
+type OutboxWebhook struct {
+	URL    string      `json:"url"`
+	Method string      `json:"method"`
+	Path   string      `json:"path"`
+	Header http.Header `json:"header"`
+	Body   string      `json:"body"`
+	Status int         `json:"status"`
+	Time   time.Time   `json:"time"`
+}
+
+// OutboxLambda is one Lambda invocation (lambda.go); DryRun requests invoke nothing and are
+// not recorded.
+type OutboxLambda struct {
+	Account        string          `json:"account"`
+	Region         string          `json:"region"`
+	Function       string          `json:"function"`
+	FunctionARN    string          `json:"function_arn"`
+	Payload        json.RawMessage `json:"payload"`
+	InvocationType string          `json:"invocation_type"`
+	FunctionError  string          `json:"function_error,omitempty"`
+	Time           time.Time       `json:"time"`
+}
+
+// outboxMax bounds each outbox list, so that long benchmark runs keep memory flat.
+const outboxMax = 10000
+
+// outbox is the Server's record behind Outbox; guarded by Server.mu (it lives in the world).
+type outbox struct {
+	emails   []OutboxEmail
+	sns      []OutboxSNS
+	sqs      []json.RawMessage
+	webhooks []OutboxWebhook
+	lambda   []OutboxLambda
+	dropped  map[string]int
+}
+
+// appendBounded appends v; when the list is full its older half goes first (in one copy, so
+// that appending stays cheap), and Dropped counts what went.
+func appendBounded[T any](o *outbox, list string, l []T, v T) []T {
+	if len(l) >= outboxMax {
+		if o.dropped == nil {
+			o.dropped = map[string]int{}
+		}
+		n := len(l) - outboxMax/2
+		o.dropped[list] += n
+		l = append(make([]T, 0, outboxMax), l[n:]...)
+	}
+	return append(l, v)
+}
+
+func (o *outbox) recordEmail(m OutboxEmail)   { o.emails = appendBounded(o, "emails", o.emails, m) }
+func (o *outbox) recordSNS(m OutboxSNS)       { o.sns = appendBounded(o, "sns", o.sns, m) }
+func (o *outbox) recordLambda(m OutboxLambda) { o.lambda = appendBounded(o, "lambda", o.lambda, m) }
+func (o *outbox) recordWebhook(m OutboxWebhook) {
+	o.webhooks = appendBounded(o, "webhooks", o.webhooks, m)
+}
+
+// recordSQS is the hook for SQS (sqs.go): entry is any JSON-encodable record of one message
+// sent, with snake_case fields like the other lists (account, region, queue_url, body,
+// message_id, time, ...). It runs with Server.mu held, like every handler.
+func (o *outbox) recordSQS(entry any) {
+	raw, err := json.Marshal(entry)
+	if err != nil {
+		raw = []byte(`{"error":"the sandbox could not encode this SQS record"}`)
+	}
+	o.sqs = appendBounded(o, "sqs", o.sqs, json.RawMessage(raw))
+}
+
+// RecordWebhook appends a webhook call to the outbox (awssimtest.StartWebhook uses it); a
+// zero Time is set to the sandbox clock.
+func (s *Server) RecordWebhook(w OutboxWebhook) {
+	if w.Time.IsZero() {
+		w.Time = s.clock.Now()
+	}
+	s.mu.Lock()
+	s.world.outbox.recordWebhook(w)
+	s.mu.Unlock()
+}
+
+// ClearOutbox empties the outbox without touching any other state.
+func (s *Server) ClearOutbox() {
+	s.mu.Lock()
+	s.world.outbox = outbox{}
+	s.mu.Unlock()
 }
 
 // AccountInfo lists a sandbox account.
@@ -88,9 +218,26 @@ func (s *Server) Keys(accountID, userName string) ([]KeyInfo, bool) {
 	return out, true
 }
 
-// Outbox returns what was sent out so far.
+// Outbox returns what was sent out so far; empty lists are empty, not nil. The lists are
+// copies, the slices and maps inside entries are shared: treat them as read-only.
 func (s *Server) Outbox() Outbox {
-	return Outbox{Emails: []json.RawMessage{}, SNS: []json.RawMessage{}, SQS: []json.RawMessage{}, Webhooks: []json.RawMessage{}, Lambda: []json.RawMessage{}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := &s.world.outbox
+	out := Outbox{
+		Emails:   append([]OutboxEmail{}, o.emails...),
+		SNS:      append([]OutboxSNS{}, o.sns...),
+		SQS:      append([]json.RawMessage{}, o.sqs...),
+		Webhooks: append([]OutboxWebhook{}, o.webhooks...),
+		Lambda:   append([]OutboxLambda{}, o.lambda...),
+	}
+	if len(o.dropped) > 0 {
+		out.Dropped = make(map[string]int, len(o.dropped))
+		for k, v := range o.dropped {
+			out.Dropped[k] = v
+		}
+	}
+	return out
 }
 
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -201,6 +348,9 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusOK, s.faults.get())
 	case "GET /_sandbox/outbox":
 		reply(http.StatusOK, s.Outbox())
+	case "POST /_sandbox/outbox/reset":
+		s.ClearOutbox()
+		reply(http.StatusOK, s.Outbox())
 	case "GET /_sandbox/stats":
 		reply(http.StatusOK, s.Stats())
 	case "POST /_sandbox/stats/reset":
@@ -209,7 +359,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	default:
 		routes := []string{"GET /_sandbox/health", "POST /_sandbox/reset", "POST /_sandbox/scenario", "GET|POST /_sandbox/clock",
 			"GET /_sandbox/credentials?account=ID", "GET /_sandbox/keys?account=ID&user=NAME", "GET|POST /_sandbox/faults",
-			"GET /_sandbox/outbox", "GET /_sandbox/stats", "POST /_sandbox/stats/reset"}
+			"GET /_sandbox/outbox", "POST /_sandbox/outbox/reset", "GET /_sandbox/stats", "POST /_sandbox/stats/reset"}
 		sort.Strings(routes)
 		reply(http.StatusNotFound, map[string]any{"error": "no admin route " + route, "routes": routes})
 	}

@@ -79,7 +79,7 @@ func canonicalRequest(r *http.Request, body []byte, signed []string) string {
 	if path == "" {
 		path = "/"
 	}
-	b.WriteString(path)
+	b.WriteString(escapeSigV4Path(path))
 	b.WriteByte('\n')
 	b.WriteString(canonicalQuery(r.URL.Query()))
 	b.WriteByte('\n')
@@ -98,6 +98,25 @@ func canonicalRequest(r *http.Request, body []byte, signed []string) string {
 		payload = hex.EncodeToString(sum[:])
 	}
 	b.WriteString(payload)
+	return b.String()
+}
+
+// escapeSigV4Path URI-encodes the request's (already escaped) path once more, keeping only
+// unreserved characters and "/": SigV4 encodes the path twice for every service but S3, which
+// matters for REST paths such as Lambda's function ARNs ("%3A" is signed as "%253A").
+func escapeSigV4Path(p string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
 	return b.String()
 }
 

@@ -3,6 +3,7 @@ package awssim_test
 import (
 	"context"
 	"errors"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"net/http"
 	"sync"
 	"testing"
@@ -249,4 +250,17 @@ func TestKeyPropagationDelay(t *testing.T) {
 	if got := aws.ToString(id.Arn); got != "arn:aws:iam::111111111111:user/bob" {
 		t.Fatalf("caller = %s", got)
 	}
+}
+
+func TestThrottlingCodeFollowsTheService(t *testing.T) {
+	ctx := context.Background()
+	_, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{
+		RateLimits: []awssim.RateLimitRule{{Match: awssim.Match{Service: "sns"}, PerSecond: 0.001, Burst: 1}},
+	}))
+	c := sns.NewFromConfig(cfg)
+	var last error
+	for range 2 {
+		_, last = c.ListTopics(ctx, &sns.ListTopicsInput{})
+	}
+	wantAPIError(t, last, "ThrottlingException", http.StatusBadRequest)
 }

@@ -19,6 +19,8 @@ type Scenario struct {
 	// Seed makes generated ids and secrets reproducible; 0 uses a fixed default.
 	Seed     uint64            `yaml:"seed"`
 	Accounts []ScenarioAccount `yaml:"accounts"`
+	// Organization puts every account of the scenario in one AWS Organization; nil: none.
+	Organization *ScenarioOrganization `yaml:"organization"`
 }
 
 // ScenarioAccount is one AWS account.
@@ -31,6 +33,44 @@ type ScenarioAccount struct {
 	Roles          []ScenarioRole          `yaml:"roles"`
 	RootAccessKeys []ScenarioKey           `yaml:"root_access_keys"`
 	Users          []ScenarioUser          `yaml:"users"`
+	// Functions are the Lambda functions lambda:Invoke can call (lambda.go).
+	Functions []ScenarioFunction `yaml:"functions"`
+	// Name and Email are the account's as AWS Organizations shows them; Name defaults to the
+	// alias, else "Account <id>", Email to aws+<id>@example.com.
+	Name  string `yaml:"name"`
+	Email string `yaml:"email"`
+	// Queues are SQS queues that exist from the start (sqs.go), created in the order listed.
+	Queues []ScenarioQueue `yaml:"queues"`
+}
+
+// ScenarioQueue is an SQS queue, with attributes as CreateQueue takes them (a dead-letter queue
+// named in a RedrivePolicy must be listed before the queues that name it).
+type ScenarioQueue struct {
+	Name string `yaml:"name"`
+	// Region defaults to the account's.
+	Region     string            `yaml:"region"`
+	Attributes map[string]string `yaml:"attributes"`
+}
+
+// ScenarioOrganization is the AWS Organization of the scenario. Every account of the scenario
+// is a member; accounts no OU lists sit in the root.
+type ScenarioOrganization struct {
+	// ManagementAccount is the id of the account that manages the organization.
+	ManagementAccount string       `yaml:"management_account"`
+	OUs               []ScenarioOU `yaml:"ous"`
+	// Suspended lists member accounts whose status is SUSPENDED.
+	Suspended []string `yaml:"suspended"`
+	// AccountTags are Organizations tags on accounts, by account id.
+	AccountTags map[string]map[string]string `yaml:"account_tags"`
+}
+
+// ScenarioOU is an organizational unit.
+type ScenarioOU struct {
+	Name string `yaml:"name"`
+	// Parent is "root" (the default) or the name of another OU of the scenario.
+	Parent   string            `yaml:"parent"`
+	Accounts []string          `yaml:"accounts"`
+	Tags     map[string]string `yaml:"tags"`
 }
 
 // ScenarioPasswordPolicy mirrors UpdateAccountPasswordPolicy.
@@ -248,6 +288,133 @@ func (sc *Scenario) validate(doc *yamlfile.Doc) yamlfile.Problems {
 				validateKey(key, k, bad, seenKey, uat("access_keys", k)...)
 			}
 		}
+		validateFunctions(a.Region, a.Functions, bad, func(j int, field string) []any { return at("functions", j, field) })
+	}
+	ps = append(ps, sc.validateOrganization(doc)...)
+	ps = append(ps, sc.validateQueues(doc)...)
+	return ps
+}
+
+// validateQueues creates the scenario's queues in a throwaway world: a queue the sandbox would
+// refuse is refused here, with CreateQueue's message.
+func (sc *Scenario) validateQueues(doc *yamlfile.Doc) yamlfile.Problems {
+	var ps yamlfile.Problems
+	sw := newSQSWorld(1)
+	for i, a := range sc.Accounts {
+		for j, sq := range a.Queues {
+			k := sqsKey{a.ID, scenarioQueueRegion(a, sq), sq.Name}
+			if sw.queues[k] != nil {
+				ps = append(ps, doc.Problem(fmt.Sprintf("queue %q is listed twice in %s", sq.Name, k.region), "accounts", i, "queues", j, "name"))
+				continue
+			}
+			if _, e := sw.newQueue(k, sq.Attributes, nil, DefaultStart); e != nil {
+				ps = append(ps, doc.Problem(e.Message, "accounts", i, "queues", j))
+			}
+		}
+	}
+	return ps
+}
+
+func scenarioQueueRegion(a ScenarioAccount, sq ScenarioQueue) string {
+	switch {
+	case sq.Region != "":
+		return sq.Region
+	case a.Region != "":
+		return a.Region
+	}
+	return "us-east-1"
+}
+
+var orgEmailRE = regexp.MustCompile(`^[^\s@]+@[^\s@]+\.[^\s@]+$`)
+
+// validateOrganization checks the accounts' names and emails and the organization section.
+func (sc *Scenario) validateOrganization(doc *yamlfile.Doc) yamlfile.Problems {
+	var ps yamlfile.Problems
+	bad := func(msg string, path ...any) { ps = append(ps, doc.Problem(msg, path...)) }
+	ids := map[string]bool{}
+	for i, a := range sc.Accounts {
+		ids[a.ID] = true
+		if a.Name != "" && len(a.Name) > 50 {
+			bad("an account name is 1-50 characters", "accounts", i, "name")
+		}
+		if a.Email != "" && (len(a.Email) < 6 || len(a.Email) > 64 || !orgEmailRE.MatchString(a.Email)) {
+			bad(fmt.Sprintf("%q is not an email address of 6-64 characters", a.Email), "accounts", i, "email")
+		}
+	}
+	o := sc.Organization
+	if o == nil {
+		return ps
+	}
+	checkTags := func(tags map[string]string, path ...any) {
+		if len(tags) > 50 {
+			bad("at most 50 tags", path...)
+		}
+		for k, v := range tags {
+			if k == "" || len(k) > 128 || len(v) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
+				bad(fmt.Sprintf("tag %q: keys are 1-128 characters not starting with aws:, values at most 256", k), append(path, k)...)
+			}
+		}
+	}
+	if !ids[o.ManagementAccount] {
+		bad(fmt.Sprintf("account %q is not in this scenario", o.ManagementAccount), "organization", "management_account")
+	}
+	names := map[string]int{}
+	for i, ou := range o.OUs {
+		if ou.Name == "" || len(ou.Name) > 128 {
+			bad("an OU name is 1-128 characters", "organization", "ous", i, "name")
+		} else if _, dup := names[ou.Name]; dup || ou.Name == "root" {
+			bad(fmt.Sprintf("OU name %q is used twice or is \"root\" (parents name OUs, so names are unique here)", ou.Name), "organization", "ous", i, "name")
+		}
+		names[ou.Name] = i
+	}
+	placed := map[string]bool{}
+	for i, ou := range o.OUs {
+		if ou.Parent != "" && ou.Parent != "root" {
+			if _, ok := names[ou.Parent]; !ok {
+				bad(fmt.Sprintf("parent %q is neither root nor an OU of this organization", ou.Parent), "organization", "ous", i, "parent")
+			} else {
+				// Walk up to the root: a cycle never gets there, and AWS nests OUs 5 levels deep.
+				depth, p, seen := 1, ou.Parent, map[string]bool{ou.Name: true}
+				for p != "" && p != "root" && !seen[p] {
+					k, known := names[p]
+					if !known {
+						break // reported on the OU that names it
+					}
+					seen[p] = true
+					depth++
+					p = o.OUs[k].Parent
+				}
+				if _, known := names[p]; known && seen[p] {
+					bad("OU parents form a cycle", "organization", "ous", i, "parent")
+				} else if depth > orgMaxDepth {
+					bad(fmt.Sprintf("OUs nest at most %d levels below the root", orgMaxDepth), "organization", "ous", i, "parent")
+				}
+			}
+		}
+		for j, id := range ou.Accounts {
+			switch {
+			case !ids[id]:
+				bad(fmt.Sprintf("account %q is not in this scenario", id), "organization", "ous", i, "accounts", j)
+			case placed[id]:
+				bad(fmt.Sprintf("account %s is in two OUs", id), "organization", "ous", i, "accounts", j)
+			}
+			placed[id] = true
+		}
+		checkTags(ou.Tags, "organization", "ous", i, "tags")
+	}
+	for i, id := range o.Suspended {
+		switch {
+		case !ids[id]:
+			bad(fmt.Sprintf("account %q is not in this scenario", id), "organization", "suspended", i)
+		case id == o.ManagementAccount:
+			bad("the management account cannot be suspended", "organization", "suspended", i)
+		}
+	}
+	for id, tags := range o.AccountTags {
+		if !ids[id] {
+			bad(fmt.Sprintf("account %q is not in this scenario", id), "organization", "account_tags", id)
+		}
+		checkTags(tags, "organization", "account_tags", id)
 	}
 	return ps
 }
@@ -374,10 +541,18 @@ func (s *Server) Load(sc *Scenario) error {
 				w.addUserKey(a, u, seedKey(w, sk, start))
 			}
 		}
+		loadFunctions(a, sa.Functions)
 		a.operator = &credential{AccessKeyID: w.newID("AKIA"), Secret: w.newSecret(), Kind: kindOperator, Account: a}
 		w.creds[a.operator.AccessKeyID] = a.operator
 		w.accounts[a.ID] = a
 		w.order = append(w.order, a.ID)
+	}
+	w.orgs.seedOrganization(sc, start)
+	for _, a := range sc.Accounts {
+		for _, sq := range a.Queues {
+			// Validated already: the same calls succeeded on a throwaway world.
+			_, _ = w.sqs.newQueue(sqsKey{a.ID, scenarioQueueRegion(a, sq), sq.Name}, sq.Attributes, nil, start)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -77,6 +77,10 @@ type service struct {
 	target  string // JSON protocol X-Amz-Target prefix, such as "secretsmanager."
 	actions map[string]handler
 	routes  []restRoute // REST protocol: which action a method and path select
+	// throttle is the code (and HTTP status) the service answers when rate limited; empty:
+	// Throttling (query) or ThrottlingException (JSON), HTTP 400.
+	throttle       string
+	throttleStatus int
 }
 
 func (s *Server) services() map[string]*service {
@@ -85,6 +89,15 @@ func (s *Server) services() map[string]*service {
 			actions: merge(iamUserActions, iamKeyActions, iamLoginActions, iamAccountActions)},
 		"sts":            {name: "sts", proto: protoQuery, ns: nsSTS, actions: stsActions},
 		"secretsmanager": {name: "secretsmanager", proto: protoJSON11, target: "secretsmanager.", actions: secretsActions},
+		"organizations":  {name: "organizations", proto: protoJSON11, target: "AWSOrganizationsV20161128.", actions: orgActions},
+		"sqs":            {name: "sqs", proto: protoJSON10, target: "AmazonSQS.", actions: sqsActions},
+		"ssm":            {name: "ssm", proto: protoJSON11, target: "AmazonSSM.", actions: ssmActions},
+		"lambda": {name: "lambda", proto: protoREST, actions: lambdaActions, routes: lambdaRoutes,
+			throttle: "TooManyRequestsException", throttleStatus: http.StatusTooManyRequests},
+		"ses": {name: "ses", proto: protoREST, actions: sesActions, routes: sesRoutes,
+			throttle: "TooManyRequestsException", throttleStatus: http.StatusTooManyRequests},
+		"sns": {name: "sns", proto: protoQuery, ns: nsSNS, actions: snsActions,
+			throttle: "ThrottlingException", throttleStatus: http.StatusBadRequest}, // AWS knowledge center: "(ThrottlingException) ... Rate exceeded"
 	}
 }
 
@@ -214,6 +227,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case protoREST:
 		ae = jsonAuthErrors
 		q.header = r.Header
+		q.form = r.URL.Query() // query-string members (Lambda's Qualifier, ...)
 		for _, rt := range svc.routes {
 			if params, ok := rt.match(r.Method, r.URL.EscapedPath()); ok {
 				q.action, q.params = rt.Action, params
@@ -261,11 +275,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.faults.allow(svc.name, q.action, q.acct.ID, s.wallNow()) {
 		s.stats.throttle(q.acct.ID, svc.name, q.action)
-		code := "Throttling"
+		code, status := "Throttling", http.StatusBadRequest
 		if svc.proto.isJSON() {
 			code = "ThrottlingException"
 		}
-		fail(svc, errorf(http.StatusBadRequest, code, "Rate exceeded"))
+		if svc.throttle != "" {
+			code, status = svc.throttle, svc.throttleStatus
+		}
+		fail(svc, errorf(status, code, "Rate exceeded"))
 		return
 	}
 	if e := s.faults.injected(svc.name, q.action, q.acct.ID, q.form.Get("UserName")); e != nil {

@@ -23,6 +23,11 @@ type world struct {
 	// creds indexes every credential that can sign a request, by access key id.
 	creds map[string]*credential
 	rng   *rand.Rand
+	// outbox records what the sandbox's services sent out (admin.go).
+	outbox outbox
+	// orgs is AWS Organizations (organizations.go); sqs is every SQS queue (sqs.go).
+	orgs *orgWorld
+	sqs  *sqsWorld
 }
 
 type account struct {
@@ -40,6 +45,13 @@ type account struct {
 	rootKeys []*accessKey
 	// secrets by region, then by name.
 	secrets map[string]map[string]*secret
+	// Delivery sinks, each by region then by name, created on first use: SSM parameters
+	// (ssm.go), SNS topics (sns.go), SES identities (sesv2.go), and the Lambda functions the
+	// scenario declares (lambda.go).
+	params     map[string]map[string]*ssmParam
+	topics     map[string]map[string]*snsTopic
+	identities map[string]map[string]*sesIdentity
+	functions  map[string]map[string]*lambdaFunction
 }
 
 type user struct {
@@ -204,6 +216,8 @@ func newWorld(seed uint64) *world {
 		accounts: map[string]*account{},
 		creds:    map[string]*credential{},
 		rng:      rand.New(rand.NewPCG(seed, seed^0x6b6579637963)),
+		orgs:     newOrgWorld(seed),
+		sqs:      newSQSWorld(seed),
 	}
 }
 

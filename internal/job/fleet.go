@@ -74,10 +74,16 @@ type Fleet struct {
 	Runner Runner
 	// Progress, when set, is called after each account (from several goroutines, serialized).
 	Progress func(Progress)
+	// StartBy, when set, is the wall-clock time after which no account is started: the rest
+	// end with ErrDeferred (a Lambda invocation nearing its deadline).
+	StartBy time.Time
 
 	mu       sync.Mutex
 	sessions map[string]aws.CredentialsProvider
 }
+
+// ErrDeferred marks an account not started because Fleet.StartBy had passed.
+var ErrDeferred = errors.New("deferred: not started before the deadline")
 
 // Config returns the AWS configuration for an account: the hub's settings, credentials of the
 // member role (cached), and the account's rate limiter on every call.
@@ -162,6 +168,12 @@ func (f *Fleet) each(ctx context.Context, targets []Target, work func(context.Co
 		case <-ctx.Done():
 			wg.Done()
 			out[i].Err = fmt.Errorf("account %s not started: %w", t.AccountID, ctx.Err())
+			continue
+		}
+		if !f.StartBy.IsZero() && !time.Now().Before(f.StartBy) {
+			out[i].Err = ErrDeferred
+			<-sem
+			wg.Done()
 			continue
 		}
 		go func(res *AccountResult) {

@@ -1,0 +1,77 @@
+package job
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/policy"
+	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/scan"
+)
+
+// PlanForce plans rotating one user's access key now, whatever its age (the "force refresh" of
+// the Terraform+SQS module, ForceRotate of the CloudFormation solution). Everything else stays as
+// the rules say: selection and exemptions hold, two active keys block, an inactive second key is
+// deleted first only when the delete rule allows it. The user is read fresh.
+func (r *Runner) PlanForce(ctx context.Context, userName string) (plan.Plan, error) {
+	id, err := r.Identity(ctx)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	c := iam.NewFromConfig(r.AWS)
+	out, err := c.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(userName)})
+	if err != nil {
+		return plan.Plan{}, fmt.Errorf("force rotation of %s: %w", userName, err)
+	}
+	u := inventory.User{Name: aws.ToString(out.User.UserName), UserID: aws.ToString(out.User.UserId), ARN: aws.ToString(out.User.Arn),
+		Path: aws.ToString(out.User.Path), Created: aws.ToTime(out.User.CreateDate), Tags: map[string]string{}}
+	for _, t := range out.User.Tags {
+		u.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	gp := iam.NewListGroupsForUserPaginator(c, &iam.ListGroupsForUserInput{UserName: aws.String(userName)})
+	for gp.HasMorePages() {
+		page, err := gp.NextPage(ctx)
+		if err != nil {
+			return plan.Plan{}, fmt.Errorf("force rotation of %s: groups: %w", userName, err)
+		}
+		for _, g := range page.Groups {
+			u.Groups = append(u.Groups, aws.ToString(g.GroupName))
+		}
+	}
+	if u.Keys, err = scan.ReadKeys(ctx, c, userName); err != nil {
+		return plan.Plan{}, fmt.Errorf("force rotation of %s: %w", userName, err)
+	}
+	u.KeysKnown = true
+	rules := r.Rules
+	rules.Default.RotateAfter = 1 // every active key is due
+	rules.Default.WarnBefore = 0
+	named := make([]policy.Rule, len(rules.Named))
+	for i, n := range rules.Named {
+		n.RotateAfter, n.WarnBefore = 1, 0
+		named[i] = n
+	}
+	rules.Named = named
+	rules.Overrides.Max = 0 // no per-user tag can push it back
+	p := policy.Evaluate([]inventory.Account{{ID: aws.ToString(id.Account), Users: []inventory.User{u}}}, rules, r.now())
+	for i := range p.Steps {
+		if p.Steps[i].Action == plan.Rotate {
+			p.Steps[i].Reason = "forced rotation requested: " + p.Steps[i].Reason
+		}
+	}
+	return p, nil
+}
+
+// Force plans and applies a forced rotation of one user.
+func (r *Runner) Force(ctx context.Context, userName string, dryRun bool) (plan.Plan, []rotation.Result, error) {
+	p, err := r.PlanForce(ctx, userName)
+	if err != nil {
+		return p, nil, err
+	}
+	res, err := r.Apply(ctx, p, dryRun)
+	return p, res, err
+}

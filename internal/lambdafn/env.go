@@ -1,0 +1,122 @@
+package lambdafn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keycycle/keycycle/internal/awscfg"
+	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/job"
+	"github.com/keycycle/keycycle/internal/scan"
+	"github.com/keycycle/keycycle/internal/throttle"
+)
+
+// Environment variables of the Lambda function (set by the Terraform module and the
+// CloudFormation template; documented in docs/lambda.md).
+const (
+	EnvConfig       = "KEYCYCLE_CONFIG"         // path of the YAML configuration in the package (default keycycle.yaml)
+	EnvQueueURL     = "KEYCYCLE_QUEUE_URL"      // the FIFO work queue
+	EnvRole         = "KEYCYCLE_ROLE"           // member role name or ARN template (default OrganizationAccountAccessRole)
+	EnvExternalID   = "KEYCYCLE_EXTERNAL_ID"    // ExternalId for the member role
+	EnvAccounts     = "KEYCYCLE_ACCOUNTS"       // comma-separated account ids; empty: the whole organization
+	EnvOUs          = "KEYCYCLE_OUS"            // comma-separated OU ids to select (recursive)
+	EnvExclude      = "KEYCYCLE_EXCLUDE"        // comma-separated account ids (globs) to leave out
+	EnvDryRun       = "KEYCYCLE_DRY_RUN"        // "false" changes AWS; anything else is a dry run
+	EnvConcurrency  = "KEYCYCLE_CONCURRENCY"    // accounts at once (default 8)
+	EnvMarginSecond = "KEYCYCLE_MARGIN_SECONDS" // stop starting work this long before the deadline (default 30)
+)
+
+// FromEnv builds the handler of a Lambda instance from its environment and configuration file.
+func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	path := getenv(EnvConfig)
+	if path == "" {
+		path = "keycycle.yaml"
+	}
+	cfg := config.Default()
+	if _, err := os.Stat(path); err == nil || getenv(EnvConfig) != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return nil, err
+		}
+	}
+	awsCfg, clock, err := awscfg.Load(ctx, awscfg.Options{})
+	if err != nil {
+		return nil, err
+	}
+	id, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return nil, fmt.Errorf("who am I: %w", err)
+	}
+	role := getenv(EnvRole)
+	if role == "" {
+		role = "OrganizationAccountAccessRole"
+	}
+	concurrency, _ := strconv.Atoi(getenv(EnvConcurrency))
+	margin, _ := strconv.Atoi(getenv(EnvMarginSecond))
+	fleet := &job.Fleet{
+		Hub:         awsCfg,
+		Role:        job.Role{Name: role, ExternalID: getenv(EnvExternalID), SessionName: "keycycle-lambda"},
+		Limits:      throttle.NewRegistry(throttle.DefaultLimits()),
+		Concurrency: concurrency,
+		Runner: job.Runner{Rules: cfg.Rules, Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
+			Readers: cfg.Secret.Readers}, Now: clock.Now, Log: log},
+	}
+	h := &Handler{
+		Fleet:          fleet,
+		DefaultAccount: aws.ToString(id.Account),
+		SQS:            sqs.NewFromConfig(awsCfg),
+		QueueURL:       getenv(EnvQueueURL),
+		DryRun:         getenv(EnvDryRun) != "false",
+		Log:            log,
+	}
+	if margin > 0 {
+		h.Margin = secondsDuration(margin)
+	}
+	ids, ous, exclude := list(getenv(EnvAccounts)), list(getenv(EnvOUs)), list(getenv(EnvExclude))
+	if len(ids) > 0 {
+		h.Targets = func(context.Context) ([]job.Target, error) {
+			out := make([]job.Target, 0, len(ids))
+			for _, a := range ids {
+				out = append(out, job.Target{AccountID: a})
+			}
+			return out, nil
+		}
+	} else {
+		org := organizations.NewFromConfig(awsCfg)
+		h.Targets = func(ctx context.Context) ([]job.Target, error) {
+			accts, skipped, err := scan.OrgAccounts(ctx, org, scan.AccountFilter{OUs: ous, Exclude: exclude})
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range skipped {
+				log.Info("account skipped", "account_id", s.ID, "reason", s.Reason)
+			}
+			out := make([]job.Target, 0, len(accts))
+			for _, a := range accts {
+				out = append(out, job.Target{AccountID: a.ID, Name: a.Name})
+			}
+			return out, nil
+		}
+	}
+	return h, nil
+}
+
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
