@@ -59,7 +59,8 @@ var commands = []command{
 	{name: "demo", summary: "walk the whole access-key lifecycle on the built-in sandbox, over simulated days", setup: demoCommand},
 	{name: "plan", summary: "show what keycycle would do, and why, like terraform plan", setup: planCommand},
 	{name: "apply", args: "[plan.json]", summary: "carry out a plan (re-checking each step against AWS first)", setup: applyCommand},
-	{name: "sandbox", summary: "run the built-in AWS sandbox (IAM, STS, Secrets Manager) in the foreground", setup: sandboxCommand},
+	{name: "rotate-self", summary: "rotate the access key of your own credentials file profile, verified before it is written", setup: rotateSelfCommand},
+	{name: "sandbox", summary: "run the built-in AWS sandbox (IAM, STS, Secrets Manager, SSM, SES, SNS, SQS, Lambda, Organizations) in the foreground", setup: sandboxCommand},
 	{name: "version", summary: "print keycycle's version", setup: versionCommand},
 }
 

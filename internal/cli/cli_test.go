@@ -71,10 +71,11 @@ func ExampleMain_help() {
 	// usage: keycycle <command> [flags] [arguments]
 	//
 	// commands:
-	//   demo     walk the whole access-key lifecycle on the built-in sandbox, over simulated days
-	//   plan     show what keycycle would do, and why, like terraform plan
-	//   apply    carry out a plan (re-checking each step against AWS first)
-	//   sandbox  run the built-in AWS sandbox (IAM, STS, Secrets Manager) in the foreground
-	//   version  print keycycle's version
-	//   help     show this help, or a command's flags: keycycle help <command>
+	//   demo         walk the whole access-key lifecycle on the built-in sandbox, over simulated days
+	//   plan         show what keycycle would do, and why, like terraform plan
+	//   apply        carry out a plan (re-checking each step against AWS first)
+	//   rotate-self  rotate the access key of your own credentials file profile, verified before it is written
+	//   sandbox      run the built-in AWS sandbox (IAM, STS, Secrets Manager, SSM, SES, SNS, SQS, Lambda, Organizations) in the foreground
+	//   version      print keycycle's version
+	//   help         show this help, or a command's flags: keycycle help <command>
 }
