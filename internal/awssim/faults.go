@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,18 +23,42 @@ type Faults struct {
 	ReportDelay Duration `json:"report_delay,omitempty"`
 }
 
-// Match selects requests.
+// Match selects requests. A value ending in "*" matches by prefix ("Get*"). Actions, when
+// set, lists more action patterns, any of which may match (a rule for every read: Get*, List*).
 type Match struct {
-	Service string `json:"service,omitempty"`
-	Action  string `json:"action,omitempty"`
-	Account string `json:"account,omitempty"`
+	Service string   `json:"service,omitempty"`
+	Action  string   `json:"action,omitempty"`
+	Actions []string `json:"actions,omitempty"`
+	Account string   `json:"account,omitempty"`
 }
 
 func (m Match) matches(service, action, account string) bool {
-	return wild(m.Service, service) && wild(m.Action, action) && wild(m.Account, account)
+	if !wild(m.Service, service) || !wild(m.Account, account) {
+		return false
+	}
+	if len(m.Actions) == 0 {
+		return wild(m.Action, action)
+	}
+	if m.Action != "" && wild(m.Action, action) {
+		return true
+	}
+	for _, a := range m.Actions {
+		if wild(a, action) {
+			return true
+		}
+	}
+	return false
 }
 
-func wild(pattern, v string) bool { return pattern == "" || pattern == "*" || pattern == v }
+func wild(pattern, v string) bool {
+	switch {
+	case pattern == "" || pattern == "*" || pattern == v:
+		return true
+	case strings.HasSuffix(pattern, "*"):
+		return strings.HasPrefix(v, strings.TrimSuffix(pattern, "*"))
+	}
+	return false
+}
 
 // LatencyRule delays every matching request by Delay before it is served.
 type LatencyRule struct {

@@ -264,3 +264,21 @@ func TestThrottlingCodeFollowsTheService(t *testing.T) {
 	}
 	wantAPIError(t, last, "ThrottlingException", http.StatusBadRequest)
 }
+
+func TestRateLimitByActionPatterns(t *testing.T) {
+	ctx := context.Background()
+	_, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{
+		RateLimits: []awssim.RateLimitRule{{Match: awssim.Match{Service: "iam", Actions: []string{"Get*", "List*"}}, PerSecond: 0.001, Burst: 2}},
+	}))
+	c := iam.NewFromConfig(cfg)
+	for range 2 {
+		if err := callGetUser(ctx, c, "alice"); err != nil {
+			t.Fatalf("within the burst: %v", err)
+		}
+	}
+	_, err := c.ListUsers(ctx, &iam.ListUsersInput{})
+	wantAPIError(t, err, "Throttling", http.StatusBadRequest) // Get* and List* share the bucket
+	if _, err := c.TagUser(ctx, &iam.TagUserInput{UserName: aws.String("alice"), Tags: []iamtypes.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}); err != nil {
+		t.Fatalf("writes are not in the read bucket: %v", err)
+	}
+}

@@ -202,7 +202,9 @@ func (s *Scanner) users(ctx context.Context) ([]inventory.User, error) {
 				Path:    aws.ToString(d.Path),
 				Created: aws.ToTime(d.CreateDate).UTC(),
 				Groups:  append([]string(nil), d.GroupList...),
-				Tags:    make(map[string]string, len(d.Tags)),
+			}
+			if len(d.Tags) > 0 {
+				u.Tags = make(map[string]string, len(d.Tags))
 			}
 			for _, t := range d.Tags {
 				u.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
@@ -347,6 +349,9 @@ func parseReport(content []byte) (map[string]reportRow, error) {
 // reportTime parses the report's ISO 8601 times; N/A, no_information, not_supported are zero.
 func reportTime(v string) time.Time {
 	v = strings.TrimSpace(v)
+	if len(v) < 19 || v[0] < '0' || v[0] > '9' { // N/A, no_information, not_supported, empty
+		return time.Time{}
+	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05-07:00", "2006-01-02T15:04:05Z07:00"} {
 		if t, err := time.Parse(layout, v); err == nil {
 			return t.UTC()
