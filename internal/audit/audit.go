@@ -25,9 +25,21 @@ type Record struct {
 	AccessKeyID string    `json:"access_key_id,omitempty"`
 	NewKeyID    string    `json:"new_access_key_id,omitempty"`
 	Sink        string    `json:"sink,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	DryRun      bool      `json:"dry_run,omitempty"`
+	// Sinks is what became of each delivery of a rotation (one entry for a per-sink event).
+	Sinks  []SinkOutcome `json:"sinks,omitempty"`
+	Reason string        `json:"reason,omitempty"`
+	Error  string        `json:"error,omitempty"`
+	DryRun bool          `json:"dry_run,omitempty"`
+}
+
+// SinkOutcome is what became of one delivery of a new key. It names where the key went, never
+// the key's secret.
+type SinkOutcome struct {
+	Name     string `json:"name"`
+	Location string `json:"location"`
+	Required bool   `json:"required"`
+	Outcome  string `json:"outcome"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Writer appends records to an io.Writer as JSON lines. It is safe for concurrent use.

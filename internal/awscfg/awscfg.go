@@ -22,6 +22,9 @@ import (
 type Options struct {
 	Profile string
 	Region  string
+	// CredentialsFile, when set, is the shared credentials file to read (rotate-self names the
+	// file it edits, so that both agree whatever the environment says).
+	CredentialsFile string
 }
 
 // Load returns an aws.Config from the standard chain, and the clock of the AWS endpoint it talks to.
@@ -35,6 +38,9 @@ func Load(ctx context.Context, o Options) (aws.Config, *ServerClock, error) {
 	}
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
+	}
+	if o.CredentialsFile != "" {
+		opts = append(opts, config.WithSharedCredentialsFiles([]string{o.CredentialsFile}))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

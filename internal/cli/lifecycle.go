@@ -14,6 +14,7 @@ import (
 	"github.com/keycycle/keycycle/internal/audit"
 	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/rotation"
@@ -56,8 +57,13 @@ func (c common) setup(ctx context.Context, e *env) (*job.Runner, *config.Config,
 		Rules: cfg.Rules,
 		Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
 			Readers: cfg.Secret.Readers},
-		Now: clock.Now,
-		Log: e.logger(*c.verbose),
+		Delivery: job.Delivery{Delivery: cfg.Delivery},
+		Now:      clock.Now,
+		Log:      e.logger(*c.verbose),
+	}
+	if r.Notify, err = notifySettings(cfg); err != nil {
+		fmt.Fprintf(e.stderr, "keycycle: invalid configuration, nothing was done:\n%v\n", err)
+		return nil, nil, exitUsage
 	}
 	return r, cfg, exitOK
 }
@@ -186,6 +192,7 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 		r.Audit = aw
 
 		var p plan.Plan
+		var acct inventory.Account // for the notifications' owners; empty for a saved plan
 		if saved != nil {
 			p = *saved
 		} else {
@@ -194,7 +201,7 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 				fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
 				return exitFail
 			}
-			p = scanned.Plan
+			p, acct = scanned.Plan, scanned.Account
 		}
 		colour := c.useColour(e.stdout)
 		if err := plan.RenderText(e.stdout, p, colour); err != nil {
@@ -202,6 +209,7 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 		}
 		if p.Summary.Rotate+p.Summary.Deactivate+p.Summary.Delete == 0 {
 			fmt.Fprintln(e.stdout, "\nNothing to apply.")
+			renderNotifications(e.stdout, r.NotifyRun(ctx, acct, p, nil, dry))
 			return exitOK
 		}
 		if dry {
@@ -224,6 +232,7 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 		}
 		fmt.Fprintln(e.stdout)
 		renderResults(e.stdout, results)
+		renderNotifications(e.stdout, r.NotifyRun(ctx, acct, p, results, dry))
 		if err := aw.Err(); err != nil {
 			fmt.Fprintf(e.stderr, "keycycle apply: audit trail: %v\n", err)
 			return exitFail
@@ -308,6 +317,7 @@ func renderResults(w io.Writer, results []rotation.Result) {
 			line += ": " + r.Err.Error()
 		}
 		fmt.Fprintln(w, line)
+		renderSinks(w, r.Sinks)
 	}
 	fmt.Fprintf(w, "Apply: %d done, %d resumed, %d dry-run, %d stale, %d blocked, %d failed, %d not tried.\n",
 		counts[rotation.Done], counts[rotation.Resumed], counts[rotation.DryRun], counts[rotation.Stale],

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/mail"
 	"path"
 	"regexp"
 	"strings"
@@ -136,13 +135,9 @@ func (b *builder) build(f *fileConfig) *Config {
 	}
 
 	b.secret(&cfg.Secret, f.Secret)
+	b.delivery(cfg, f.Delivery, f.Rules)
 
-	if e := f.Notify.FallbackEmail; e != "" {
-		if _, err := mail.ParseAddress(e); err != nil {
-			b.problem(fmt.Sprintf("%q is not an e-mail address", e), "notify", "fallback_email")
-		}
-		cfg.Notify.FallbackEmail = e
-	}
+	b.notify(&cfg.Notify, f.Notify)
 	cfg.Audit.File = f.Audit.File
 	return cfg
 }

@@ -28,6 +28,8 @@ type Config struct {
 	Secret Secret
 	Notify Notify
 	Audit  Audit
+	// Delivery is where new access keys go (delivery.go).
+	Delivery Delivery
 }
 
 // Secret says where and how new access keys are stored.
@@ -57,12 +59,6 @@ func (s Secret) Name(account, user string) string {
 	return strings.NewReplacer("{{account}}", account, "{{user}}", user).Replace(s.NameTemplate)
 }
 
-// Notify is who hears about what keycycle did.
-type Notify struct {
-	// FallbackEmail receives notices for users without an owner address.
-	FallbackEmail string
-}
-
 // Audit is where keycycle records what it did.
 type Audit struct {
 	// File is a JSON-lines audit file; empty: no file.
@@ -85,6 +81,8 @@ func Default() *Config {
 		TagPreset: PresetKeycycle,
 		Rules:     policy.DefaultRules(),
 		Secret:    Secret{NameTemplate: DefaultSecretTemplate},
+		Notify:    Notify{ExemptionNotice: DefaultExemptionNotice},
+		Delivery:  Delivery{Sinks: DefaultSinks()},
 	}
 }
 

@@ -16,6 +16,7 @@ type fileConfig struct {
 	Secret         fileSecret     `yaml:"secret"`
 	Notify         fileNotify     `yaml:"notify"`
 	Audit          fileAudit      `yaml:"audit"`
+	Delivery       *[]fileSink    `yaml:"delivery"`
 }
 
 type fileTags struct {
@@ -52,6 +53,7 @@ type fileRule struct {
 	Name           string    `yaml:"name"`
 	Match          fileMatch `yaml:"match"`
 	fileThresholds `yaml:",inline"`
+	Delivery       *[]fileSink `yaml:"delivery"`
 }
 
 type fileOverrides struct {
@@ -69,10 +71,6 @@ type fileSecret struct {
 	Preset       string   `yaml:"preset"`
 	KMSKeyID     string   `yaml:"kms_key_id"`
 	Readers      []string `yaml:"readers"`
-}
-
-type fileNotify struct {
-	FallbackEmail string `yaml:"fallback_email"`
 }
 
 type fileAudit struct {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keycycle/keycycle/internal/audit"
@@ -22,7 +21,6 @@ import (
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
 	"github.com/keycycle/keycycle/internal/scan"
-	"github.com/keycycle/keycycle/internal/sink"
 )
 
 // Secret says where new access keys are stored (Secrets Manager, the primary sink).
@@ -46,6 +44,8 @@ type Runner struct {
 	Rules  policy.Rules
 	Secret Secret
 	Verify Verify
+	// Delivery lists the sinks (sinks.go); empty: the Secrets Manager secret of Secret.
+	Delivery Delivery
 	// Now is the clock for ages and records; nil is time.Now.
 	Now   func() time.Time
 	Log   *slog.Logger
@@ -54,6 +54,8 @@ type Runner struct {
 	RunID string
 	// ReportPoll is the credential report poll interval (default 2s).
 	ReportPoll time.Duration
+	// Notify says who hears about a run (notify.go).
+	Notify Notify
 
 	caller *sts.GetCallerIdentityOutput
 }
@@ -134,14 +136,17 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 	}
 	iamc := iam.NewFromConfig(r.AWS)
 	readers := append([]string{principalARN(aws.ToString(id.Arn))}, r.Secret.Readers...)
+	sinks, err := r.sinkRoutes(readers)
+	if err != nil {
+		return nil, err
+	}
 	ex := &rotation.Executor{
 		AccountID: accountID,
 		IAM:       iamc,
 		Keys: func(ctx context.Context, user string) ([]inventory.AccessKey, error) {
 			return scan.ReadKeys(ctx, iamc, user)
 		},
-		Sink: &sink.SecretsManager{API: secretsmanager.NewFromConfig(r.AWS), NameTemplate: r.Secret.NameTemplate,
-			KMSKeyID: r.Secret.KMSKeyID, Readers: readers},
+		Sinks: sinks,
 		Verifier: &rotation.STSVerifier{Config: r.AWS, Successes: r.Verify.Successes, Interval: r.Verify.Interval,
 			MaxInterval: r.Verify.MaxInterval, Timeout: r.Verify.Timeout},
 		Now:         r.now,

@@ -69,7 +69,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		Limits:      throttle.NewRegistry(throttle.DefaultLimits()),
 		Concurrency: concurrency,
 		Runner: job.Runner{Rules: cfg.Rules, Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
-			Readers: cfg.Secret.Readers}, Now: clock.Now, Log: log},
+			Readers: cfg.Secret.Readers}, Delivery: job.Delivery{Delivery: cfg.Delivery}, Now: clock.Now, Log: log},
 	}
 	h := &Handler{
 		Fleet:          fleet,

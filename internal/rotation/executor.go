@@ -35,23 +35,41 @@ type IAMAPI interface {
 
 var _ IAMAPI = (*iam.Client)(nil)
 
-// Sink stores a new access key where its consumer picks it up, in two phases so that a key is
-// never current anywhere before it is proven to work.
+// Sink delivers a new access key to where its consumer picks it up, in two phases so that a key
+// is never current anywhere before it is proven to work: Stage before the key is verified,
+// Promote after. What the phases mean depends on the sink:
+//   - a store with a pending state (Secrets Manager) writes the key as pending at Stage and makes
+//     it current at Promote; Abort withdraws the pending version, or the current one (restoring
+//     the previous) when Promote already ran;
+//   - a store without a pending state (SSM Parameter Store, a credentials file) checks at Stage
+//     that it can take the key and writes it at Promote; Abort writes back what the key replaced;
+//   - a push sink (webhook, Lambda, e-mail) checks its preconditions at Stage (the function
+//     answers, the owner has an encryption key) and sends at Promote. A send cannot be undone:
+//     Abort at most tells the receiver that the key it got is revoked.
 //
 // Every method must be idempotent for the same key id: the executor retries, and a run that
-// crashed is resumed by a later one. Errors are returned as they come (wrapped with the key id
-// and location); the executor decides whether to retry, roll back or resume.
+// crashed is resumed by a later one. A push sink cannot tell what it sent before, so the executor
+// records its deliveries on the user (see Executor) and does not call Promote twice for one key.
+// Errors are returned as they come (wrapped with the key id and location, never the secret); the
+// executor decides whether to retry, roll back or resume.
 type Sink interface {
+	// Name identifies the sink in reports, audit records and the delivery record on the user.
 	Name() string
 	// Location is where the owner fetches the key (a secret name, a parameter path, ...).
 	Location(k secret.AccessKey) string
-	// Stage stores k as pending: stored, but not yet what consumers read as current.
+	// Stage prepares k's delivery without making k what consumers read as current.
 	Stage(ctx context.Context, k secret.AccessKey) error
-	// Promote makes k's stored version current.
+	// Promote makes k current (or sends it).
 	Promote(ctx context.Context, k secret.AccessKey) error
-	// Abort withdraws a pending k; no error when there is nothing to withdraw.
+	// Abort undoes what Stage and, where the sink can, Promote did for k; no error when there is
+	// nothing to undo.
 	Abort(ctx context.Context, k secret.AccessKey) error
-	// Holds reports whether a version for k's key id is stored (pending or current).
+}
+
+// Holder is the optional capability of a store to tell whether it holds a version for k's key id
+// (pending or current). The primary sink needs it: recovery asks it whether an interrupted
+// rotation's key was stored.
+type Holder interface {
 	Holds(ctx context.Context, k secret.AccessKey) (bool, error)
 }
 
@@ -59,6 +77,21 @@ type Sink interface {
 // needs it for resuming an interrupted rotation (verify before promote).
 type Reader interface {
 	Read(ctx context.Context, k secret.AccessKey) (secret.Value, error)
+}
+
+// Retrier is the optional capability of a sink that retries its own calls with its own backoff
+// (a webhook honouring Retry-After, telling permanent refusals from transient ones). The executor
+// calls such a sink once per phase instead of retrying it.
+type Retrier interface {
+	RetriesItself() bool
+}
+
+// Delivery is one configured destination of new keys. A Required delivery that fails (after
+// retries) rolls the rotation back: the new key is deleted and the old one stays. An optional
+// one's failure is reported and the rotation goes on.
+type Delivery struct {
+	Sink     Sink
+	Required bool
 }
 
 // Outcome is what became of a step.
@@ -82,17 +115,26 @@ type Result struct {
 	Outcome  Outcome
 	Detail   string          // for a person; never a secret
 	NewKeyID inventory.KeyID // rotate: the new key
-	Location string          // rotate: where the new key was delivered
-	Err      error
+	Location string          // rotate: where the new key was delivered (the primary sink)
+	// Sinks is what became of each delivery of a rotate step, in the configured order.
+	Sinks []SinkResult
+	Err   error
 }
 
 // Executor applies plan steps to one account. Set every field but Log, Audit, DryRun, RunID;
 // Keys reads a user's keys fresh (scan.ReadKeys).
+//
+// Besides the intent and completion records (inventory), a rotation with push sinks (sinks that
+// are not a Holder) keeps a delivery record on the user while it is in flight, tag
+// <StatePrefix>delivered = "key=<new key id> sinks=<name>/<name>", so that a resumed rotation
+// sends each push sink a key exactly once. It is removed with the intent.
 type Executor struct {
-	AccountID   string
-	IAM         IAMAPI
-	Keys        func(ctx context.Context, user string) ([]inventory.AccessKey, error)
-	Sink        Sink
+	AccountID string
+	IAM       IAMAPI
+	Keys      func(ctx context.Context, user string) ([]inventory.AccessKey, error)
+	// Sinks says where a rotate step's new key is delivered, in order. The first is the primary
+	// sink: required, a Holder and a Reader. Called once per rotate step, so rules can differ.
+	Sinks       func(st plan.Step) []Delivery
 	Verifier    Verifier
 	Now         func() time.Time
 	StatePrefix string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,11 +18,16 @@ import (
 )
 
 // rotate runs the protocol of DESIGN.md for the key st.AccessKeyID:
-// intent -> CreateAccessKey -> stage in the sink -> verify -> promote -> completion record.
-// Until the sink holds the new secret, any failure deletes the new key again (I1).
+// intent -> CreateAccessKey -> stage in every sink -> verify -> promote every sink -> completion
+// record. Until the primary sink holds the new secret, any failure deletes the new key again (I1);
+// a required sink's failure deletes it too, after undoing what the other sinks can undo.
 func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
+	ds, err := e.deliveries(st)
+	if err != nil {
+		return Result{Step: st, Outcome: Blocked, Detail: "refused: the delivery configuration is unusable; nothing changed", Err: err}
+	}
 	if _, pending := s.tags[inventory.IntentTag(e.StatePrefix)]; pending {
-		r, done := e.recover(ctx, st, s)
+		r, done := e.recover(ctx, st, s, ds)
 		if done {
 			return r
 		}
@@ -39,7 +45,9 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 		return Result{Step: st, Outcome: Blocked, Detail: fmt.Sprintf("no room for a new key: the user has %d keys (%v); IAM allows 2", len(s.keys), sortedIDs(s.keys))}
 	}
 	if e.DryRun {
-		return Result{Step: st, Outcome: DryRun, Detail: "would rotate: " + st.Reason, Location: e.Sink.Location(secret.AccessKey{AccountID: e.AccountID, UserName: st.User})}
+		probe := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}
+		d := newDelivery(ds, probe, SinkDryRun)
+		return Result{Step: st, Outcome: DryRun, Detail: "would rotate: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
 	}
 
 	// 2. Record intent; it doubles as a lock between concurrent runs (the 2-key quota is the last guard).
@@ -69,34 +77,40 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	}
 	k := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn,
 		KeyID: inventory.KeyID(aws.ToString(out.AccessKey.AccessKeyId)), Secret: secret.New(aws.ToString(out.AccessKey.SecretAccessKey)),
-		Created: aws.ToTime(out.AccessKey.CreateDate)}
+		Created: aws.ToTime(out.AccessKey.CreateDate), Tags: s.tags}
 	out = nil // the only other copy of the secret is in k now
 	e.audit(st, rotationID, "key_created", Done, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw() })
 
-	// 4. Stage in the primary sink. Until this succeeds the secret exists only in memory.
-	if err := e.retry(ctx, func() error { return e.Sink.Stage(ctx, k) }); err != nil {
-		return e.rollback(ctx, st, rotationID, intent, k, "delivery to "+e.Sink.Name()+" failed", err)
+	// 4. Stage in every sink, the primary first. Until the primary holds it, the secret exists
+	// only in memory.
+	d := newDelivery(ds, k, SinkNotTried)
+	if err := e.stage(ctx, st, rotationID, k, d, 0); err != nil {
+		return e.rollback(ctx, st, rotationID, intent, k, d, "delivery to a required sink failed", err)
 	}
-	e.audit(st, rotationID, "secret_staged", Done, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw(); r.Sink = e.Sink.Name() })
 
 	// 5. Prove the new key works.
 	if err := e.Verifier.Verify(ctx, k.KeyID, k.Secret); err != nil {
-		return e.rollback(ctx, st, rotationID, intent, k, "the new key did not authenticate", err)
+		return e.rollback(ctx, st, rotationID, intent, k, d, "the new key did not authenticate", err)
 	}
 	e.audit(st, rotationID, "key_verified", Done, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw() })
-	return e.finish(ctx, st, rotationID, intent, k, Done)
+	return e.finish(ctx, st, rotationID, intent, k, d, Done)
 }
 
-// finish promotes k and records the completion. A failure here leaves the intent in place: the
-// secret is stored and the key works, so the next run resumes instead of rolling back.
-func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, outcome Outcome) Result {
-	loc := e.Sink.Location(k)
-	if err := e.retry(ctx, func() error { return e.Sink.Promote(ctx, k) }); err != nil {
-		e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw(); r.Error = err.Error() })
-		return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc,
-			Detail: "new key stored as pending in " + loc + " but not promoted; the next apply resumes", Err: err}
+// finish promotes every sink and records the completion. A failure of the primary sink or of the
+// completion record leaves the intent in place: the secret is stored and the key works, so the
+// next run resumes instead of rolling back. A failure of another required sink rolls back.
+func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, d *delivery, outcome Outcome) Result {
+	loc := d.res[0].Location
+	if f := e.promote(ctx, st, rotationID, k, d); f != nil {
+		if f.index == 0 {
+			e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) {
+				r.NewKeyID, r.Error, r.Sinks = k.KeyID.Raw(), f.err.Error(), auditSinks(d.res)
+			})
+			return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc, Sinks: d.res,
+				Detail: "new key stored as pending in " + loc + " but not promoted; the next apply resumes", Err: f.err}
+		}
+		return e.rollback(ctx, st, rotationID, intent, k, d, "delivery to required sink "+d.res[f.index].Name+" failed", f.err)
 	}
-	e.audit(st, rotationID, "secret_promoted", Done, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw(); r.Sink = e.Sink.Name() })
 	rec := inventory.RotationRecord{At: e.Now().UTC(), Old: st.AccessKeyID, New: k.KeyID}
 	err := e.retry(ctx, func() error {
 		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(inventory.RotatedTag(e.StatePrefix)), Value: aws.String(rec.TagValue())}}})
@@ -104,30 +118,44 @@ func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent 
 	})
 	if err != nil {
 		e.audit(st, rotationID, "record_failed", Failed, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw(); r.Error = err.Error() })
-		return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc,
+		return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc, Sinks: d.res,
 			Detail: "new key delivered to " + loc + " but the completion record failed; the next apply records it", Err: err}
 	}
-	e.clearIntent(ctx, st.User, intent)
-	e.audit(st, rotationID, "rotation_completed", outcome, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw(); r.Sink = e.Sink.Name(); r.Reason = st.Reason })
-	return Result{Step: st, Outcome: outcome, NewKeyID: k.KeyID, Location: loc, Detail: "rotated: new key delivered to " + loc}
+	e.clearIntent(ctx, st.User, intent, d.ledgerTags(e.StatePrefix)...)
+	e.audit(st, rotationID, "rotation_completed", outcome, func(r *audit.Record) {
+		r.NewKeyID, r.Sink, r.Reason, r.Sinks = k.KeyID.Raw(), d.res[0].Name, st.Reason, auditSinks(d.res)
+	})
+	detail := "rotated: new key delivered to " + loc
+	if f := d.failedOptional(); len(f) > 0 {
+		detail += "; optional delivery failed: " + strings.Join(f, ", ")
+	}
+	return Result{Step: st, Outcome: outcome, NewKeyID: k.KeyID, Location: loc, Sinks: d.res, Detail: detail}
 }
 
-// rollback undoes a rotation whose key is not (usably) stored: withdraw it from the sink, delete
-// the new key, clear the intent. The old key was never touched.
-func (e *Executor) rollback(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, why string, cause error) Result {
-	abortErr := e.retry(ctx, func() error { return e.Sink.Abort(ctx, k) })
+// ledgerTags is the delivery record tag when this rotation may have one.
+func (d *delivery) ledgerTags(prefix string) []string {
+	if d.led.key == "" {
+		return nil
+	}
+	return []string{ledgerTag(prefix)}
+}
+
+// rollback undoes a rotation whose key is not (usably) delivered: undo what the sinks can undo,
+// delete the new key, clear the intent. The old key was never touched.
+func (e *Executor) rollback(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, d *delivery, why string, cause error) Result {
+	abortErr := e.abort(ctx, k, d)
 	delErr := e.removeKey(ctx, st.User, k.KeyID)
 	if delErr == nil {
-		e.clearIntent(ctx, st.User, intent)
+		e.clearIntent(ctx, st.User, intent, d.ledgerTags(e.StatePrefix)...)
 	}
 	e.audit(st, rotationID, "rolled_back", Failed, func(r *audit.Record) {
-		r.NewKeyID, r.Reason, r.Error = k.KeyID.Raw(), why, errors.Join(cause, abortErr, delErr).Error()
+		r.NewKeyID, r.Reason, r.Error, r.Sinks = k.KeyID.Raw(), why, errors.Join(cause, abortErr, delErr).Error(), auditSinks(d.res)
 	})
 	detail := why + "; new key deleted, old key untouched"
 	if delErr != nil {
 		detail = why + "; deleting the new key also failed: the next apply deletes it (intent recorded), old key untouched"
 	}
-	return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Detail: detail, Err: errors.Join(cause, abortErr, delErr)}
+	return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: d.res[0].Location, Sinks: d.res, Detail: detail, Err: errors.Join(cause, abortErr, delErr)}
 }
 
 // removeKey deactivates then deletes a key keycycle created whose secret is not delivered.
@@ -152,19 +180,20 @@ func (e *Executor) removeKey(ctx context.Context, user string, id inventory.KeyI
 	})
 }
 
-// clearIntent removes the intent tag if it is still ours (intent == "" removes whatever is there).
-func (e *Executor) clearIntent(ctx context.Context, user, intent string) {
+// clearIntent removes the intent tag (and the extra tags of the same rotation) if it is still ours
+// (intent == "" removes whatever is there).
+func (e *Executor) clearIntent(ctx context.Context, user, intent string, extra ...string) {
 	if intent != "" {
 		if s, err := e.read(ctx, user); err == nil && s.tags[inventory.IntentTag(e.StatePrefix)] != intent {
 			return
 		}
 	}
-	e.untag(ctx, user, inventory.IntentTag(e.StatePrefix))
+	e.untag(ctx, user, append([]string{inventory.IntentTag(e.StatePrefix)}, extra...)...)
 }
 
 // recover finishes or cleans up an interrupted rotation recorded by an intent tag. done is true
 // when the interrupted rotation was completed, so the step needs nothing more.
-func (e *Executor) recover(ctx context.Context, st plan.Step, s state) (Result, bool) {
+func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Delivery) (Result, bool) {
 	raw := s.tags[inventory.IntentTag(e.StatePrefix)]
 	intent, err := inventory.ParseRotationIntent(raw)
 	if err != nil {
@@ -183,9 +212,10 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state) (Result, 
 	rotationID := e.RunID + "/" + st.User
 	step := st
 	step.AccessKeyID = intent.Old
+	primary := ds[0].Sink
 	for _, c := range candidates {
-		k := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, KeyID: c.ID, Created: c.Created}
-		held, err := e.Sink.Holds(ctx, k)
+		k := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, KeyID: c.ID, Created: c.Created, Tags: s.tags}
+		held, err := primary.(Holder).Holds(ctx, k)
 		if err != nil {
 			return Result{Step: st, Outcome: Failed, Detail: "cannot tell whether the interrupted rotation's key was delivered; nothing changed", Err: err}, true
 		}
@@ -200,26 +230,45 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state) (Result, 
 			})
 			continue
 		}
-		reader, ok := e.Sink.(Reader)
-		if !ok {
-			return Result{Step: st, Outcome: Blocked, Detail: "the sink cannot give the stored key back for verification; resume by hand"}, true
-		}
-		sec, err := reader.Read(ctx, k)
+		sec, err := primary.(Reader).Read(ctx, k)
 		if err != nil {
 			return Result{Step: st, Outcome: Failed, Detail: "cannot read back the interrupted rotation's key", Err: err}, true
 		}
 		k.Secret = sec
+		// The primary holds the key already; push sinks that the delivery record names got it too.
+		d := newDelivery(ds, k, SinkNotTried)
+		d.phase[0] = staged
+		d.led = parseLedger(s.tags[ledgerTag(e.StatePrefix)])
+		if d.led.key != k.KeyID {
+			d.led = ledger{}
+		}
 		if err := e.Verifier.Verify(ctx, k.KeyID, k.Secret); err != nil {
 			if !c.Active() {
 				err = fmt.Errorf("key is inactive: %w", err)
 			}
-			return e.rollback(ctx, step, rotationID, raw, k, "the interrupted rotation's key does not authenticate", err), true
+			r := e.rollback(ctx, step, rotationID, raw, k, d, "the interrupted rotation's key does not authenticate", err)
+			r.Step = st
+			return r, true
 		}
-		r := e.finish(ctx, step, rotationID, raw, k, Resumed)
+		for i := 1; i < len(ds); i++ {
+			if d.push(i) && d.led.has(k.KeyID, ds[i].Sink.Name()) {
+				d.phase[i], d.res[i].Outcome = skipped, SinkAlready
+			}
+		}
+		if err := e.stage(ctx, step, rotationID, k, d, 1); err != nil {
+			r := e.rollback(ctx, step, rotationID, raw, k, d, "delivery to a required sink failed", err)
+			r.Step = st
+			return r, true
+		}
+		r := e.finish(ctx, step, rotationID, raw, k, d, Resumed)
 		r.Step = st
 		return r, true
 	}
-	e.clearIntent(ctx, st.User, raw)
+	var extra []string
+	if _, ok := s.tags[ledgerTag(e.StatePrefix)]; ok {
+		extra = append(extra, ledgerTag(e.StatePrefix))
+	}
+	e.clearIntent(ctx, st.User, raw, extra...)
 	e.audit(step, rotationID, "intent_cleared", Done, nil)
 	return Result{}, false
 }

@@ -15,4 +15,7 @@ type AccessKey struct {
 	KeyID     inventory.KeyID
 	Secret    Value // zero when the caller only names the version (Holds, Abort)
 	Created   time.Time
+	// Tags are the user's tags as read right before the rotation (sinks that address the owner,
+	// such as encrypted mail, read the owner's address and public key from them). Not secret.
+	Tags map[string]string
 }

@@ -32,8 +32,9 @@ var _ SecretsManagerAPI = (*secretsmanager.Client)(nil)
 
 // Staging labels, as Secrets Manager's rotation protocol names them.
 const (
-	StageCurrent = "AWSCURRENT"
-	StagePending = "AWSPENDING"
+	StageCurrent  = "AWSCURRENT"
+	StagePending  = "AWSPENDING"
+	StagePrevious = "AWSPREVIOUS"
 )
 
 // SecretsManager stores one secret per user, a JSON value {"AccessKeyId","SecretAccessKey"},
@@ -48,6 +49,8 @@ type SecretsManager struct {
 	// Readers are principal ARNs allowed to read the secret besides the user it belongs to
 	// (include the principal keycycle runs as, so it can resume an interrupted rotation).
 	Readers []string
+	// SinkName names the sink in reports and records; empty is "secretsmanager".
+	SinkName string
 }
 
 // SecretName renders the template for one user.
@@ -56,8 +59,13 @@ func SecretName(template, accountID, user string) string {
 	return r.Replace(template)
 }
 
-// Name identifies the sink in reports.
-func (s *SecretsManager) Name() string { return "secretsmanager" }
+// Name identifies the sink in reports: SinkName, or "secretsmanager".
+func (s *SecretsManager) Name() string {
+	if s.SinkName != "" {
+		return s.SinkName
+	}
+	return "secretsmanager"
+}
 
 // Location is where the owner fetches the credential: the secret's name.
 func (s *SecretsManager) Location(k secret.AccessKey) string {
@@ -232,8 +240,12 @@ func (s *SecretsManager) Promote(ctx context.Context, k secret.AccessKey) error 
 	return nil
 }
 
-// Abort removes AWSPENDING from k's version so that it blocks no later rotation. The version
-// itself stays, unlabelled, until Secrets Manager drops it; its key is deleted by then.
+// Abort undoes Stage and Promote for k: it removes AWSPENDING from k's version and, when k's
+// version is AWSCURRENT (a later required sink failed after the promotion), moves AWSCURRENT back
+// to the AWSPREVIOUS version and drops the AWSPREVIOUS label Secrets Manager then puts on k's
+// version. The version itself stays, unlabelled, until Secrets Manager drops it; its key is
+// deleted by then. Without a previous version (the secret's first key) AWSCURRENT cannot move
+// and Abort says so.
 func (s *SecretsManager) Abort(ctx context.Context, k secret.AccessKey) error {
 	name := s.Location(k)
 	vs, ok, err := s.versions(ctx, name)
@@ -241,13 +253,33 @@ func (s *SecretsManager) Abort(ctx context.Context, k secret.AccessKey) error {
 		return err
 	}
 	want := VersionID(k.KeyID)
-	if !hasStage(vs[want], StagePending) {
+	move := func(stage, to, from string) error {
+		in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(stage)}
+		if to != "" {
+			in.MoveToVersionId = aws.String(to)
+		}
+		if from != "" {
+			in.RemoveFromVersionId = aws.String(from)
+		}
+		if _, err := s.API.UpdateSecretVersionStage(ctx, in); err != nil {
+			return fmt.Errorf("abort key %s in secret %s: %w", k.KeyID, name, err)
+		}
 		return nil
 	}
-	if _, err := s.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(name), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(want),
-	}); err != nil {
-		return fmt.Errorf("abort key %s in secret %s: %w", k.KeyID, name, err)
+	if hasStage(vs[want], StageCurrent) {
+		prev := versionWith(vs, StagePrevious)
+		if prev == "" || prev == want {
+			return fmt.Errorf("abort key %s: it is current in secret %s and there is no previous version to restore", k.KeyID, name)
+		}
+		if err := move(StageCurrent, prev, want); err != nil {
+			return err
+		}
+		if err := move(StagePrevious, "", want); err != nil {
+			return err
+		}
+	}
+	if hasStage(vs[want], StagePending) {
+		return move(StagePending, "", want)
 	}
 	return nil
 }

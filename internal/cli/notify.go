@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/job"
+	"github.com/keycycle/keycycle/internal/notify"
+)
+
+// notifySettings turns the configuration's notify section into the runner's, loading the mail
+// templates (a template that does not render sample data is a configuration error).
+func notifySettings(cfg *config.Config) (job.Notify, error) {
+	n := cfg.Notify
+	out := job.Notify{
+		GroupOwners: n.GroupOwners, Fallback: n.FallbackEmail, ExemptionNotice: n.ExemptionNotice,
+		AccountName: n.Email.AccountName, EmailFrom: n.Email.From, EmailReplyTo: n.Email.ReplyTo,
+		EmailRegion: n.Email.Region, SNSTopicARN: n.SNSTopicARN, SlackWebhookURL: n.SlackWebhookURL,
+	}
+	if e := n.Email; e.SubjectTemplate != "" || e.TextTemplate != "" || e.HTMLTemplate != "" {
+		t, err := notify.LoadTemplates(e.SubjectTemplate, e.TextTemplate, e.HTMLTemplate)
+		if err != nil {
+			return job.Notify{}, fmt.Errorf("notify.email.templates: %w", err)
+		}
+		out.Templates = t
+	}
+	return out, nil
+}
+
+// renderNotifications prints what the run's notifications came to, and the users without an
+// owner. It prints nothing when there was nothing to tell.
+func renderNotifications(w io.Writer, rep job.NotifyReport) {
+	if len(rep.Events) == 0 && len(rep.Channels) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	if len(rep.Events) > 0 {
+		counts := map[notify.Kind]int{}
+		for _, e := range rep.Events {
+			counts[e.Kind]++
+		}
+		var parts []string
+		for _, k := range notify.Kinds {
+			if counts[k] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[k], strings.ReplaceAll(string(k), "_", " ")))
+			}
+		}
+		fmt.Fprintf(w, "Notifications: %d (%s)\n", len(rep.Events), strings.Join(parts, ", "))
+	}
+	for _, c := range rep.Channels {
+		switch {
+		case rep.DryRun:
+			fmt.Fprintf(w, "  ? %-7s would send %s (dry run: nothing sent)\n", c.Name, events(c.Events))
+		case c.Err != nil:
+			fmt.Fprintf(w, "  x %-7s failed (the run itself is not affected): %v\n", c.Name, c.Err)
+		default:
+			fmt.Fprintf(w, "  + %-7s sent %s\n", c.Name, events(c.Events))
+		}
+	}
+	if len(rep.Channels) == 0 && len(rep.Events) > 0 {
+		fmt.Fprintln(w, "  no channel configured (notify.email, notify.sns, notify.slack): nothing sent")
+	}
+	if len(rep.Unowned) > 0 {
+		fmt.Fprintf(w, "Users without an owner (set the owner tag, or notify.owners.group_defaults): %d\n", len(rep.Unowned))
+		for _, u := range rep.Unowned {
+			line := "  " + u.User
+			if u.Fallback != "" {
+				line += ": notices went to the fallback " + u.Fallback
+			} else {
+				line += ": no e-mail sent (no notify.owners.fallback)"
+			}
+			if u.Problem != "" {
+				line += " (" + u.Problem + ")"
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
+func events(n int) string {
+	if n == 1 {
+		return "1 event"
+	}
+	return fmt.Sprintf("%d events", n)
+}

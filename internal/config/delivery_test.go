@@ -1,0 +1,138 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/keycycle/keycycle/internal/yamlfile"
+)
+
+func TestDeliveryDefaultsAndFullExample(t *testing.T) {
+	c, err := Parse("empty.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(DefaultSinks(), c.Delivery.For("anything")); diff != "" {
+		t.Fatalf("default delivery (-want +got):\n%s", diff)
+	}
+	src := `tags:
+  owner: team-email
+delivery:
+  - type: secretsmanager
+  - type: ssm
+    kms_key_id: alias/keycycle
+  - type: lambda
+    function: rotation-handler
+    required: false
+    metadata:
+      alice: {team: payments, tier: 1}
+  - type: webhook
+    url: https://hooks.example.com/keycycle
+    signing_secret_env: KEYCYCLE_WEBHOOK_KEY
+  - type: webhook
+    url: http://127.0.0.1:9000/x
+    signing_secret_env: OTHER_KEY
+    include_secret: true
+    attempts: 2
+  - type: email
+    from: keycycle@example.com
+rules:
+  - name: services
+    match: {paths: [/service/]}
+    delivery:
+      - type: ssm
+        name: params
+        parameter: /apps/{{user}}/aws
+`
+	c, err = Parse("keycycle.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Sink{
+		{Type: "secretsmanager", Name: "secretsmanager", Required: true},
+		{Type: "ssm", Name: "ssm", Required: true, Parameter: DefaultParameterTemplate, KMSKeyID: "alias/keycycle"},
+		{Type: "lambda", Name: "lambda", Function: "rotation-handler", Metadata: map[string]map[string]any{"alice": {"team": "payments", "tier": 1}}},
+		{Type: "webhook", Name: "webhook", Required: true, URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: DefaultWebhookAttempts},
+		{Type: "webhook", Name: "webhook-2", Required: true, URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2},
+		{Type: "email", Name: "email", Required: true, From: "keycycle@example.com", RecipientTag: DefaultRecipientTag, OwnerTag: "team-email"},
+	}
+	if diff := cmp.Diff(want, c.Delivery.For("default")); diff != "" {
+		t.Fatalf("delivery (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Sink{{Type: "ssm", Name: "params", Required: true, Parameter: "/apps/{{user}}/aws"}}, c.Delivery.For("services")); diff != "" {
+		t.Fatalf("rule delivery (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeliveryProblemsNameTheirLines(t *testing.T) {
+	src := `delivery:
+  - type: webhook
+    url: http://hooks.example.com/x
+    signing_secret_env: "not a name"
+  - type: ssm
+    required: false
+    function: x
+  - type: carrier-pigeon
+  - type: lambda
+    function: handler
+  - type: email
+    from: not-an-address
+    owner_tag: owner
+  - type: ssm
+    name: webhook
+    parameter: x/{{user}}
+  - type: webhook
+    url: https://user:pw@hooks.example.com/
+    include_secret: yes
+    attempts: 0
+  - type: ssm
+    nonsense: 1
+rules:
+  - name: r
+    match: {users: [a]}
+    delivery: []
+`
+	_, err := Parse("k.yaml", []byte(src))
+	var ps yamlfile.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want problems, got %v", err)
+	}
+	text := err.Error()
+	for _, want := range []string{
+		`k.yaml:2: delivery[0].type: the first sink is the primary one`,
+		`k.yaml:3: delivery[0].url: the URL must be https (http only to a loopback address)`,
+		`k.yaml:4: delivery[0].signing_secret_env: "not a name" is not an environment variable name`,
+		`k.yaml:7: delivery[1].function: function does not apply to a ssm sink`,
+		`k.yaml:9: delivery[3]: the handler fetches the key itself from a secret`,
+		`k.yaml:8: delivery[2].type: unknown sink type "carrier-pigeon"`,
+		`k.yaml:9: delivery[3]: the handler fetches the key itself`,
+		`k.yaml:12: delivery[4].from: "not-an-address" is not an e-mail address`,
+		`k.yaml:15: delivery[5].name: sink name "webhook" already used by entry 0`,
+		`k.yaml:16: delivery[5].parameter: "x/{{user}}": a parameter name with a hierarchy starts with /`,
+		`k.yaml:18: delivery[6].url: the URL must not carry a user or password`,
+		`k.yaml:17: delivery[6]: a webhook sink needs signing_secret_env`,
+		`k.yaml:20: delivery[6].attempts: must be 1 to 10`,
+		`k.yaml:22: unknown field "nonsense"`,
+		`k.yaml:26: rules[0].delivery: a delivery list needs at least one sink`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestDeliveryRefusesTooManySinksAndEmailWithoutOwner(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("tags:\n  owner: \"\"\ndelivery:\n  - type: secretsmanager\n    required: false\n")
+	for i := 0; i < MaxSinks; i++ {
+		b.WriteString("  - type: email\n    from: a@example.com\n")
+	}
+	_, err := Parse("k.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "at most 8 sinks") || !strings.Contains(err.Error(), "set owner_tag, or tags.owner") ||
+		!strings.Contains(err.Error(), "k.yaml:5: delivery[0].required: the first sink is the primary one and must be required") {
+		t.Fatalf("got %v", err)
+	}
+}

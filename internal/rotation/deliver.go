@@ -1,0 +1,280 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/secret"
+)
+
+// SinkOutcome is what became of one delivery of a new key.
+type SinkOutcome string
+
+// Sink outcomes.
+const (
+	SinkDelivered SinkOutcome = "delivered"         // stored and current, or sent
+	SinkAlready   SinkOutcome = "already-delivered" // a resumed rotation found it sent before: not sent again
+	SinkFailed    SinkOutcome = "failed"            // see Err
+	SinkWithdrawn SinkOutcome = "withdrawn"         // prepared or stored, then undone by a rollback: nothing of the key is left there
+	SinkRevoked   SinkOutcome = "revoked"           // sent, then the rollback deleted the key it carried (a send cannot be undone)
+	SinkNotTried  SinkOutcome = "not-tried"         // the rotation stopped before this sink
+	SinkDryRun    SinkOutcome = "dry-run"           // would be delivered
+)
+
+// SinkResult is what became of one delivery of a rotate step. It never holds the secret.
+type SinkResult struct {
+	Name     string
+	Location string
+	Required bool
+	Outcome  SinkOutcome
+	Err      error
+}
+
+func (r SinkResult) audit() audit.SinkOutcome {
+	o := audit.SinkOutcome{Name: r.Name, Location: r.Location, Required: r.Required, Outcome: string(r.Outcome)}
+	if r.Err != nil {
+		o.Error = r.Err.Error()
+	}
+	return o
+}
+
+func auditSinks(rs []SinkResult) []audit.SinkOutcome {
+	out := make([]audit.SinkOutcome, len(rs))
+	for i, r := range rs {
+		out[i] = r.audit()
+	}
+	return out
+}
+
+// phase is how far one sink got in this process.
+type phase int
+
+const (
+	untouched phase = iota
+	staged
+	promoted
+	skipped // optional and failed, or delivered by an earlier run: not promoted
+)
+
+// delivery tracks the sinks of one rotation.
+type delivery struct {
+	ds    []Delivery
+	res   []SinkResult
+	phase []phase
+	led   ledger
+}
+
+// deliveries returns the sinks of a rotate step, checking the primary sink's contract.
+func (e *Executor) deliveries(st plan.Step) ([]Delivery, error) {
+	if e.Sinks == nil {
+		return nil, errors.New("no sinks configured")
+	}
+	ds := e.Sinks(st)
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("rule %q delivers to no sink", st.Rule)
+	}
+	p := ds[0].Sink
+	_, holder := p.(Holder)
+	_, reader := p.(Reader)
+	if !ds[0].Required || !holder || !reader {
+		return nil, fmt.Errorf("the first sink of rule %q (%s) must be required and a store that can be read back (secretsmanager or ssm)", st.Rule, p.Name())
+	}
+	return ds, nil
+}
+
+func newDelivery(ds []Delivery, k secret.AccessKey, outcome SinkOutcome) *delivery {
+	d := &delivery{ds: ds, res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
+	for i, x := range ds {
+		d.res[i] = SinkResult{Name: x.Sink.Name(), Location: x.Sink.Location(k), Required: x.Required, Outcome: outcome}
+	}
+	return d
+}
+
+// push reports whether sink i keeps no record the executor can ask (webhook, Lambda, e-mail).
+func (d *delivery) push(i int) bool {
+	_, ok := d.ds[i].Sink.(Holder)
+	return !ok
+}
+
+// failedOptional lists the optional sinks that failed, for a person.
+func (d *delivery) failedOptional() []string {
+	var out []string
+	for _, r := range d.res {
+		if !r.Required && r.Outcome == SinkFailed {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// call runs one sink phase, retried unless the sink retries itself.
+func (e *Executor) call(ctx context.Context, s Sink, fn func() error) error {
+	if r, ok := s.(Retrier); ok && r.RetriesItself() {
+		return fn()
+	}
+	return e.retry(ctx, fn)
+}
+
+func (e *Executor) sinkEvent(st plan.Step, rotationID, event string, outcome Outcome, k secret.AccessKey, r SinkResult) {
+	e.audit(st, rotationID, event, outcome, func(rec *audit.Record) {
+		rec.NewKeyID, rec.Sink, rec.Sinks = k.KeyID.Raw(), r.Name, []audit.SinkOutcome{r.audit()}
+		if r.Err != nil {
+			rec.Error = r.Err.Error()
+		}
+	})
+}
+
+// stage stages sinks from index from on, in order. It returns the first required sink's error; an
+// optional sink's failure is recorded and that sink is left out of the promotion.
+func (e *Executor) stage(ctx context.Context, st plan.Step, rotationID string, k secret.AccessKey, d *delivery, from int) error {
+	for i := from; i < len(d.ds); i++ {
+		if d.phase[i] == skipped {
+			continue
+		}
+		s := d.ds[i].Sink
+		d.phase[i] = staged // Abort on rollback even when Stage failed half-way
+		if err := e.call(ctx, s, func() error { return s.Stage(ctx, k) }); err != nil {
+			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
+			e.sinkEvent(st, rotationID, "sink_failed", Failed, k, d.res[i])
+			if d.ds[i].Required {
+				return fmt.Errorf("stage in %s: %w", s.Name(), err)
+			}
+			d.phase[i] = skipped
+			continue
+		}
+		e.sinkEvent(st, rotationID, "secret_staged", Done, k, d.res[i])
+	}
+	return nil
+}
+
+// promoteFailure says which sink failed to promote and whether it was the primary.
+type promoteFailure struct {
+	index int
+	err   error
+}
+
+// promote promotes every staged sink in order: the primary first, so that a handler invoked
+// later (the Lambda contract) finds the key current in it. Push sinks already delivered by an
+// earlier run (the delivery record) are not sent again. It stops at the first required failure.
+func (e *Executor) promote(ctx context.Context, st plan.Step, rotationID string, k secret.AccessKey, d *delivery) *promoteFailure {
+	for i := range d.ds {
+		if d.phase[i] != staged {
+			continue
+		}
+		s := d.ds[i].Sink
+		if d.push(i) && d.led.has(k.KeyID, s.Name()) {
+			d.phase[i], d.res[i].Outcome = skipped, SinkAlready
+			continue
+		}
+		if err := e.call(ctx, s, func() error { return s.Promote(ctx, k) }); err != nil {
+			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
+			e.sinkEvent(st, rotationID, "sink_failed", Failed, k, d.res[i])
+			if d.ds[i].Required {
+				d.phase[i] = promoted // it may have half-happened: undo on rollback
+				return &promoteFailure{index: i, err: fmt.Errorf("deliver to %s: %w", s.Name(), err)}
+			}
+			d.phase[i] = skipped
+			continue
+		}
+		d.phase[i], d.res[i].Outcome = promoted, SinkDelivered
+		event := "secret_promoted"
+		if d.push(i) {
+			event = "secret_sent"
+			e.record(ctx, st.User, k, d, s.Name())
+		}
+		e.sinkEvent(st, rotationID, event, Done, k, d.res[i])
+	}
+	return nil
+}
+
+// record adds a push sink's delivery to the delivery record on the user. When that fails a
+// resumed rotation may send the key to the sink again (receivers dedupe by key id).
+func (e *Executor) record(ctx context.Context, user string, k secret.AccessKey, d *delivery, name string) {
+	if d.led.key != k.KeyID {
+		d.led = ledger{key: k.KeyID}
+	}
+	d.led.sinks = append(d.led.sinks, name)
+	v := d.led.value()
+	err := e.retry(ctx, func() error {
+		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{{Key: aws.String(ledgerTag(e.StatePrefix)), Value: aws.String(v)}}})
+		return err
+	})
+	if err != nil {
+		e.logger().Warn("record delivery", "account_id", e.AccountID, "user", user, "new_access_key_id", k.KeyID, "sink", name, "error", err)
+	}
+}
+
+// abort undoes every sink this process touched, last first. It returns the errors of the undo.
+func (e *Executor) abort(ctx context.Context, k secret.AccessKey, d *delivery) error {
+	var errs []error
+	for i := len(d.ds) - 1; i >= 0; i-- {
+		ph := d.phase[i]
+		if ph == untouched || (ph == skipped && d.res[i].Outcome != SinkFailed) {
+			continue
+		}
+		s := d.ds[i].Sink
+		err := e.call(ctx, s, func() error { return s.Abort(ctx, k) })
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("undo %s: %w", s.Name(), err))
+			if d.res[i].Err == nil {
+				d.res[i].Outcome, d.res[i].Err = SinkFailed, err
+			}
+		case d.res[i].Outcome == SinkFailed:
+			// keep the failure: it is why this sink has nothing
+		case ph == promoted && d.push(i):
+			d.res[i].Outcome = SinkRevoked
+		case d.push(i):
+			d.res[i].Outcome = SinkNotTried // checked, never sent
+		default:
+			d.res[i].Outcome = SinkWithdrawn
+		}
+	}
+	for i := range d.res {
+		if d.res[i].Outcome == SinkAlready {
+			d.res[i].Outcome = SinkRevoked
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ledger is the delivery record of push sinks for the rotation in flight.
+type ledger struct {
+	key   inventory.KeyID
+	sinks []string
+}
+
+func ledgerTag(prefix string) string { return prefix + "delivered" }
+
+// parseLedger reads "key=<AKID> sinks=<a>/<b>"; anything unreadable is an empty record.
+func parseLedger(v string) ledger {
+	var l ledger
+	for _, f := range strings.Fields(v) {
+		k, val, _ := strings.Cut(f, "=")
+		switch k {
+		case "key":
+			l.key = inventory.KeyID(val)
+		case "sinks":
+			if val != "" {
+				l.sinks = strings.Split(val, "/")
+			}
+		}
+	}
+	return l
+}
+
+func (l ledger) value() string { return "key=" + l.key.Raw() + " sinks=" + strings.Join(l.sinks, "/") }
+
+func (l ledger) has(key inventory.KeyID, sink string) bool {
+	return l.key != "" && l.key == key && slices.Contains(l.sinks, sink)
+}

@@ -1,0 +1,95 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/keycycle/keycycle/internal/secret"
+)
+
+// LambdaAPI is the part of the Lambda client the sink calls; *lambda.Client satisfies it.
+type LambdaAPI interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+var _ LambdaAPI = (*lambda.Client)(nil)
+
+// Lambda invokes a handler function after each new key, with the CDK construct's contract:
+// the payload {"username","secretName","metadata"} names the secret, and the handler fetches the
+// key from it itself. The payload never carries the key.
+//
+// Phases: Stage invokes the function as a DryRun (it exists and keycycle may invoke it); Promote
+// invokes it synchronously (RequestResponse) after the secret is current, and fails when the
+// function reports an error; Abort does nothing: an invocation cannot be undone, and the key it
+// announced is deleted by the rollback.
+type Lambda struct {
+	API LambdaAPI
+	// Function is the function's name or ARN.
+	Function string
+	// SecretName gives the name of the secret the handler reads the key from.
+	SecretName func(k secret.AccessKey) string
+	// Metadata is passed per user name; a user without an entry gets {}.
+	Metadata map[string]map[string]any
+	// SinkName names the sink in reports and records; empty is "lambda".
+	SinkName string
+}
+
+// LambdaPayload is what the handler receives.
+type LambdaPayload struct {
+	Username   string         `json:"username"`
+	SecretName string         `json:"secretName"`
+	Metadata   map[string]any `json:"metadata"`
+}
+
+// Name identifies the sink.
+func (l *Lambda) Name() string {
+	if l.SinkName != "" {
+		return l.SinkName
+	}
+	return "lambda"
+}
+
+// Location names the function.
+func (l *Lambda) Location(secret.AccessKey) string { return "lambda:" + l.Function }
+
+// Stage checks that the function can be invoked.
+func (l *Lambda) Stage(ctx context.Context, k secret.AccessKey) error {
+	if _, err := l.API.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(l.Function), InvocationType: lambdatypes.InvocationTypeDryRun}); err != nil {
+		return fmt.Errorf("check function %s for key %s: %w", l.Function, k.KeyID, err)
+	}
+	return nil
+}
+
+// Promote invokes the handler and waits for its answer.
+func (l *Lambda) Promote(ctx context.Context, k secret.AccessKey) error {
+	md := l.Metadata[k.UserName]
+	if md == nil {
+		md = map[string]any{}
+	}
+	body, err := json.Marshal(LambdaPayload{Username: k.UserName, SecretName: l.SecretName(k), Metadata: md})
+	if err != nil {
+		return fmt.Errorf("encode payload for function %s: %w", l.Function, err)
+	}
+	out, err := l.API.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(l.Function), InvocationType: lambdatypes.InvocationTypeRequestResponse, Payload: body})
+	if err != nil {
+		return fmt.Errorf("invoke function %s for key %s: %w", l.Function, k.KeyID, err)
+	}
+	if out.FunctionError != nil {
+		// Only the error type: the message is the handler's own text, which keycycle does not
+		// control and must not repeat.
+		var fe struct {
+			ErrorType string `json:"errorType"`
+		}
+		_ = json.Unmarshal(out.Payload, &fe)
+		return fmt.Errorf("function %s failed for key %s (%s, errorType %q)", l.Function, k.KeyID, aws.ToString(out.FunctionError), fe.ErrorType)
+	}
+	return nil
+}
+
+// Abort does nothing: an invocation cannot be undone.
+func (l *Lambda) Abort(context.Context, secret.AccessKey) error { return nil }
