@@ -89,15 +89,21 @@ func planCommand(fs *flag.FlagSet, e *env) runFunc {
 		if *output != "text" && *output != "json" {
 			return usageError(fs, "--output must be text or json, got %q", *output)
 		}
-		r, _, code := c.setup(ctx, e)
+		r, cfg, code := c.setup(ctx, e)
 		if r == nil {
 			return code
 		}
-		scanned, err := r.Plan(ctx)
+		fleet, targets, err := scope(ctx, e, cfg, r)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "keycycle plan: %v\n", err)
 			return exitFail
 		}
+		results := fleet.Plan(ctx, targets)
+		failedAccounts := reportAccountErrors(e.stderr, results)
+		if failedAccounts == len(results) {
+			return exitFail
+		}
+		scanned := job.Scanned{Plan: job.Merge(results, r.Now())}
 		if *out != "" {
 			if err := savePlan(*out, scanned.Plan); err != nil {
 				fmt.Fprintf(e.stderr, "keycycle plan: %v\n", err)
@@ -111,6 +117,9 @@ func planCommand(fs *flag.FlagSet, e *env) runFunc {
 		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "keycycle plan: write: %v\n", err)
+			return exitFail
+		}
+		if failedAccounts > 0 {
 			return exitFail
 		}
 		return exitOK
@@ -191,17 +200,28 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 		defer closeAudit()
 		r.Audit = aw
 
-		var p plan.Plan
-		var acct inventory.Account // for the notifications' owners; empty for a saved plan
+		fleet, targets, err := scope(ctx, e, cfg, r)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
+			return exitFail
+		}
+		var planned []job.AccountResult
+		if saved != nil {
+			planned = targetsOf(*saved)
+			if cfg.Accounts == nil && len(planned) > 1 {
+				fmt.Fprintf(e.stderr, "keycycle apply: the plan covers %d accounts; configure accounts: to apply it\n", len(planned))
+				return exitUsage
+			}
+		} else {
+			planned = fleet.Plan(ctx, targets)
+		}
+		failedAccounts := reportAccountErrors(e.stderr, planned)
+		if failedAccounts == len(planned) && len(planned) > 0 {
+			return exitFail
+		}
+		p := job.Merge(planned, r.Now())
 		if saved != nil {
 			p = *saved
-		} else {
-			scanned, err := r.Plan(ctx)
-			if err != nil {
-				fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
-				return exitFail
-			}
-			p, acct = scanned.Plan, scanned.Account
 		}
 		colour := c.useColour(e.stdout)
 		if err := plan.RenderText(e.stdout, p, colour); err != nil {
@@ -209,8 +229,12 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 		}
 		if p.Summary.Rotate+p.Summary.Deactivate+p.Summary.Delete == 0 {
 			fmt.Fprintln(e.stdout, "\nNothing to apply.")
-			renderNotifications(e.stdout, r.NotifyRun(ctx, acct, p, nil, dry))
-			return exitOK
+			for _, a := range planned {
+				if a.Runner != nil {
+					renderNotifications(e.stdout, a.Runner.NotifyRun(ctx, a.Scanned.Account, a.Scanned.Plan, nil, dry))
+				}
+			}
+			return exitCode(failedAccounts > 0)
 		}
 		if dry {
 			fmt.Fprintln(e.stdout, "\nDry run (configuration dry_run, or --dry-run=true): every step is re-checked against AWS, nothing is changed.")
@@ -225,25 +249,41 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 				return exitOK
 			}
 		}
-		results, err := r.Apply(ctx, p, dry)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "keycycle apply: %v\n", err)
-			return exitFail
-		}
+		applied := fleet.ApplyPlans(ctx, planned, dry)
+		failedAccounts += reportAccountErrors(e.stderr, applied)
 		fmt.Fprintln(e.stdout)
-		renderResults(e.stdout, results)
-		renderNotifications(e.stdout, r.NotifyRun(ctx, acct, p, results, dry))
+		var all []rotation.Result
+		for _, a := range applied {
+			all = append(all, a.Results...)
+		}
+		renderResults(e.stdout, all)
+		scannedBy := map[string]inventory.Account{}
+		for _, a := range planned {
+			scannedBy[a.AccountID] = a.Scanned.Account
+		}
+		for _, a := range applied {
+			if a.Runner != nil && a.Err == nil {
+				renderNotifications(e.stdout, a.Runner.NotifyRun(ctx, scannedBy[a.AccountID], a.Scanned.Plan, a.Results, dry))
+			}
+		}
 		if err := aw.Err(); err != nil {
 			fmt.Fprintf(e.stderr, "keycycle apply: audit trail: %v\n", err)
 			return exitFail
 		}
-		for _, res := range results {
+		for _, res := range all {
 			if res.Outcome == rotation.Failed {
 				return exitFail
 			}
 		}
-		return exitOK
+		return exitCode(failedAccounts > 0)
 	}
+}
+
+func exitCode(failed bool) int {
+	if failed {
+		return exitFail
+	}
+	return exitOK
 }
 
 // openAudit opens the audit trail: a file appended to (created 0600), or stderr.

@@ -32,7 +32,13 @@ accounts:
 // as a user would with the exports `keycycle sandbox` prints.
 func sandboxEnv(t *testing.T) *awssimtest.Sandbox {
 	t.Helper()
-	sb, _ := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, lifecycleScenario))
+	return sandboxEnvWith(t, lifecycleScenario)
+}
+
+// sandboxEnvWith is sandboxEnv with another scenario; the first account's operator signs.
+func sandboxEnvWith(t *testing.T, scenario string) *awssimtest.Sandbox {
+	t.Helper()
+	sb, _ := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, scenario))
 	cred, _ := sb.OperatorCredential("111111111111")
 	dir := t.TempDir()
 	for k, v := range map[string]string{

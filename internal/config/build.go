@@ -138,6 +138,7 @@ func (b *builder) build(f *fileConfig) *Config {
 	b.delivery(cfg, f.Delivery, f.Rules)
 
 	b.notify(&cfg.Notify, f.Notify)
+	cfg.Accounts = b.accounts(f.Accounts)
 	cfg.Audit.File = f.Audit.File
 	return cfg
 }

@@ -30,6 +30,8 @@ type Config struct {
 	Audit  Audit
 	// Delivery is where new access keys go (delivery.go).
 	Delivery Delivery
+	// Accounts is which accounts a run covers (accounts.go); nil: the credentials' own account.
+	Accounts *Accounts
 }
 
 // Secret says where and how new access keys are stored.

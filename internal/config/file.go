@@ -17,6 +17,7 @@ type fileConfig struct {
 	Notify         fileNotify     `yaml:"notify"`
 	Audit          fileAudit      `yaml:"audit"`
 	Delivery       *[]fileSink    `yaml:"delivery"`
+	Accounts       *fileAccounts  `yaml:"accounts"`
 }
 
 type fileTags struct {

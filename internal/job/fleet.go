@@ -47,6 +47,9 @@ type Target struct {
 // AccountResult is what happened in one account.
 type AccountResult struct {
 	Target
+	// Runner is the account's runner (its AWS configuration), for work after the run such as
+	// notifications.
+	Runner  *Runner
 	Scanned Scanned
 	Results []rotation.Result
 	// Err is set when the account could not be worked on at all (role, scan); the others go on.
@@ -96,6 +99,12 @@ func (f *Fleet) Config(accountID string) aws.Config {
 	if f.Limits == nil {
 		f.Limits = throttle.NewRegistry(throttle.DefaultLimits())
 	}
+	if f.Role.Name == "" {
+		// No role: the hub's own account (a single-account run).
+		cfg := f.Hub.Copy()
+		cfg.APIOptions = append(cfg.APIOptions, f.Limits.For(accountID).APIOption)
+		return cfg
+	}
 	creds, ok := f.sessions[accountID]
 	if !ok {
 		session := f.Role.SessionName
@@ -120,6 +129,30 @@ func (f *Fleet) Config(accountID string) aws.Config {
 	cfg.Credentials = creds
 	cfg.APIOptions = append(cfg.APIOptions, f.Limits.For(accountID).APIOption)
 	return cfg
+}
+
+// ApplyPlans applies the plans of an earlier Plan (or of a saved plan, one entry per account).
+func (f *Fleet) ApplyPlans(ctx context.Context, planned []AccountResult, dryRun bool) []AccountResult {
+	plans := make(map[string]plan.Plan, len(planned))
+	targets := make([]Target, 0, len(planned))
+	for _, p := range planned {
+		if p.Err != nil {
+			continue
+		}
+		plans[p.AccountID] = p.Scanned.Plan
+		targets = append(targets, p.Target)
+	}
+	return f.each(ctx, targets, func(ctx context.Context, r *Runner, res *AccountResult) int {
+		res.Scanned.Plan = plans[res.AccountID]
+		res.Results, res.Err = r.Apply(ctx, res.Scanned.Plan, dryRun)
+		n := 0
+		for _, x := range res.Results {
+			if x.Outcome != rotation.Noted {
+				n++
+			}
+		}
+		return n
+	})
 }
 
 // Plan plans every target.
@@ -182,9 +215,15 @@ func (f *Fleet) each(ctx context.Context, targets []Target, work func(context.Co
 			r := f.Runner // a copy: per-account configuration and identity
 			r.AWS = f.Config(res.AccountID)
 			r.caller = nil
+			res.Runner = &r
 			steps := work(ctx, &r, res)
 			if res.Err == nil {
-				if id, err := r.Identity(ctx); err == nil && aws.ToString(id.Account) != res.AccountID {
+				id, err := r.Identity(ctx)
+				switch {
+				case err != nil:
+				case res.AccountID == "":
+					res.AccountID = aws.ToString(id.Account)
+				case aws.ToString(id.Account) != res.AccountID:
 					res.Err = fmt.Errorf("role in account %s signs into account %s", res.AccountID, aws.ToString(id.Account))
 				}
 			}

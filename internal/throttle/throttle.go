@@ -192,33 +192,36 @@ func IsWrite(operation string) bool {
 	return true
 }
 
-// Registry hands out one limiter per account, shared by every client of the process.
+// Registry hands out one set of limiters per account, shared by every client of the process.
 type Registry struct {
 	limits Limits
 	mu     sync.Mutex
-	byID   map[string]*Account
+	byID   map[string]*Services
 }
 
 // NewRegistry returns a registry giving every account the same limits.
-func NewRegistry(l Limits) *Registry { return &Registry{limits: l, byID: map[string]*Account{}} }
+func NewRegistry(l Limits) *Registry { return &Registry{limits: l, byID: map[string]*Services{}} }
 
-// For returns the account's limiter.
-func (r *Registry) For(accountID string) *Account {
+// For returns the account's limiters.
+func (r *Registry) For(accountID string) *Services {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := r.byID[accountID]
 	if a == nil {
-		a = NewAccount(r.limits)
+		a = NewServices(r.limits)
 		r.byID[accountID] = a
 	}
 	return a
 }
 
-// APIOption installs the limiter in an SDK client: every attempt (retries included) waits for its
-// budget, and every answer adapts it. Add it with aws.Config.APIOptions.
-func (a *Account) APIOption(stack *middleware.Stack) error {
+// APIOption installs the account's limiters in an SDK client: every attempt (retries included)
+// waits for its budget, and every answer adapts it. AWS's buckets are per account and per API, so
+// each service of the account gets its own limiter with the account's limits. Add it with
+// aws.Config.APIOptions.
+func (s *Services) APIOption(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("keycycle-throttle",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			a := s.For(awsmiddleware.GetServiceID(ctx))
 			write := IsWrite(awsmiddleware.GetOperationName(ctx))
 			if err := a.Wait(ctx, write); err != nil {
 				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
@@ -227,4 +230,43 @@ func (a *Account) APIOption(stack *middleware.Stack) error {
 			a.Observe(write, err)
 			return out, md, err
 		}), middleware.After)
+}
+
+// Services is one account's limiters, one per AWS service.
+type Services struct {
+	limits Limits
+	mu     sync.Mutex
+	by     map[string]*Account
+}
+
+// NewServices returns per-service limiters with the given limits.
+func NewServices(l Limits) *Services { return &Services{limits: l, by: map[string]*Account{}} }
+
+// For returns the limiter of one service (its SDK service id, such as "IAM").
+func (s *Services) For(service string) *Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.by[service]
+	if a == nil {
+		a = NewAccount(s.limits)
+		s.by[service] = a
+	}
+	return a
+}
+
+// Stats sums the counters of every service's limiter.
+func (s *Services) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out Stats
+	for _, a := range s.by {
+		st := a.Stats()
+		out.Waited += st.Waited
+		out.Throttled += st.Throttled
+	}
+	if iam := s.by["IAM"]; iam != nil {
+		st := iam.Stats()
+		out.ReadRate, out.WriteRate = st.ReadRate, st.WriteRate
+	}
+	return out
 }

@@ -76,7 +76,7 @@ func TestIsWrite(t *testing.T) {
 func TestLimiterKeepsUnderTheSandboxBudget(t *testing.T) {
 	_, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{RateLimits: []awssim.RateLimitRule{
 		{Match: awssim.Match{Service: "iam"}, PerSecond: 10, Burst: 10}}}))
-	lim := NewAccount(Limits{Read: Budget{PerSecond: 8, Burst: 8}, Write: Budget{PerSecond: 1, Burst: 1}})
+	lim := NewServices(Limits{Read: Budget{PerSecond: 8, Burst: 8}, Write: Budget{PerSecond: 1, Burst: 1}})
 	cfg.APIOptions = append(cfg.APIOptions, lim.APIOption)
 	c := iam.NewFromConfig(cfg)
 	for i := 0; i < 30; i++ {
@@ -87,6 +87,10 @@ func TestLimiterKeepsUnderTheSandboxBudget(t *testing.T) {
 	// 22 calls beyond the burst at 8/s: the limiter held them back about 2.75s in all.
 	if s := lim.Stats(); s.Throttled != 0 || s.Waited < 2*time.Second {
 		t.Fatalf("stats %+v, want no throttling and >= 2s of waiting", s)
+	}
+	// Another service of the same account has its own budget.
+	if s := lim.For("Secrets Manager").Stats(); s.Waited != 0 {
+		t.Fatalf("secrets manager limiter used by IAM calls: %+v", s)
 	}
 }
 
