@@ -65,6 +65,9 @@ func TestPlanAndApplyAcrossAnOrganization(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("apply: exit %d (one account has no role)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	if !strings.Contains(r.stdout, "222222222222 due") || !strings.Contains(r.stdout, "333333333333 due") {
+		t.Fatalf("results must name the account of each user:\n%s", r.stdout)
+	}
 	for id, want := range map[string]int{"222222222222": 2, "333333333333": 2, "444444444444": 1} {
 		if keys, _ := sb.Keys(id, "due"); len(keys) != want {
 			t.Fatalf("account %s: %d keys, want %d", id, len(keys), want)

@@ -339,8 +339,10 @@ var outcomeSymbols = map[rotation.Outcome]string{
 func renderResults(w io.Writer, results []rotation.Result) {
 	counts := map[rotation.Outcome]int{}
 	userW := 0
+	accounts := map[string]bool{}
 	for _, r := range results {
 		userW = max(userW, len(r.Step.User))
+		accounts[r.Step.AccountID] = true
 	}
 	fmt.Fprintln(w, "Results:")
 	for _, r := range results {
@@ -348,7 +350,11 @@ func renderResults(w io.Writer, results []rotation.Result) {
 		if r.Outcome == rotation.Noted && r.Step.Action != plan.Warn && r.Step.Action != plan.Blocked {
 			continue
 		}
-		line := fmt.Sprintf("  %s %-8s %-10s %-*s %s", outcomeSymbols[r.Outcome], r.Outcome, r.Step.Action, userW, r.Step.User, r.Step.AccessKeyID)
+		who := fmt.Sprintf("%-*s", userW, r.Step.User)
+		if len(accounts) > 1 { // several accounts: say whose user it is
+			who = r.Step.AccountID + " " + who
+		}
+		line := fmt.Sprintf("  %s %-8s %-10s %s %s", outcomeSymbols[r.Outcome], r.Outcome, r.Step.Action, who, r.Step.AccessKeyID)
 		if r.NewKeyID != "" {
 			line += " -> " + r.NewKeyID.String()
 		}
