@@ -27,8 +27,9 @@ func scope(ctx context.Context, e *env, cfg *config.Config, r *job.Runner) (*job
 	f.Role = job.Role{Name: a.Role, ExternalID: a.ExternalID, SessionName: a.SessionName}
 	f.Concurrency = a.Concurrency
 	f.Limits = throttle.NewRegistry(throttle.Limits{
-		Read:  throttle.Budget{PerSecond: a.ReadsPerSecond, Burst: a.ReadBurst},
-		Write: throttle.Budget{PerSecond: a.WritesPerSecond, Burst: a.WriteBurst},
+		Read:     throttle.Budget{PerSecond: a.ReadsPerSecond, Burst: a.ReadBurst},
+		Write:    throttle.Budget{PerSecond: a.WritesPerSecond, Burst: a.WriteBurst},
+		Services: throttle.DefaultLimits().Services,
 	})
 	if isTerminal(e.stderr) {
 		f.Progress = func(p job.Progress) {

@@ -35,6 +35,16 @@ type User struct {
 	// keys are unknown is never changed.
 	KeysKnown bool
 	Unknown   string
+	// Login is the user's console password; nil when the user has none. Only meaningful when
+	// LoginKnown is true; LoginUnknown then says why it is not. A user whose login profile is
+	// unknown keeps it unchanged.
+	Login        *LoginProfile
+	LoginKnown   bool
+	LoginUnknown string
+	// MFA: the user has an MFA device (the credential report's mfa_active). Only meaningful when
+	// MFAKnown is true.
+	MFA      bool
+	MFAKnown bool
 }
 
 // KeyStatus is an access key's status as IAM spells it.

@@ -22,19 +22,43 @@ type wirePlan struct {
 }
 
 type wireStep struct {
-	AccountID    string           `json:"account_id"`
-	User         string           `json:"user"`
-	UserID       string           `json:"user_id"`
-	Credential   Credential       `json:"credential"`
-	AccessKeyID  string           `json:"access_key_id"`
-	Action       Action           `json:"action"`
-	Reason       string           `json:"reason"`
-	Rule         string           `json:"rule"`
-	Precondition wirePrecondition `json:"precondition"`
+	AccountID     string           `json:"account_id"`
+	User          string           `json:"user"`
+	UserID        string           `json:"user_id"`
+	Credential    Credential       `json:"credential"`
+	AccessKeyID   string           `json:"access_key_id"`
+	Action        Action           `json:"action"`
+	Reason        string           `json:"reason"`
+	Rule          string           `json:"rule"`
+	Precondition  wirePrecondition `json:"precondition"`
+	StartsWarning bool             `json:"starts_warning,omitempty"`
 }
 
 type wirePrecondition struct {
-	Keys []wireKey `json:"keys"`
+	Keys  []wireKey  `json:"keys"`
+	Login *wireLogin `json:"login_profile,omitempty"`
+}
+
+type wireLogin struct {
+	Exists        bool       `json:"exists"`
+	Created       *time.Time `json:"created"`   // null: unknown
+	LastUsed      *time.Time `json:"last_used"` // null: never used or unknown
+	LastUsedKnown bool       `json:"last_used_known"`
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 type wireKey struct {
@@ -76,6 +100,11 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 			Precondition: wirePrecondition{
 				Keys: make([]wireKey, 0, len(s.Precondition.Keys)),
 			},
+			StartsWarning: s.StartsWarning,
+		}
+		if l := s.Precondition.Login; l != nil {
+			ws.Precondition.Login = &wireLogin{Exists: l.Exists, Created: timeOrNil(l.Created),
+				LastUsed: timeOrNil(l.LastUsed), LastUsedKnown: l.LastUsedKnown}
 		}
 		for _, k := range s.Precondition.Keys {
 			wk := wireKey{AccessKeyID: k.ID.Raw(), Status: string(k.Status), LastUsedKnown: k.LastUsedKnown}
@@ -142,6 +171,14 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 			Action:      ws.Action,
 			Reason:      ws.Reason,
 			Rule:        ws.Rule,
+			// set below: Precondition
+			StartsWarning: ws.StartsWarning,
+		}
+		if l := ws.Precondition.Login; l != nil {
+			s.Precondition.Login = &LoginState{Exists: l.Exists, Created: timeOf(l.Created), LastUsed: timeOf(l.LastUsed), LastUsedKnown: l.LastUsedKnown}
+		}
+		if ws.StartsWarning && (ws.Credential != Password || ws.Action != Warn) {
+			errs = append(errs, fmt.Errorf("steps[%d]: starts_warning is only for a password warn step", i))
 		}
 		for _, wk := range ws.Precondition.Keys {
 			k := KeyState{ID: inventory.KeyID(wk.AccessKeyID), Status: inventory.KeyStatus(wk.Status), LastUsedKnown: wk.LastUsedKnown}

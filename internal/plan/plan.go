@@ -66,10 +66,22 @@ type KeyState struct {
 	LastUsedKnown bool
 }
 
-// Precondition is what the policy saw of the user's keys when it decided. Before mutating, the
-// executor re-reads the user's keys and skips the step as stale when they differ (see Stale).
+// LoginState is what the policy saw of the user's console password (login profile).
+type LoginState struct {
+	Exists  bool
+	Created time.Time // the login profile's creation; zero when unknown
+	// LastUsed is the password's last use; zero: never used, or unknown (LastUsedKnown false).
+	LastUsed      time.Time
+	LastUsedKnown bool
+}
+
+// Precondition is what the policy saw of the user's keys (and, for a password step, of the
+// user's login profile) when it decided. Before mutating, the executor re-reads them and skips the
+// step as stale when they differ (see Stale and StaleLogin).
 type Precondition struct {
 	Keys []KeyState
+	// Login is set on password steps only.
+	Login *LoginState
 }
 
 // PreconditionOf records the keys of u.
@@ -79,6 +91,41 @@ func PreconditionOf(u inventory.User) Precondition {
 		p.Keys = append(p.Keys, KeyState{ID: k.ID, Status: k.Status, LastUsed: k.LastUsed, LastUsedKnown: k.LastUsedKnown})
 	}
 	return p
+}
+
+// LoginPreconditionOf records the keys and the login profile of u, for a password step.
+func LoginPreconditionOf(u inventory.User) Precondition {
+	p := PreconditionOf(u)
+	l := &LoginState{}
+	if u.Login != nil {
+		l = &LoginState{Exists: true, Created: u.Login.Created, LastUsed: u.Login.LastUsed, LastUsedKnown: u.Login.LastUsedKnown}
+	}
+	p.Login = l
+	return p
+}
+
+// StaleLogin reports whether a fresh read of the user's login profile (nil: none) invalidates a
+// password step decided on p, and why: the profile appeared, disappeared or was recreated, or,
+// for every action but rotate, the password was used after the recorded last use (a rotation
+// stays due however often the password is used). A precondition without a login state (an
+// access key step) is never stale here.
+func (p Precondition) StaleLogin(fresh *inventory.LoginProfile, a Action) (bool, string) {
+	want := p.Login
+	switch {
+	case want == nil:
+		return false, ""
+	case fresh == nil && want.Exists:
+		return true, "the login profile no longer exists"
+	case fresh == nil:
+		return false, ""
+	case !want.Exists:
+		return true, "a login profile appeared since the plan was made"
+	case !want.Created.IsZero() && !fresh.Created.IsZero() && !want.Created.Equal(fresh.Created):
+		return true, "the login profile was deleted and created again since the plan was made"
+	case a != Rotate && fresh.LastUsedKnown && fresh.LastUsed.After(want.LastUsed):
+		return true, "the password was used since the plan was made"
+	}
+	return false, ""
 }
 
 // Stale reports whether a fresh read of the user's keys invalidates a decision taken on p, and
@@ -126,6 +173,10 @@ type Step struct {
 	Reason       string // for a person: names the key (masked), the numbers and the rule
 	Rule         string // name of the policy rule that applied; "default" when no named rule matched
 	Precondition Precondition
+	// StartsWarning marks the warn step that starts the warning period of an unused login
+	// profile: applying it records the warning's start on the user (a keycycle state tag; no
+	// credential changes), and the profile is deleted once the period has passed.
+	StartsWarning bool
 }
 
 // Summary counts steps by action.

@@ -10,7 +10,8 @@ import (
 	"github.com/keycycle/keycycle/internal/plan"
 )
 
-// Evaluate decides what to do with every access key of every user in accounts at time now.
+// Evaluate decides what to do with every access key and console password of every user in
+// accounts at time now.
 // The plan is deterministic: the same inputs give the same plan, steps sorted (plan.Sort).
 // Destructive steps past Rules.MaxDestructive, in plan order, become skips, and so does a
 // rotation that needed one of them to make room.
@@ -42,6 +43,8 @@ func Triage(u inventory.User, rules Rules, now time.Time) bool {
 		return true
 	}
 	p := rules.Tags.StatePrefix
+	// Password state tags need no fresh read: the policy reads them as they are, and a user they
+	// concern gets a step other than skip below.
 	for _, k := range []string{inventory.IntentTag(p), inventory.RotatedTag(p), inventory.DeactivatedTag(p)} {
 		if _, ok := u.Tags[k]; ok {
 			return true
@@ -133,13 +136,14 @@ func evaluateUser(acct string, in inventory.User, rules *Rules, now time.Time) [
 	}
 
 	if ok, why := rules.selected(&u); !ok {
-		// Not managed. Only an overdue active key is worth a line in the plan.
+		// Not managed. Only an overdue active key or password is worth a line in the plan.
 		for i, k := range u.Keys {
 			if k.Active() && e.age(k) >= th.RotateAfter {
 				e.add(plan.Skip, k.ID, "not selected (%s): %s age %s >= rotate_after %s",
 					why, e.keyName(i), fmtAge(e.age(k)), FormatDuration(th.RotateAfter))
 			}
 		}
+		e.passwordNotSelected(why)
 		return e.out
 	}
 	if g := rules.Selection.ExemptionGroup; g != "" && u.InGroup(g) {
@@ -164,6 +168,7 @@ func evaluateUser(acct string, in inventory.User, rules *Rules, now time.Time) [
 			}
 		}
 	}
+	e.evaluatePassword()
 	if !u.KeysKnown {
 		e.add(plan.Skip, "", "keys unknown (%s): no action", orDefault(u.Unknown, "not read"))
 		return e.out
@@ -484,14 +489,13 @@ func (e *userEval) addNeeds(a plan.Action, id, needs inventory.KeyID, format str
 	e.out = append(e.out, draft{Step: s, needs: needs})
 }
 
-// skipAll adds a skip step for every key of the user; a user without keys gets none.
+// skipAll adds a skip step for every key and the console password of the user; a user without
+// either gets none.
 func (e *userEval) skipAll(format string, args ...any) {
-	if len(e.u.Keys) == 0 {
-		return
-	}
 	for _, k := range e.u.Keys {
 		e.add(plan.Skip, k.ID, format, args...)
 	}
+	e.skipPassword(format, args...)
 }
 
 func orDefault(s, def string) string {

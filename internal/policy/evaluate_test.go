@@ -463,6 +463,13 @@ func checkInvariants(t *testing.T, users []inventory.User, rules Rules, p plan.P
 			t.Errorf("step without reason or rule: %+v", s)
 		}
 		u := byID[s.UserID]
+		if s.Credential == plan.Password {
+			checkPasswordStep(t, u, rules, s)
+			continue
+		}
+		if s.Precondition.Login != nil || s.StartsWarning {
+			t.Errorf("access key step with a login precondition or a warning: %+v", s)
+		}
 		var k *inventory.AccessKey
 		if s.AccessKeyID != "" {
 			if k = u.Key(s.AccessKeyID); k == nil {

@@ -28,6 +28,16 @@ type Thresholds struct {
 	// HardLimit, when non-zero: an active key this old is deactivated even when it is in use,
 	// but only after the delivery grace and only when the user has another active key.
 	HardLimit time.Duration
+
+	// PasswordRotateAfter: a console password this old (since its last change) is replaced by a
+	// new one; 0: passwords are not rotated.
+	PasswordRotateAfter time.Duration
+	// ConsoleUnusedAfter: console access (the login profile) whose password was not used for this
+	// long is disabled, after ConsoleDisableWarning; 0: never. An unused password is not rotated.
+	ConsoleUnusedAfter time.Duration
+	// ConsoleDisableWarning: how long after keycycle first warned about an unused login profile it
+	// is deleted, if the password stays unused.
+	ConsoleDisableWarning time.Duration
 }
 
 // DefaultThresholds are keycycle's documented defaults (docs/configuration.md).
@@ -39,6 +49,10 @@ func DefaultThresholds() Thresholds {
 		DeleteAfter:     10 * Day,
 		GuardWindow:     10 * Day,
 		HardLimit:       0,
+
+		PasswordRotateAfter:   60 * Day,
+		ConsoleUnusedAfter:    45 * Day,
+		ConsoleDisableWarning: 14 * Day,
 	}
 }
 
@@ -87,8 +101,9 @@ type Rule struct {
 	Thresholds
 }
 
-// Overrides bound the per-user rotate-after override read from the tag TagNames.RotateAfterDays
-// (whole days). A value outside [Min, Max] is ignored with a warning. Max zero disables overrides.
+// Overrides bound the per-user rotate-after overrides read from the tags TagNames.RotateAfterDays
+// and TagNames.PasswordRotateAfterDays (whole days). A value outside [Min, Max] is ignored with a
+// warning. Max zero disables overrides.
 type Overrides struct {
 	Min, Max time.Duration
 }
@@ -115,8 +130,10 @@ type TwoActiveKeys struct {
 type TagNames struct {
 	Owner           string // owner e-mail; required in opt-in mode
 	RotateAfterDays string // per-user rotate_after override, whole days
-	Exempt          string // exemption: "until=<YYYY-MM-DD> reason=<text>", or a bare reason
-	StatePrefix     string // prefix of keycycle's state tags (inventory.IntentTag and friends)
+	// PasswordRotateAfterDays: per-user password_rotate_after override, whole days.
+	PasswordRotateAfterDays string
+	Exempt                  string // exemption: "until=<YYYY-MM-DD> reason=<text>", or a bare reason
+	StatePrefix             string // prefix of keycycle's state tags (inventory.IntentTag and friends)
 }
 
 // DefaultTagNames are the tag names of the "keycycle" preset.
@@ -126,6 +143,8 @@ func DefaultTagNames() TagNames {
 		RotateAfterDays: "keycycle:rotate-after-days",
 		Exempt:          "keycycle:exempt",
 		StatePrefix:     "keycycle:",
+
+		PasswordRotateAfterDays: "keycycle:password-rotate-after-days",
 	}
 }
 
@@ -135,6 +154,7 @@ func TerraformSQSTagNames() TagNames {
 	t := DefaultTagNames()
 	t.Owner = "IamRotateCredentials:Email"
 	t.RotateAfterDays = "IamRotateCredentials:CliTimeLimit"
+	t.PasswordRotateAfterDays = "IamRotateCredentials:LoginProfileTimeLimit"
 	return t
 }
 
@@ -152,6 +172,8 @@ type Rules struct {
 	// none; -1 means no cap.
 	MaxDestructive int
 	Tags           TagNames
+	// FlagMissingMFA: a managed user with console access and no MFA device gets a warn step.
+	FlagMissingMFA bool
 }
 
 // DefaultRules are the rules keycycle runs with when there is no configuration file: every user
@@ -168,5 +190,6 @@ func DefaultRules() Rules {
 		TwoActiveKeys:  TwoActiveKeys{Mode: TwoKeysBlock, UnusedFor: 30 * Day},
 		MaxDestructive: 20,
 		Tags:           DefaultTagNames(),
+		FlagMissingMFA: true,
 	}
 }

@@ -16,6 +16,8 @@ func (r Rules) Validate() error {
 			"rotate_after": int64(th.RotateAfter), "warn_before": int64(th.WarnBefore),
 			"deactivate_after": int64(th.DeactivateAfter), "delete_after": int64(th.DeleteAfter),
 			"guard_window": int64(th.GuardWindow), "hard_limit": int64(th.HardLimit),
+			"password_rotate_after": int64(th.PasswordRotateAfter), "console_unused_after": int64(th.ConsoleUnusedAfter),
+			"console_disable_warning": int64(th.ConsoleDisableWarning),
 		} {
 			if d < 0 {
 				bad("rule %q: %s must not be negative", name, field)
@@ -32,6 +34,9 @@ func (r Rules) Validate() error {
 		}
 		if th.HardLimit > 0 && th.HardLimit <= th.RotateAfter {
 			bad("rule %q: hard_limit %s must be more than rotate_after %s", name, FormatDuration(th.HardLimit), FormatDuration(th.RotateAfter))
+		}
+		if th.ConsoleUnusedAfter > 0 && th.ConsoleDisableWarning <= 0 {
+			bad("rule %q: console_disable_warning must be more than 0: console access is removed only after a warning period", name)
 		}
 		if th.HardLimit > 0 && r.Overrides.Max >= th.HardLimit {
 			bad("rule %q: overrides max %s must be less than hard_limit %s", name, FormatDuration(r.Overrides.Max), FormatDuration(th.HardLimit))

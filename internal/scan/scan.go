@@ -1,7 +1,7 @@
-// Package scan reads an AWS account's IAM users and access keys into an inventory, cheaply:
-// the credential report and GetAccountAuthorizationDetails triage the whole account in a few
-// calls, and only users the policy may act on get a fresh ListAccessKeys and
-// GetAccessKeyLastUsed. A read that fails is "unknown" for the users it concerns, never "empty".
+// Package scan reads an AWS account's IAM users, access keys and console passwords into an
+// inventory, cheaply: the credential report and GetAccountAuthorizationDetails triage the whole
+// account in a few calls, and only users the policy may act on get a fresh ListAccessKeys and
+// GetAccessKeyLastUsed (and GetLoginProfile and GetUser for their console password). A read that fails is "unknown" for the users it concerns, never "empty".
 package scan
 
 import (
@@ -32,6 +32,7 @@ type IAMAPI interface {
 	iam.ListAccessKeysAPIClient
 	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
 	ListAccountAliases(ctx context.Context, in *iam.ListAccountAliasesInput, optFns ...func(*iam.Options)) (*iam.ListAccountAliasesOutput, error)
+	LoginReader
 }
 
 var _ IAMAPI = (*iam.Client)(nil)
@@ -49,6 +50,10 @@ type Scanner struct {
 	ReportTimeout time.Duration
 	// Concurrency of per-user detail reads (default 4).
 	Concurrency int
+	// Logins: the detail read of a user also reads its login profile fresh (GetLoginProfile,
+	// GetUser) when the credential report says it has one or does not know the user. Without it
+	// the report alone describes console passwords.
+	Logins bool
 }
 
 // Stats counts what a scan did.
@@ -82,6 +87,11 @@ func (s *Scanner) Scan(ctx context.Context, accountID string) (inventory.Account
 		row, ok := report[u.Name]
 		if ok && row.created.Equal(u.Created) {
 			u.Keys, u.KeysKnown = row.keys(), true
+			u.Login, u.LoginKnown = row.login(), row.passwordKnown
+			u.MFA, u.MFAKnown = row.mfa, row.mfaKnown
+			if !row.passwordKnown {
+				u.LoginUnknown = "the credential report does not say whether the user has a password"
+			}
 		} else {
 			// Created after the report (or a recreated user with the same name): the report
 			// says nothing reliable about this user's keys.
@@ -91,13 +101,14 @@ func (s *Scanner) Scan(ctx context.Context, accountID string) (inventory.Account
 			detail = append(detail, i)
 		}
 	}
-	s.detail(ctx, accountID, users, detail, &st)
+	s.detail(ctx, accountID, users, detail, report, &st)
 	acct.Users = users
 	return acct, st, nil
 }
 
-// detail reads fresh keys for users[idx...] with bounded concurrency.
-func (s *Scanner) detail(ctx context.Context, accountID string, users []inventory.User, idx []int, st *Stats) {
+// detail reads fresh keys (and login profiles, see Logins) for users[idx...] with bounded
+// concurrency.
+func (s *Scanner) detail(ctx context.Context, accountID string, users []inventory.User, idx []int, report map[string]reportRow, st *Stats) {
 	n := s.Concurrency
 	if n <= 0 {
 		n = 4
@@ -112,9 +123,29 @@ func (s *Scanner) detail(ctx context.Context, accountID string, users []inventor
 			defer wg.Done()
 			defer func() { <-sem }()
 			keys, err := s.Keys(ctx, u.Name)
+			var login *inventory.LoginProfile
+			var loginErr error
+			row, inReport := report[u.Name]
+			inReport = inReport && row.created.Equal(u.Created)
+			readLogin := s.Logins && (!inReport || row.passwordEnabled || !row.passwordKnown)
+			if readLogin {
+				login, loginErr = ReadLogin(ctx, s.IAM, u.Name)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			st.Detailed++
+			switch {
+			case !readLogin:
+			case loginErr != nil:
+				u.Login, u.LoginKnown, u.LoginUnknown = nil, false, loginErr.Error()
+				s.logger().Warn("cannot read the login profile; console password left unchanged", "account_id", accountID, "user", u.Name, "error", loginErr)
+			default:
+				if login != nil && inReport {
+					// Only the report says when the password was last changed.
+					login.PasswordChanged = row.passwordChanged
+				}
+				u.Login, u.LoginKnown, u.LoginUnknown = login, true, ""
+			}
 			if err != nil {
 				st.UnknownKeys++
 				u.Keys, u.KeysKnown, u.Unknown = nil, false, err.Error()
@@ -182,6 +213,41 @@ func ReadKeys(ctx context.Context, c KeyReader, userName string) ([]inventory.Ac
 	return keys, nil
 }
 
+// LoginReader is what ReadLogin needs; *iam.Client satisfies it.
+type LoginReader interface {
+	GetLoginProfile(ctx context.Context, in *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
+	GetUser(ctx context.Context, in *iam.GetUserInput, optFns ...func(*iam.Options)) (*iam.GetUserOutput, error)
+}
+
+// ReadLogin reads a user's login profile fresh: nil when the user has none. The password's last
+// use comes from GetUser; when it was changed is not in either answer (only the credential report
+// has it), so PasswordChanged stays zero. Any failure fails the read: an error is not "no
+// password".
+func ReadLogin(ctx context.Context, c LoginReader, userName string) (*inventory.LoginProfile, error) {
+	out, err := c.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(userName)})
+	var nse *iamtypes.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get login profile of %s: %w", userName, err)
+	}
+	l := &inventory.LoginProfile{
+		Created:       aws.ToTime(out.LoginProfile.CreateDate).UTC(),
+		ResetRequired: out.LoginProfile.PasswordResetRequired,
+	}
+	u, err := c.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(userName)})
+	if err != nil {
+		return nil, fmt.Errorf("password last use of %s: %w", userName, err)
+	}
+	// Absent PasswordLastUsed: never used (or not since IAM began tracking in 2014).
+	l.LastUsed, l.LastUsedKnown = aws.ToTime(u.User.PasswordLastUsed).UTC(), true
+	if u.User.PasswordLastUsed == nil {
+		l.LastUsed = time.Time{}
+	}
+	return l, nil
+}
+
 // users lists every user with tags and groups through GetAccountAuthorizationDetails.
 func (s *Scanner) users(ctx context.Context) ([]inventory.User, error) {
 	var out []inventory.User
@@ -219,6 +285,23 @@ func (s *Scanner) users(ctx context.Context) ([]inventory.User, error) {
 type reportRow struct {
 	created time.Time
 	slots   [2]reportKey
+	// passwordKnown: password_enabled was true or false (not not_supported or missing).
+	passwordKnown   bool
+	passwordEnabled bool
+	passwordChanged time.Time // zero when N/A
+	passwordUsed    time.Time // zero: never used (N/A, no_information)
+	mfa, mfaKnown   bool
+}
+
+// login is the console password the report describes: nil when the user has none (or the report
+// does not say).
+func (r reportRow) login() *inventory.LoginProfile {
+	if !r.passwordKnown || !r.passwordEnabled {
+		return nil
+	}
+	// password_last_used: N/A (never used) and no_information (not used since IAM began tracking
+	// in 2014) both mean no use keycycle can date: the password counts as never used.
+	return &inventory.LoginProfile{PasswordChanged: r.passwordChanged, LastUsed: r.passwordUsed, LastUsedKnown: true}
 }
 
 type reportKey struct {
@@ -328,6 +411,20 @@ func parseReport(content []byte) (map[string]reportRow, error) {
 			continue // root keys cannot be managed by IAM principals
 		}
 		row := reportRow{created: reportTime(get(rec, "user_creation_time"))}
+		switch get(rec, "password_enabled") {
+		case "true":
+			row.passwordKnown, row.passwordEnabled = true, true
+			row.passwordChanged = reportTime(get(rec, "password_last_changed"))
+			row.passwordUsed = reportTime(get(rec, "password_last_used"))
+		case "false":
+			row.passwordKnown = true
+		}
+		switch get(rec, "mfa_active") {
+		case "true":
+			row.mfa, row.mfaKnown = true, true
+		case "false":
+			row.mfaKnown = true
+		}
 		for n := 1; n <= 2; n++ {
 			p := fmt.Sprintf("access_key_%d_", n)
 			active := get(rec, p+"active")

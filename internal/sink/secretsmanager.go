@@ -51,6 +51,9 @@ type SecretsManager struct {
 	Readers []string
 	// SinkName names the sink in reports and records; empty is "secretsmanager".
 	SinkName string
+	// PasswordTemplate names the secret of console passwords ({{account}}, {{user}}), a secret of
+	// its own; empty: the sink does not take passwords.
+	PasswordTemplate string
 }
 
 // SecretName renders the template for one user.
@@ -86,26 +89,39 @@ type secretValue struct {
 // ignored by Secrets Manager.
 func (s *SecretsManager) Stage(ctx context.Context, k secret.AccessKey) error {
 	name := s.Location(k)
-	if err := s.ensure(ctx, name, k); err != nil {
-		return err
-	}
 	body, err := json.Marshal(secretValue{AccessKeyID: k.KeyID.Raw(), SecretAccessKey: k.Secret.Reveal()})
 	if err != nil {
 		return fmt.Errorf("encode secret value for %s: %w", name, err)
 	}
-	_, err = s.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId:           aws.String(name),
-		ClientRequestToken: aws.String(VersionID(k.KeyID)),
+	o := secretOwner{user: k.UserName, account: k.AccountID, arn: k.UserARN, description: "Access key of IAM user " + k.UserName + ", rotated by keycycle"}
+	return s.stage(ctx, smVersion{name: name, id: VersionID(k.KeyID), what: "key " + k.KeyID.String()}, body, o)
+}
+
+// smVersion names one version of a secret: the secret, the version id, and what it holds for
+// messages ("key AKIA...7Q2X", "the console password").
+type smVersion struct{ name, id, what string }
+
+// secretOwner is whom a secret belongs to, for its creation and resource policy.
+type secretOwner struct{ user, account, arn, description string }
+
+// stage writes body as v's AWSPENDING version, creating the secret when it does not exist.
+func (s *SecretsManager) stage(ctx context.Context, v smVersion, body []byte, o secretOwner) error {
+	if err := s.ensure(ctx, v.name, o); err != nil {
+		return err
+	}
+	_, err := s.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId:           aws.String(v.name),
+		ClientRequestToken: aws.String(v.id),
 		SecretString:       aws.String(string(body)),
 		VersionStages:      []string{StagePending},
 	})
 	if err != nil {
-		return fmt.Errorf("stage key %s in secret %s: %w", k.KeyID, name, err)
+		return fmt.Errorf("stage %s in secret %s: %w", v.what, v.name, err)
 	}
 	return nil
 }
 
-func (s *SecretsManager) ensure(ctx context.Context, name string, k secret.AccessKey) error {
+func (s *SecretsManager) ensure(ctx context.Context, name string, o secretOwner) error {
 	_, err := s.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	var nf *smtypes.ResourceNotFoundException
 	switch {
@@ -116,10 +132,10 @@ func (s *SecretsManager) ensure(ctx context.Context, name string, k secret.Acces
 	}
 	in := &secretsmanager.CreateSecretInput{
 		Name:        aws.String(name),
-		Description: aws.String("Access key of IAM user " + k.UserName + ", rotated by keycycle"),
+		Description: aws.String(o.description),
 		Tags: []smtypes.Tag{
-			{Key: aws.String("keycycle:user"), Value: aws.String(k.UserName)},
-			{Key: aws.String("keycycle:account"), Value: aws.String(k.AccountID)},
+			{Key: aws.String("keycycle:user"), Value: aws.String(o.user)},
+			{Key: aws.String("keycycle:account"), Value: aws.String(o.account)},
 		},
 	}
 	if s.KMSKeyID != "" {
@@ -131,7 +147,7 @@ func (s *SecretsManager) ensure(ctx context.Context, name string, k secret.Acces
 			return fmt.Errorf("create secret %s: %w", name, err)
 		}
 	}
-	policy, err := ReaderPolicy(k.UserARN, s.Readers)
+	policy, err := ReaderPolicy(o.arn, s.Readers)
 	if err != nil {
 		return err
 	}
@@ -211,30 +227,32 @@ func (s *SecretsManager) Read(ctx context.Context, k secret.AccessKey) (secret.V
 // Promote moves AWSCURRENT to k's version (Secrets Manager moves AWSPREVIOUS to the former
 // current version) and clears AWSPENDING. Idempotent.
 func (s *SecretsManager) Promote(ctx context.Context, k secret.AccessKey) error {
-	name := s.Location(k)
-	vs, ok, err := s.versions(ctx, name)
+	return s.promote(ctx, smVersion{name: s.Location(k), id: VersionID(k.KeyID), what: "key " + k.KeyID.String()})
+}
+
+func (s *SecretsManager) promote(ctx context.Context, v smVersion) error {
+	vs, ok, err := s.versions(ctx, v.name)
 	if err != nil {
 		return err
 	}
-	want := VersionID(k.KeyID)
-	if _, held := vs[want]; !ok || !held {
-		return fmt.Errorf("promote key %s: secret %s has no version for it", k.KeyID, name)
+	if _, held := vs[v.id]; !ok || !held {
+		return fmt.Errorf("promote %s: secret %s has no version for it", v.what, v.name)
 	}
 	current := versionWith(vs, StageCurrent)
-	if current != want {
-		in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(StageCurrent), MoveToVersionId: aws.String(want)}
+	if current != v.id {
+		in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(v.name), VersionStage: aws.String(StageCurrent), MoveToVersionId: aws.String(v.id)}
 		if current != "" {
 			in.RemoveFromVersionId = aws.String(current)
 		}
 		if _, err := s.API.UpdateSecretVersionStage(ctx, in); err != nil {
-			return fmt.Errorf("promote key %s in secret %s: %w", k.KeyID, name, err)
+			return fmt.Errorf("promote %s in secret %s: %w", v.what, v.name, err)
 		}
 	}
-	if hasStage(vs[want], StagePending) {
+	if hasStage(vs[v.id], StagePending) {
 		if _, err := s.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-			SecretId: aws.String(name), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(want),
+			SecretId: aws.String(v.name), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(v.id),
 		}); err != nil {
-			return fmt.Errorf("clear AWSPENDING of key %s in secret %s: %w", k.KeyID, name, err)
+			return fmt.Errorf("clear AWSPENDING of %s in secret %s: %w", v.what, v.name, err)
 		}
 	}
 	return nil
@@ -247,14 +265,16 @@ func (s *SecretsManager) Promote(ctx context.Context, k secret.AccessKey) error 
 // deleted by then. Without a previous version (the secret's first key) AWSCURRENT cannot move
 // and Abort says so.
 func (s *SecretsManager) Abort(ctx context.Context, k secret.AccessKey) error {
-	name := s.Location(k)
-	vs, ok, err := s.versions(ctx, name)
+	return s.abort(ctx, smVersion{name: s.Location(k), id: VersionID(k.KeyID), what: "key " + k.KeyID.String()})
+}
+
+func (s *SecretsManager) abort(ctx context.Context, v smVersion) error {
+	vs, ok, err := s.versions(ctx, v.name)
 	if err != nil || !ok {
 		return err
 	}
-	want := VersionID(k.KeyID)
 	move := func(stage, to, from string) error {
-		in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(stage)}
+		in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(v.name), VersionStage: aws.String(stage)}
 		if to != "" {
 			in.MoveToVersionId = aws.String(to)
 		}
@@ -262,24 +282,24 @@ func (s *SecretsManager) Abort(ctx context.Context, k secret.AccessKey) error {
 			in.RemoveFromVersionId = aws.String(from)
 		}
 		if _, err := s.API.UpdateSecretVersionStage(ctx, in); err != nil {
-			return fmt.Errorf("abort key %s in secret %s: %w", k.KeyID, name, err)
+			return fmt.Errorf("abort %s in secret %s: %w", v.what, v.name, err)
 		}
 		return nil
 	}
-	if hasStage(vs[want], StageCurrent) {
+	if hasStage(vs[v.id], StageCurrent) {
 		prev := versionWith(vs, StagePrevious)
-		if prev == "" || prev == want {
-			return fmt.Errorf("abort key %s: it is current in secret %s and there is no previous version to restore", k.KeyID, name)
+		if prev == "" || prev == v.id {
+			return fmt.Errorf("abort %s: it is current in secret %s and there is no previous version to restore", v.what, v.name)
 		}
-		if err := move(StageCurrent, prev, want); err != nil {
+		if err := move(StageCurrent, prev, v.id); err != nil {
 			return err
 		}
-		if err := move(StagePrevious, "", want); err != nil {
+		if err := move(StagePrevious, "", v.id); err != nil {
 			return err
 		}
 	}
-	if hasStage(vs[want], StagePending) {
-		return move(StagePending, "", want)
+	if hasStage(vs[v.id], StagePending) {
+		return move(StagePending, "", v.id)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
 )
 
@@ -48,8 +47,12 @@ type SSM struct {
 	// SinkName names the sink in reports and records; empty is "ssm".
 	SinkName string
 
+	// PasswordTemplate names the parameter of console passwords ({{account}}, {{user}}); empty:
+	// the sink does not take passwords.
+	PasswordTemplate string
+
 	mu   sync.Mutex
-	seen map[inventory.KeyID]int64 // version seen at Stage; 0: the parameter did not exist
+	seen map[string]int64 // by item id: version seen at Stage; 0: the parameter did not exist
 }
 
 // Name identifies the sink.
@@ -69,7 +72,7 @@ func (s *SSM) Location(k secret.AccessKey) string {
 type ssmParam struct {
 	version int64
 	typ     ssmtypes.ParameterType
-	value   secretValue
+	raw     string
 }
 
 func (s *SSM) get(ctx context.Context, name string) (ssmParam, bool, error) {
@@ -81,90 +84,119 @@ func (s *SSM) get(ctx context.Context, name string) (ssmParam, bool, error) {
 	if err != nil {
 		return ssmParam{}, false, fmt.Errorf("get parameter %s: %w", name, err)
 	}
-	c := ssmParam{version: out.Parameter.Version, typ: out.Parameter.Type}
-	// A value that is not keycycle's JSON holds no key; it is only overwritten after the checks.
-	_ = json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &c.value)
-	return c, true, nil
+	return ssmParam{version: out.Parameter.Version, typ: out.Parameter.Type, raw: aws.ToString(out.Parameter.Value)}, true, nil
+}
+
+// keyIDIn is the access key id a parameter value holds; "" when it is not keycycle's key JSON.
+func keyIDIn(raw string) string {
+	var v secretValue
+	_ = json.Unmarshal([]byte(raw), &v)
+	return v.AccessKeyID
+}
+
+// ssmItem is one credential the parameter is to hold: its parameter, an id unique among the
+// credentials delivered through this sink, how to recognise it in a value, and its value.
+type ssmItem struct {
+	name, id, what string
+	holds          func(raw string) bool
+	body           func() ([]byte, error)
+	description    string
+}
+
+func (s *SSM) keyItem(k secret.AccessKey) ssmItem {
+	id := k.KeyID.Raw()
+	return ssmItem{
+		name: s.Location(k), id: "key:" + id, what: "key " + k.KeyID.String(),
+		holds: func(raw string) bool { return keyIDIn(raw) == id },
+		body: func() ([]byte, error) {
+			return json.Marshal(secretValue{AccessKeyID: id, SecretAccessKey: k.Secret.Reveal()})
+		},
+		description: "Access key of IAM user " + k.UserName + ", rotated by keycycle",
+	}
 }
 
 // Stage checks that the parameter can take k and remembers its version.
-func (s *SSM) Stage(ctx context.Context, k secret.AccessKey) error {
-	name := s.Location(k)
-	c, ok, err := s.get(ctx, name)
+func (s *SSM) Stage(ctx context.Context, k secret.AccessKey) error { return s.stage(ctx, s.keyItem(k)) }
+
+func (s *SSM) stage(ctx context.Context, it ssmItem) error {
+	c, ok, err := s.get(ctx, it.name)
 	if err != nil {
 		return err
 	}
 	if ok && c.typ != ssmtypes.ParameterTypeSecureString {
-		return fmt.Errorf("stage key %s: parameter %s is a %s parameter; refusing to store a secret in it in clear (delete it, or choose another name)", k.KeyID, name, c.typ)
+		return fmt.Errorf("stage %s: parameter %s is a %s parameter; refusing to store a secret in it in clear (delete it, or choose another name)", it.what, it.name, c.typ)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seen == nil {
-		s.seen = map[inventory.KeyID]int64{}
+		s.seen = map[string]int64{}
 	}
-	s.seen[k.KeyID] = c.version
+	s.seen[it.id] = c.version
 	return nil
 }
 
 // Promote writes k as the parameter's new version, if the parameter is still as Stage saw it.
 func (s *SSM) Promote(ctx context.Context, k secret.AccessKey) error {
-	name := s.Location(k)
-	c, ok, err := s.get(ctx, name)
+	return s.promote(ctx, s.keyItem(k))
+}
+
+func (s *SSM) promote(ctx context.Context, it ssmItem) error {
+	c, ok, err := s.get(ctx, it.name)
 	if err != nil {
 		return err
 	}
-	if ok && c.value.AccessKeyID == k.KeyID.Raw() {
+	if ok && it.holds(c.raw) {
 		return nil
 	}
 	s.mu.Lock()
-	want, staged := s.seen[k.KeyID]
+	want, staged := s.seen[it.id]
 	s.mu.Unlock()
 	if !staged {
-		return fmt.Errorf("promote key %s in parameter %s: not staged", k.KeyID, name)
+		return fmt.Errorf("promote %s in parameter %s: not staged", it.what, it.name)
 	}
 	if c.version != want {
-		return fmt.Errorf("promote key %s: parameter %s changed since it was staged (now version %d, was %d); not overwritten", k.KeyID, name, c.version, want)
+		return fmt.Errorf("promote %s: parameter %s changed since it was staged (now version %d, was %d); not overwritten", it.what, it.name, c.version, want)
 	}
-	body, err := json.Marshal(secretValue{AccessKeyID: k.KeyID.Raw(), SecretAccessKey: k.Secret.Reveal()})
+	body, err := it.body()
 	if err != nil {
-		return fmt.Errorf("encode parameter value for %s: %w", name, err)
+		return fmt.Errorf("encode parameter value for %s: %w", it.name, err)
 	}
 	in := &ssm.PutParameterInput{
-		Name:        aws.String(name),
+		Name:        aws.String(it.name),
 		Value:       aws.String(string(body)),
 		Type:        ssmtypes.ParameterTypeSecureString,
 		Overwrite:   aws.Bool(ok), // without Overwrite a parameter created meanwhile is refused
-		Description: aws.String("Access key of IAM user " + k.UserName + ", rotated by keycycle"),
+		Description: aws.String(it.description),
 	}
 	if s.KMSKeyID != "" {
 		in.KeyId = aws.String(s.KMSKeyID)
 	}
 	if _, err := s.API.PutParameter(ctx, in); err != nil {
-		return fmt.Errorf("write key %s to parameter %s: %w", k.KeyID, name, err)
+		return fmt.Errorf("write %s to parameter %s: %w", it.what, it.name, err)
 	}
 	return nil
 }
 
 // Abort restores what k replaced when the parameter holds k.
-func (s *SSM) Abort(ctx context.Context, k secret.AccessKey) error {
-	name := s.Location(k)
+func (s *SSM) Abort(ctx context.Context, k secret.AccessKey) error { return s.abort(ctx, s.keyItem(k)) }
+
+func (s *SSM) abort(ctx context.Context, it ssmItem) error {
+	name := it.name
 	c, ok, err := s.get(ctx, name)
-	if err != nil || !ok || c.value.AccessKeyID != k.KeyID.Raw() {
+	if err != nil || !ok || !it.holds(c.raw) {
 		return err
 	}
-	// The latest earlier version that does not hold k is what k replaced.
+	// The latest earlier version that does not hold the credential is what it replaced.
 	var prev *ssmtypes.ParameterHistory
 	p := ssm.NewGetParameterHistoryPaginator(s.API, &ssm.GetParameterHistoryInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("abort key %s: history of parameter %s: %w", k.KeyID, name, err)
+			return fmt.Errorf("abort %s: history of parameter %s: %w", it.what, name, err)
 		}
 		for i := range page.Parameters {
 			h := &page.Parameters[i]
-			var v secretValue
-			_ = json.Unmarshal([]byte(aws.ToString(h.Value)), &v)
-			if h.Version < c.version && v.AccessKeyID != k.KeyID.Raw() && (prev == nil || h.Version > prev.Version) {
+			if h.Version < c.version && !it.holds(aws.ToString(h.Value)) && (prev == nil || h.Version > prev.Version) {
 				prev = h
 			}
 		}
@@ -173,7 +205,7 @@ func (s *SSM) Abort(ctx context.Context, k secret.AccessKey) error {
 		if _, err := s.API.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)}); err != nil {
 			var nf *ssmtypes.ParameterNotFound
 			if !errors.As(err, &nf) {
-				return fmt.Errorf("abort key %s: delete parameter %s: %w", k.KeyID, name, err)
+				return fmt.Errorf("abort %s: delete parameter %s: %w", it.what, name, err)
 			}
 		}
 		return nil
@@ -183,7 +215,7 @@ func (s *SSM) Abort(ctx context.Context, k secret.AccessKey) error {
 		in.KeyId = nil
 	}
 	if _, err := s.API.PutParameter(ctx, in); err != nil {
-		return fmt.Errorf("abort key %s: restore parameter %s version %d: %w", k.KeyID, name, prev.Version, err)
+		return fmt.Errorf("abort %s: restore parameter %s version %d: %w", it.what, name, prev.Version, err)
 	}
 	return nil
 }
@@ -191,7 +223,7 @@ func (s *SSM) Abort(ctx context.Context, k secret.AccessKey) error {
 // Holds reports whether the parameter's current value is k's key.
 func (s *SSM) Holds(ctx context.Context, k secret.AccessKey) (bool, error) {
 	c, ok, err := s.get(ctx, s.Location(k))
-	return ok && c.value.AccessKeyID == k.KeyID.Raw(), err
+	return ok && keyIDIn(c.raw) == k.KeyID.Raw(), err
 }
 
 // Read returns the secret access key the parameter holds for k's key id.
@@ -201,8 +233,10 @@ func (s *SSM) Read(ctx context.Context, k secret.AccessKey) (secret.Value, error
 	if err != nil {
 		return secret.Value{}, err
 	}
-	if !ok || c.value.AccessKeyID != k.KeyID.Raw() {
+	var v secretValue
+	_ = json.Unmarshal([]byte(c.raw), &v)
+	if !ok || v.AccessKeyID != k.KeyID.Raw() {
 		return secret.Value{}, fmt.Errorf("parameter %s does not hold key %s", name, k.KeyID)
 	}
-	return secret.New(c.value.SecretAccessKey), nil
+	return secret.New(v.SecretAccessKey), nil
 }

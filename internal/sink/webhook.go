@@ -25,7 +25,7 @@ const (
 	HeaderTimestamp = "X-Keycycle-Timestamp" // Unix seconds when the body was signed
 	HeaderSignature = "X-Keycycle-Signature" // "sha256=" + hex HMAC-SHA256(key, timestamp + "." + body)
 	HeaderEvent     = "X-Keycycle-Event"     // the body's event
-	HeaderDelivery  = "X-Keycycle-Delivery"  // "<event>:<access key id>": the same for every retry, to dedupe on
+	HeaderDelivery  = "X-Keycycle-Delivery"  // "<event>:<access key id or password version>": the same for every retry, to dedupe on
 )
 
 // Webhook events.
@@ -65,8 +65,10 @@ type Webhook struct {
 	Key secret.Value
 	// IncludeSecret puts the secret access key in the body; off unless configured.
 	IncludeSecret bool
-	// StoredAt names where the key is stored (the primary sink's location), for the body.
-	StoredAt func(k secret.AccessKey) string
+	// StoredAt names where the key is stored (the primary sink's location), for the body;
+	// PasswordStoredAt the same for a console password.
+	StoredAt         func(k secret.AccessKey) string
+	PasswordStoredAt func(p secret.Password) string
 	// Attempts (default 4), Backoff (first wait, default 1s), MaxBackoff (default 30s).
 	Attempts   int
 	Backoff    time.Duration
@@ -165,6 +167,12 @@ func (w *Webhook) send(ctx context.Context, k secret.AccessKey, b WebhookBody) e
 	if err != nil {
 		return fmt.Errorf("encode webhook body: %w", err)
 	}
+	return w.sendBody(ctx, b.Event, b.Event+":"+k.KeyID.Raw(), "key "+k.KeyID.String(), body)
+}
+
+// sendBody posts body with the retry policy; delivery is the X-Keycycle-Delivery header, what
+// names the credential in errors.
+func (w *Webhook) sendBody(ctx context.Context, event, delivery, what string, body []byte) error {
 	attempts, wait, maxWait := w.Attempts, w.Backoff, w.MaxBackoff
 	if attempts <= 0 {
 		attempts = 4
@@ -175,10 +183,10 @@ func (w *Webhook) send(ctx context.Context, k secret.AccessKey, b WebhookBody) e
 	if maxWait <= 0 {
 		maxWait = 30 * time.Second
 	}
-	loc := w.Location(k)
+	loc := RedactURL(w.URL)
 	var last error
 	for i := 0; i < attempts; i++ {
-		after, err := w.post(ctx, k, b.Event, body)
+		after, err := w.post(ctx, event, delivery, body)
 		if err == nil {
 			return nil
 		}
@@ -191,16 +199,16 @@ func (w *Webhook) send(ctx context.Context, k secret.AccessKey, b WebhookBody) e
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("webhook %s, key %s: %w (then: %w)", loc, k.KeyID, last, ctx.Err())
+			return fmt.Errorf("webhook %s, %s: %w (then: %w)", loc, what, last, ctx.Err())
 		case <-t.C:
 		}
 		wait = min(wait*2, maxWait)
 	}
-	return fmt.Errorf("webhook %s, key %s: %w", loc, k.KeyID, last)
+	return fmt.Errorf("webhook %s, %s: %w", loc, what, last)
 }
 
 // post makes one attempt. after is the wait the receiver asked for (Retry-After), if any.
-func (w *Webhook) post(ctx context.Context, k secret.AccessKey, event string, body []byte) (after time.Duration, err error) {
+func (w *Webhook) post(ctx context.Context, event, delivery string, body []byte) (after time.Duration, err error) {
 	now := time.Now
 	if w.Now != nil {
 		now = w.Now
@@ -215,7 +223,7 @@ func (w *Webhook) post(ctx context.Context, k secret.AccessKey, event string, bo
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderSignature, Sign([]byte(w.Key.Reveal()), ts, body))
 	req.Header.Set(HeaderEvent, event)
-	req.Header.Set(HeaderDelivery, event+":"+k.KeyID.Raw())
+	req.Header.Set(HeaderDelivery, delivery)
 	resp, err := w.client().Do(req)
 	if err != nil {
 		// *url.Error repeats the whole URL; say only what failed.

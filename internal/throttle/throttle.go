@@ -23,15 +23,27 @@ type Budget struct {
 	Burst     int
 }
 
-// Limits are an account's read and write budgets.
+// Limits are an account's read and write budgets: Read and Write for IAM and every service not
+// named in Services, which holds the budgets of services whose quotas differ.
 type Limits struct {
 	Read, Write Budget
+	// Services maps an SDK service id ("STS", "Secrets Manager") to its own budgets.
+	Services map[string]Limits
 }
 
 // DefaultLimits are the polite estimates of AWS-FACTS.md: about 5 reads/s and 2 writes/s per
-// account sustained, bursts to 15 and 5.
+// account sustained, bursts to 15 and 5, for IAM; STS (AssumeRole, GetCallerIdentity) and
+// Secrets Manager have far larger quotas (hundreds of requests per second; PutSecretValue,
+// UpdateSecret and UpdateSecretVersionStage share 50 per second per region), so they get 50 and
+// 20 per second.
 func DefaultLimits() Limits {
-	return Limits{Read: Budget{PerSecond: 5, Burst: 15}, Write: Budget{PerSecond: 2, Burst: 5}}
+	return Limits{
+		Read: Budget{PerSecond: 5, Burst: 15}, Write: Budget{PerSecond: 2, Burst: 5},
+		Services: map[string]Limits{
+			"STS":             {Read: Budget{PerSecond: 50, Burst: 100}, Write: Budget{PerSecond: 50, Burst: 100}},
+			"Secrets Manager": {Read: Budget{PerSecond: 50, Burst: 100}, Write: Budget{PerSecond: 20, Burst: 40}},
+		},
+	}
 }
 
 // Validate names the first impossible budget.
@@ -248,7 +260,11 @@ func (s *Services) For(service string) *Account {
 	defer s.mu.Unlock()
 	a := s.by[service]
 	if a == nil {
-		a = NewAccount(s.limits)
+		l, ok := s.limits.Services[service]
+		if !ok {
+			l = s.limits
+		}
+		a = NewAccount(l)
 		s.by[service] = a
 	}
 	return a

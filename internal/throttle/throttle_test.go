@@ -94,6 +94,19 @@ func TestLimiterKeepsUnderTheSandboxBudget(t *testing.T) {
 	}
 }
 
+func TestServicesHaveTheirOwnBudgets(t *testing.T) {
+	s := NewServices(DefaultLimits())
+	if got := s.For("IAM").Stats().WriteRate; got != 2 {
+		t.Fatalf("IAM writes %v/s, want 2", got)
+	}
+	if got := s.For("STS").Stats().WriteRate; got != 50 {
+		t.Fatalf("STS AssumeRole is not paced like an IAM write: %v/s", got)
+	}
+	if got := s.For("Organizations").Stats().ReadRate; got != 5 {
+		t.Fatalf("services without their own budget use the account's: %v/s", got)
+	}
+}
+
 func TestRegistrySharesPerAccount(t *testing.T) {
 	r := NewRegistry(DefaultLimits())
 	if r.For("111111111111") != r.For("111111111111") || r.For("111111111111") == r.For("222222222222") {

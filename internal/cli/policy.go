@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/permissions"
+)
+
+// policyCommand is `keycycle policy`: the least-privilege IAM policy a configuration needs, as
+// JSON on stdout (internal/permissions declares the actions of every code path).
+func policyCommand(fs *flag.FlagSet, e *env) runFunc {
+	cfgFile := fs.String("config", "", "configuration `file` (YAML, see docs/configuration.md); none: the documented defaults")
+	role := fs.String("role", string(permissions.Member), "`role`: member (works inside an account: the member role, or your own credentials for plan/apply) or hub (the Lambda function's role)")
+	memberRole := fs.String("member-role", permissions.DefaultMemberRole, "hub: the member role `name` or ARN template with {{account}} it assumes (KEYCYCLE_ROLE)")
+	name := fs.String("name", permissions.DefaultName, "hub: the deployment `name`: function, log group /aws/lambda/<name>, queue <name>.fifo")
+	discovery := fs.String("discovery", string(permissions.DiscoverOrganization), "hub: how accounts are found: organization (every account), ous (KEYCYCLE_OUS) or accounts (a fixed KEYCYCLE_ACCOUNTS list)")
+	partition := fs.String("partition", "aws", "ARN `partition`: aws, aws-us-gov, aws-cn")
+	region := fs.String("region", "*", "`region` in the ARNs of the account's own resources")
+	account := fs.String("account", "*", "account `id` in the ARNs of the account's own resources")
+	return func(_ context.Context, args []string) int {
+		if len(args) > 0 {
+			return usageError(fs, "takes no arguments")
+		}
+		cfg, err := config.Load(*cfgFile)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycycle: invalid configuration:\n%v\n", err)
+			return exitUsage
+		}
+		doc, err := permissions.Policy(cfg, permissions.Role(*role), permissions.Options{
+			Partition: *partition, Region: *region, Account: *account,
+			MemberRole: *memberRole, Name: *name, Discovery: permissions.Discovery(*discovery),
+		})
+		if err != nil {
+			return usageError(fs, "%v", err)
+		}
+		if err := doc.Write(e.stdout); err != nil {
+			fmt.Fprintf(e.stderr, "keycycle policy: write: %v\n", err)
+			return exitFail
+		}
+		return exitOK
+	}
+}

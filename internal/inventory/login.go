@@ -1,0 +1,93 @@
+package inventory
+
+import (
+	"fmt"
+	"time"
+)
+
+// LoginProfile is a user's console password as keycycle sees it. It never holds the password.
+type LoginProfile struct {
+	// Created is the login profile's creation (GetLoginProfile CreateDate); zero when only the
+	// credential report was read, which does not give it.
+	Created time.Time
+	// PasswordChanged is when the password was last set (the credential report's
+	// password_last_changed); zero when unknown.
+	PasswordChanged time.Time
+	// LastUsed is the last console sign-in with the password; zero means never used. It is only
+	// meaningful when LastUsedKnown is true.
+	LastUsed      time.Time
+	LastUsedKnown bool
+	// ResetRequired: the user must set a new password at the next sign-in (GetLoginProfile; false
+	// when only the report was read).
+	ResetRequired bool
+}
+
+// Since is the start of the password's idle time: its last use, or, when it was never used, the
+// creation of the login profile (or, when that is unknown, the password's last change). A password
+// change does not count as use. Zero when nothing is known.
+func (l LoginProfile) Since() time.Time {
+	if !l.LastUsed.IsZero() {
+		return l.LastUsed
+	}
+	if !l.Created.IsZero() {
+		return l.Created
+	}
+	return l.PasswordChanged
+}
+
+// keycycle's console-password state tags (see state.go for the format rules):
+//
+//	<prefix>password-rotation  intent: "started=<RFC3339>" (and run=<id>), written before the
+//	                           password is changed, removed when the rotation completes
+//	<prefix>password-rotated   completion: "at=<RFC3339>", when the new password was set and
+//	                           delivered; the credential report can lag it by 4 hours
+//	<prefix>console-warned     "at=<RFC3339>": when keycycle first warned that the unused login
+//	                           profile will be deleted; the warning period counts from here
+
+// PasswordIntentTag is the tag key of the password rotation intent.
+func PasswordIntentTag(prefix string) string { return prefix + "password-rotation" }
+
+// PasswordRotatedTag is the tag key of the password rotation record.
+func PasswordRotatedTag(prefix string) string { return prefix + "password-rotated" }
+
+// ConsoleWarnedTag is the tag key of the console-disable warning record.
+func ConsoleWarnedTag(prefix string) string { return prefix + "console-warned" }
+
+// PasswordIntent is written on the user before its password is changed.
+type PasswordIntent struct{ Started time.Time }
+
+// TagValue renders the record as a tag value.
+func (r PasswordIntent) TagValue() string { return "started=" + fmtTime(r.Started) }
+
+// ParsePasswordIntent parses a PasswordIntent tag value.
+func ParsePasswordIntent(v string) (PasswordIntent, error) {
+	t, err := parseAt(v, "started")
+	if err != nil {
+		return PasswordIntent{}, fmt.Errorf("password rotation intent: %w", err)
+	}
+	return PasswordIntent{Started: t}, nil
+}
+
+// Mark is a record that holds one time: the password rotation record ("at=") and the
+// console-disable warning ("at=").
+type Mark struct{ At time.Time }
+
+// TagValue renders the record as a tag value.
+func (m Mark) TagValue() string { return "at=" + fmtTime(m.At) }
+
+// ParseMark parses a Mark tag value.
+func ParseMark(v string) (Mark, error) {
+	t, err := parseAt(v, "at")
+	if err != nil {
+		return Mark{}, err
+	}
+	return Mark{At: t}, nil
+}
+
+func parseAt(v, field string) (time.Time, error) {
+	f, err := parseFields(v, field)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return parseTime(f, field)
+}
