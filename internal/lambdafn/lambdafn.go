@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/rotation"
@@ -68,6 +69,9 @@ type Message struct {
 	AccountID string    `json:"account_id"`
 	User      string    `json:"user"`
 	Plan      plan.Plan `json:"plan,omitempty"`
+	// Subject is what the schedule saw of the user (tags, groups, key metadata; never a secret):
+	// the worker finds the owner to notify in it without scanning the account again.
+	Subject *inventory.User `json:"subject,omitempty"`
 }
 
 // Report is what a schedule or force invocation answers (and logs).
@@ -175,7 +179,7 @@ func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 			continue
 		}
 		rep.Planned++
-		msgs := userMessages(r.Scanned.Plan)
+		msgs := userMessages(r.Scanned.Plan, r.Scanned.Account)
 		n, err := h.enqueue(ctx, msgs)
 		rep.Enqueued += n
 		if err != nil {
@@ -188,7 +192,11 @@ func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 }
 
 // userMessages splits a plan into one message per user with a step to carry out.
-func userMessages(p plan.Plan) []Message {
+func userMessages(p plan.Plan, acct inventory.Account) []Message {
+	users := make(map[string]*inventory.User, len(acct.Users))
+	for i := range acct.Users {
+		users[acct.Users[i].Name] = &acct.Users[i]
+	}
 	byUser := map[string][]plan.Step{}
 	var order []string
 	for _, s := range p.Steps {
@@ -205,7 +213,8 @@ func userMessages(p plan.Plan) []Message {
 	out := make([]Message, 0, len(order))
 	for _, k := range order {
 		steps := byUser[k]
-		out = append(out, Message{Keycycle: "steps", AccountID: steps[0].AccountID, User: steps[0].User, Plan: plan.New(p.GeneratedAt, steps)})
+		out = append(out, Message{Keycycle: "steps", AccountID: steps[0].AccountID, User: steps[0].User,
+			Plan: plan.New(p.GeneratedAt, steps), Subject: users[steps[0].User]})
 	}
 	return out
 }
@@ -289,6 +298,16 @@ func (h *Handler) message(ctx context.Context, body string) error {
 		res, err := r.Apply(ctx, m.Plan, h.DryRun)
 		if err != nil {
 			return err
+		}
+		if m.Subject != nil {
+			// Owners hear what happened; a failed notice is logged and audited, never retried
+			// by redelivering the message (that would rotate nothing and notify twice).
+			rep := r.NotifyRun(ctx, inventory.Account{ID: m.AccountID, Users: []inventory.User{*m.Subject}}, m.Plan, res, h.DryRun)
+			for _, c := range rep.Channels {
+				if c.Err != nil {
+					h.log().Error("notification failed", "account_id", m.AccountID, "user", m.User, "channel", c.Name, "error", c.Err)
+				}
+			}
 		}
 		return failures(res)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
@@ -213,5 +214,38 @@ func TestDeadlineDefersInsteadOfStarting(t *testing.T) {
 	}
 	if keys, _ := f.sb.Keys("222222222222", "young"); len(keys) != 1 {
 		t.Fatal("nothing may start after the deadline margin")
+	}
+}
+
+func TestWorkerNotifiesTheOwnerFromTheMessage(t *testing.T) {
+	f := newFixture(t)
+	member := f.sb.AccountConfig(t, "222222222222")
+	topic, err := sns.NewFromConfig(member).CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String("keycycle")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h.Fleet.Runner.Notify = job.Notify{SNSTopicARN: aws.ToString(topic.TopicArn), Fallback: "ops@example.com"}
+	f.h.Targets = func(context.Context) ([]job.Target, error) { return []job.Target{{AccountID: "222222222222"}}, nil }
+	invoke(t, f.h, context.Background(), scheduledEvent)
+	ev := f.receive(t)
+	for _, r := range ev.Records {
+		var m Message
+		if err := json.Unmarshal([]byte(r.Body), &m); err != nil || m.Subject == nil || m.Subject.Name != m.User {
+			t.Fatalf("the message must carry its user: %s", r.Body)
+		}
+	}
+	before := len(f.sb.Outbox().SNS)
+	raw, _ := json.Marshal(ev)
+	if resp := invoke(t, f.h, context.Background(), string(raw)).(events.SQSEventResponse); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures: %+v", resp)
+	}
+	sent := f.sb.Outbox().SNS[before:]
+	if len(sent) != 2 {
+		t.Fatalf("want a rotated notice for due-a and due-b, got %d SNS messages", len(sent))
+	}
+	for _, m := range sent {
+		if !strings.Contains(m.Message, "rotated") || !strings.Contains(m.Message, "ops@example.com") {
+			t.Fatalf("notice = %s", m)
+		}
 	}
 }
