@@ -30,6 +30,16 @@ type Record struct {
 	Reason string        `json:"reason,omitempty"`
 	Error  string        `json:"error,omitempty"`
 	DryRun bool          `json:"dry_run,omitempty"`
+	// LoginProfile describes a login profile keycycle deleted (or failed to delete): what was
+	// removed, never the password.
+	LoginProfile *LoginProfile `json:"login_profile,omitempty"`
+}
+
+// LoginProfile is what an audit record keeps of a deleted login profile.
+type LoginProfile struct {
+	Created          time.Time  `json:"created,omitzero"`
+	PasswordLastUsed *time.Time `json:"password_last_used"` // null: never used
+	ResetRequired    bool       `json:"password_reset_required"`
 }
 
 // SinkOutcome is what became of one delivery of a new key. It names where the key went, never

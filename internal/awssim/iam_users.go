@@ -58,7 +58,9 @@ func userXML(a *account, u *user, withTags bool) xmlUser {
 		x.PasswordLastUsed = &t
 	}
 	if withTags && len(u.Tags) > 0 {
-		x.Tags = &xmlTagList{Member: u.Tags}
+		// A copy: the answer is written after the state lock is released, while TagUser may
+		// replace tags in place.
+		x.Tags = &xmlTagList{Member: append([]tag(nil), u.Tags...)}
 	}
 	return x
 }

@@ -75,6 +75,7 @@ func ExampleMain_help() {
 	//   plan         show what keycycle would do, and why, like terraform plan
 	//   apply        carry out a plan (re-checking each step against AWS first)
 	//   rotate-self  rotate the access key of your own credentials file profile, verified before it is written
+	//   policy       print the least-privilege IAM policy (JSON) a configuration needs, for the member or the hub role
 	//   sandbox      run the built-in AWS sandbox (IAM, STS, Secrets Manager, SSM, SES, SNS, SQS, Lambda, Organizations) in the foreground
 	//   version      print keycycle's version
 	//   help         show this help, or a command's flags: keycycle help <command>

@@ -57,9 +57,10 @@ func (c common) setup(ctx context.Context, e *env) (*job.Runner, *config.Config,
 		Rules: cfg.Rules,
 		Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
 			Readers: cfg.Secret.Readers},
-		Delivery: job.Delivery{Delivery: cfg.Delivery},
-		Now:      clock.Now,
-		Log:      e.logger(*c.verbose),
+		Delivery:  job.Delivery{Delivery: cfg.Delivery},
+		Passwords: &cfg.Passwords,
+		Now:       clock.Now,
+		Log:       e.logger(*c.verbose),
 	}
 	if r.Notify, err = notifySettings(cfg); err != nil {
 		fmt.Fprintf(e.stderr, "keycycle: invalid configuration, nothing was done:\n%v\n", err)
@@ -227,7 +228,13 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 		if err := plan.RenderText(e.stdout, p, colour); err != nil {
 			return exitFail
 		}
-		if p.Summary.Rotate+p.Summary.Deactivate+p.Summary.Delete == 0 {
+		changes := 0
+		for _, st := range p.Steps {
+			if st.Changes() {
+				changes++
+			}
+		}
+		if changes == 0 {
 			fmt.Fprintln(e.stdout, "\nNothing to apply.")
 			for _, a := range planned {
 				if a.Runner != nil {
@@ -354,7 +361,11 @@ func renderResults(w io.Writer, results []rotation.Result) {
 		if len(accounts) > 1 { // several accounts: say whose user it is
 			who = r.Step.AccountID + " " + who
 		}
-		line := fmt.Sprintf("  %s %-8s %-10s %s %s", outcomeSymbols[r.Outcome], r.Outcome, r.Step.Action, who, r.Step.AccessKeyID)
+		cred := r.Step.AccessKeyID.String()
+		if r.Step.Credential == plan.Password {
+			cred = "password"
+		}
+		line := fmt.Sprintf("  %s %-8s %-10s %s %s", outcomeSymbols[r.Outcome], r.Outcome, r.Step.Action, who, cred)
 		if r.NewKeyID != "" {
 			line += " -> " + r.NewKeyID.String()
 		}

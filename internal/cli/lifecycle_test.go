@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
@@ -58,10 +61,29 @@ type run struct {
 
 func runMain(t *testing.T, stdin string, args ...string) run {
 	t.Helper()
-	var out, errOut bytes.Buffer
+	var out, errOut lockedBuffer
 	e := &env{stdout: &out, stderr: &errOut, stdin: strings.NewReader(stdin)}
 	code := mainWith(context.Background(), e, args)
 	return run{code, out.String(), errOut.String()}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers, as a terminal or file is: the
+// audit trail and the log both write to stderr from the users' goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestPlanJSONAndSavedPlanApply(t *testing.T) {
@@ -126,10 +148,17 @@ func TestPlanJSONAndSavedPlanApply(t *testing.T) {
 	}
 }
 
+// consoleUser is a user whose console password is due (70 days) and in use.
+const consoleUser = `      - name: human
+        mfa: true
+        login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
+`
+
 // TestNoSecretInAnyOutput captures every byte the CLI writes during a rotation (stdout, stderr,
-// audit trail, saved plan) and looks for every secret access key the sandbox holds or delivered.
+// audit trail, saved plan) and looks for every secret access key and console password the
+// sandbox holds or delivered.
 func TestNoSecretInAnyOutput(t *testing.T) {
-	sb := sandboxEnv(t)
+	sb := sandboxEnvWith(t, lifecycleScenario+consoleUser)
 	dir := t.TempDir()
 	planFile := filepath.Join(dir, "plan.json")
 	auditFile := filepath.Join(dir, "audit.jsonl")
@@ -175,12 +204,23 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	if v.SecretAccessKey == "" || len(secrets) < 3 {
 		t.Fatalf("test setup: secrets %d", len(secrets))
 	}
+	pw, err := secretsmanager.NewFromConfig(sb.AccountConfig(t, "111111111111")).GetSecretValue(context.Background(),
+		&secretsmanager.GetSecretValueInput{SecretId: aws.String("keycycle/111111111111/human/console")})
+	if err != nil {
+		t.Fatalf("the password rotation must have delivered a password: %v", err)
+	}
+	var p struct{ Password string }
+	_ = json.Unmarshal([]byte(aws.ToString(pw.SecretString)), &p)
+	if p.Password == "" || !sb.PasswordIs("111111111111", "human", p.Password) {
+		t.Fatal("test setup: the delivered password is not in force")
+	}
+	secrets = append(secrets, p.Password)
 	text := all.String()
-	if !strings.Contains(text, "rotated: new key delivered") {
-		t.Fatalf("the rotation did not happen:\n%s", text)
+	if !strings.Contains(text, "rotated: new key delivered") || !strings.Contains(text, "password rotated: new password delivered to keycycle/111111111111/human/console") {
+		t.Fatalf("the rotations did not happen:\n%s", text)
 	}
 	for _, s := range secrets {
-		if strings.Contains(text, s) {
+		if leaks(text, s) {
 			t.Fatalf("a secret access key reached the CLI's output")
 		}
 	}
@@ -208,4 +248,39 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 			t.Fatalf("demo output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+}
+
+// TestApplyRecordsAConsoleWarning: a plan whose only change is the start of an unused login
+// profile's warning period is applied (the warning is recorded on the user), not "nothing to
+// apply"; the next apply only warns.
+func TestApplyRecordsAConsoleWarning(t *testing.T) {
+	sb := sandboxEnvWith(t, `
+start: 2026-11-21T09:00:00Z
+accounts:
+  - id: "111111111111"
+    users:
+      - name: idle
+        mfa: true
+        login_profile: {age_days: 100, last_used_days_ago: 60}
+`)
+	r := runMain(t, "", "apply", "--yes", "--dry-run=false")
+	if r.code != 0 || strings.Contains(r.stdout, "Nothing to apply") || !strings.Contains(r.stdout, "+ done     warn       idle password  warning recorded") {
+		t.Fatalf("apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	tags, err := iam.NewFromConfig(sb.AccountConfig(t, "111111111111")).ListUserTags(context.Background(), &iam.ListUserTagsInput{UserName: aws.String("idle")})
+	if err != nil || len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].Key) != "keycycle:console-warned" {
+		t.Fatalf("tags %+v %v", tags, err)
+	}
+	r = runMain(t, "", "apply", "--yes", "--dry-run=false")
+	if r.code != 0 || !strings.Contains(r.stdout, "is removed after 2026-12-05 09:00Z") || !strings.Contains(r.stdout, "Nothing to apply") {
+		t.Fatalf("second apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// leaks reports whether text holds secret as it is, JSON-escaped (json.Marshal escapes & < >)
+// or HTML-escaped: a password has symbols, and every output keycycle writes is one of these.
+func leaks(text, secret string) bool {
+	js, _ := json.Marshal(secret)
+	return strings.Contains(text, secret) || strings.Contains(text, strings.Trim(string(js), `"`)) ||
+		strings.Contains(text, html.EscapeString(secret))
 }

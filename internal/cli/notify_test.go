@@ -145,3 +145,66 @@ func TestBadNotifyTemplateRefusedBeforeAnything(t *testing.T) {
 		t.Fatal("a bad template must stop keycycle before it changes anything")
 	}
 }
+
+// TestPasswordNoticesCarryNoPassword: a console password rotation tells the owner where the new
+// password is stored, by mail, SNS and Slack; no notice, and nothing the CLI prints, holds it.
+func TestPasswordNoticesCarryNoPassword(t *testing.T) {
+	sb := sandboxEnvWith(t, lifecycleScenario+`      - name: human
+        tags: {owner: human@example.com}
+        mfa: true
+        login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
+`)
+	ctx := context.Background()
+	cfg := sb.AccountConfig(t, "111111111111")
+	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("keycycle-events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := awssimtest.StartWebhook(t, sb)
+	conf := filepath.Join(t.TempDir(), "keycycle.yaml")
+	if err := os.WriteFile(conf, []byte(`notify:
+  email: {from: keycycle@example.com}
+  sns: {topic_arn: `+aws.ToString(topic.TopicArn)+`}
+  slack: {webhook_url: `+hook.URL+`/services/T000/B000/TOKEN}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runMain(t, "", "apply", "--config", conf, "--yes", "--dry-run=false", "--verbose")
+	if r.code != 0 || !strings.Contains(r.stdout, "Notifications: 2 (1 rotated, 1 password rotated)") {
+		t.Fatalf("apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	v, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("keycycle/111111111111/human/console")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ Password string }
+	_ = json.Unmarshal([]byte(aws.ToString(v.SecretString)), &p)
+	if p.Password == "" || !sb.PasswordIs("111111111111", "human", p.Password) {
+		t.Fatal("test setup: no password delivered")
+	}
+	out := sb.Outbox()
+	all := r.stdout + r.stderr
+	var mail string
+	for _, m := range out.Emails {
+		all += m.Subject + m.Text + m.HTML
+		if m.To[0] == "human@example.com" {
+			mail = m.Text
+		}
+	}
+	for _, m := range out.SNS {
+		all += m.Subject + m.Message
+	}
+	for _, w := range out.Webhooks {
+		all += w.Body
+	}
+	if !strings.Contains(mail, "New console password delivered") ||
+		!strings.Contains(mail, "get-secret-value --secret-id keycycle/111111111111/human/console") {
+		t.Fatalf("the owner's mail does not say where to fetch the password:\n%s", mail)
+	}
+	if leaks(all, p.Password) {
+		t.Fatal("a console password reached a notification or the CLI's output")
+	}
+}

@@ -17,6 +17,7 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 	memberRole := fs.String("member-role", permissions.DefaultMemberRole, "hub: the member role `name` or ARN template with {{account}} it assumes (KEYCYCLE_ROLE)")
 	name := fs.String("name", permissions.DefaultName, "hub: the deployment `name`: function, log group /aws/lambda/<name>, queue <name>.fifo")
 	discovery := fs.String("discovery", string(permissions.DiscoverOrganization), "hub: how accounts are found: organization (every account), ous (KEYCYCLE_OUS) or accounts (a fixed KEYCYCLE_ACCOUNTS list)")
+	engine := fs.String("engine", string(permissions.EngineLambda), "hub: lambda (the deployed function) or cli (plan/apply with the configuration's accounts section, which then decides discovery and member role)")
 	partition := fs.String("partition", "aws", "ARN `partition`: aws, aws-us-gov, aws-cn")
 	region := fs.String("region", "*", "`region` in the ARNs of the account's own resources")
 	account := fs.String("account", "*", "account `id` in the ARNs of the account's own resources")
@@ -31,7 +32,7 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 		}
 		doc, err := permissions.Policy(cfg, permissions.Role(*role), permissions.Options{
 			Partition: *partition, Region: *region, Account: *account,
-			MemberRole: *memberRole, Name: *name, Discovery: permissions.Discovery(*discovery),
+			MemberRole: *memberRole, Name: *name, Discovery: permissions.Discovery(*discovery), Engine: permissions.Engine(*engine),
 		})
 		if err != nil {
 			return usageError(fs, "%v", err)

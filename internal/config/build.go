@@ -45,6 +45,7 @@ func (b *builder) build(f *fileConfig) *Config {
 	b.tagName(&r.Tags.RotateAfterDays, f.Tags.RotateAfterDays, "rotate_after_days", true)
 	b.tagName(&r.Tags.Exempt, f.Tags.Exempt, "exempt", true)
 	b.tagName(&r.Tags.StatePrefix, f.Tags.StatePrefix, "state_prefix", false)
+	b.tagName(&r.Tags.PasswordRotateAfterDays, f.Tags.PasswordRotateAfterDays, "password_rotate_after_days", true)
 
 	// Selection.
 	switch f.Selection.Mode {
@@ -136,6 +137,7 @@ func (b *builder) build(f *fileConfig) *Config {
 
 	b.secret(&cfg.Secret, f.Secret)
 	b.delivery(cfg, f.Delivery, f.Rules)
+	b.passwords(cfg, f.Passwords, f.Secret)
 
 	b.notify(&cfg.Notify, f.Notify)
 	cfg.Accounts = b.accounts(f.Accounts)
@@ -158,11 +160,10 @@ func (b *builder) thresholds(base policy.Thresholds, ft fileThresholds, guardSet
 	} else {
 		th.GuardWindow = th.DeactivateAfter
 	}
-	if ft.HardLimit != nil && strings.TrimSpace(*ft.HardLimit) == "off" {
-		th.HardLimit = 0
-	} else {
-		th.HardLimit = b.duration(ft.HardLimit, th.HardLimit, p("hard_limit")...)
-	}
+	th.HardLimit = b.durationOrOff(ft.HardLimit, th.HardLimit, p("hard_limit")...)
+	th.PasswordRotateAfter = b.durationOrOff(ft.PasswordRotateAfter, th.PasswordRotateAfter, p("password_rotate_after")...)
+	th.ConsoleUnusedAfter = b.durationOrOff(ft.ConsoleUnusedAfter, th.ConsoleUnusedAfter, p("console_unused_after")...)
+	th.ConsoleDisableWarning = b.duration(ft.ConsoleDisableWarning, th.ConsoleDisableWarning, p("console_disable_warning")...)
 
 	// A rule reports an inconsistency only when it sets one of the fields involved; inherited
 	// values were checked where they were written.
@@ -176,6 +177,7 @@ func (b *builder) thresholds(base policy.Thresholds, ft fileThresholds, guardSet
 	set := map[string]bool{
 		"rotate_after": valid(ft.RotateAfter), "warn_before": valid(ft.WarnBefore),
 		"delete_after": valid(ft.DeleteAfter), "hard_limit": valid(ft.HardLimit),
+		"console_unused_after": valid(ft.ConsoleUnusedAfter), "console_disable_warning": valid(ft.ConsoleDisableWarning),
 	}
 	involved := func(fields ...string) bool {
 		if !inherits {
@@ -189,6 +191,10 @@ func (b *builder) thresholds(base policy.Thresholds, ft fileThresholds, guardSet
 		return false
 	}
 	fd := policy.FormatDuration
+	if th.ConsoleUnusedAfter > 0 && th.ConsoleDisableWarning <= 0 && involved("console_unused_after", "console_disable_warning") {
+		b.problem("must be more than 0: console access is removed only after a warning period (to never remove it, set console_unused_after: off)",
+			p("console_disable_warning")...)
+	}
 	if th.RotateAfter <= 0 {
 		if involved("rotate_after") {
 			b.problem("must be more than 0", p("rotate_after")...)
@@ -206,6 +212,14 @@ func (b *builder) thresholds(base policy.Thresholds, ft fileThresholds, guardSet
 		b.problem(fmt.Sprintf("hard_limit %s must be more than rotate_after %s (or off)", fd(th.HardLimit), fd(th.RotateAfter)), p("hard_limit")...)
 	}
 	return th
+}
+
+// durationOrOff is duration that also reads "off" as 0 (the feature is off).
+func (b *builder) durationOrOff(s *string, def time.Duration, at ...any) time.Duration {
+	if s != nil && strings.TrimSpace(*s) == "off" {
+		return 0
+	}
+	return b.duration(s, def, at...)
 }
 
 // duration parses a set duration field, or returns def.

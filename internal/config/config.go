@@ -32,6 +32,8 @@ type Config struct {
 	Delivery Delivery
 	// Accounts is which accounts a run covers (accounts.go); nil: the credentials' own account.
 	Accounts *Accounts
+	// Passwords is how new console passwords are set and where they are stored (passwords.go).
+	Passwords Passwords
 }
 
 // Secret says where and how new access keys are stored.
@@ -85,6 +87,7 @@ func Default() *Config {
 		Secret:    Secret{NameTemplate: DefaultSecretTemplate},
 		Notify:    Notify{ExemptionNotice: DefaultExemptionNotice},
 		Delivery:  Delivery{Sinks: DefaultSinks()},
+		Passwords: DefaultPasswords(),
 	}
 }
 

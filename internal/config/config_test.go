@@ -22,7 +22,8 @@ func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
 	if !c.DryRun || c.TagPreset != "keycycle" || c.Secret.Name("111111111111", "alice") != "keycycle/111111111111/alice" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	want := policy.Thresholds{RotateAfter: 90 * day, WarnBefore: 14 * day, DeactivateAfter: 10 * day, DeleteAfter: 10 * day, GuardWindow: 10 * day}
+	want := policy.Thresholds{RotateAfter: 90 * day, WarnBefore: 14 * day, DeactivateAfter: 10 * day, DeleteAfter: 10 * day, GuardWindow: 10 * day,
+		PasswordRotateAfter: 60 * day, ConsoleUnusedAfter: 45 * day, ConsoleDisableWarning: 14 * day}
 	if r.Default != want {
 		t.Errorf("thresholds %+v", r.Default)
 	}
@@ -231,9 +232,11 @@ rules:
 	}
 	want := []policy.Rule{
 		{Name: "services", Match: policy.Match{Paths: []string{"/service/"}}, Thresholds: policy.Thresholds{
-			RotateAfter: 100 * day, WarnBefore: 7 * day, DeactivateAfter: 2 * day, DeleteAfter: 10 * day, GuardWindow: 2 * day, HardLimit: 120 * day}},
+			RotateAfter: 100 * day, WarnBefore: 7 * day, DeactivateAfter: 2 * day, DeleteAfter: 10 * day, GuardWindow: 2 * day, HardLimit: 120 * day,
+			PasswordRotateAfter: 60 * day, ConsoleUnusedAfter: 45 * day, ConsoleDisableWarning: 14 * day}},
 		{Name: "guarded", Match: policy.Match{Groups: []string{"ops"}}, Thresholds: policy.Thresholds{
-			RotateAfter: 60 * day, WarnBefore: 7 * day, DeactivateAfter: 10 * day, DeleteAfter: 10 * day, GuardWindow: 30 * day, HardLimit: 120 * day}},
+			RotateAfter: 60 * day, WarnBefore: 7 * day, DeactivateAfter: 10 * day, DeleteAfter: 10 * day, GuardWindow: 30 * day, HardLimit: 120 * day,
+			PasswordRotateAfter: 60 * day, ConsoleUnusedAfter: 45 * day, ConsoleDisableWarning: 14 * day}},
 	}
 	if diff := cmp.Diff(want, c.Rules.Named); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)

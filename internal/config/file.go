@@ -18,6 +18,14 @@ type fileConfig struct {
 	Audit          fileAudit      `yaml:"audit"`
 	Delivery       *[]fileSink    `yaml:"delivery"`
 	Accounts       *fileAccounts  `yaml:"accounts"`
+	Passwords      filePasswords  `yaml:"passwords"`
+}
+
+type filePasswords struct {
+	ResetRequired      *bool  `yaml:"reset_required"`
+	FlagMissingMFA     *bool  `yaml:"flag_missing_mfa"`
+	SecretNameTemplate string `yaml:"secret_name_template"`
+	ParameterTemplate  string `yaml:"parameter_template"`
 }
 
 type fileTags struct {
@@ -25,6 +33,8 @@ type fileTags struct {
 	RotateAfterDays *string `yaml:"rotate_after_days"`
 	Exempt          *string `yaml:"exempt"`
 	StatePrefix     *string `yaml:"state_prefix"`
+
+	PasswordRotateAfterDays *string `yaml:"password_rotate_after_days"`
 }
 
 type fileSelection struct {
@@ -48,6 +58,10 @@ type fileThresholds struct {
 	DeleteAfter     *string `yaml:"delete_after"`
 	GuardWindow     *string `yaml:"guard_window"`
 	HardLimit       *string `yaml:"hard_limit"`
+
+	PasswordRotateAfter   *string `yaml:"password_rotate_after"`
+	ConsoleUnusedAfter    *string `yaml:"console_unused_after"`
+	ConsoleDisableWarning *string `yaml:"console_disable_warning"`
 }
 
 type fileRule struct {

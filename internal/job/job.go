@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
@@ -56,8 +57,26 @@ type Runner struct {
 	ReportPoll time.Duration
 	// Notify says who hears about a run (notify.go).
 	Notify Notify
+	// Passwords says how new console passwords are set and stored; nil: config.DefaultPasswords()
+	// (reset required at the next sign-in).
+	Passwords *config.Passwords
 
 	caller *sts.GetCallerIdentityOutput
+}
+
+func (r *Runner) passwords() config.Passwords {
+	if r.Passwords == nil {
+		return config.DefaultPasswords()
+	}
+	p := *r.Passwords
+	d := config.DefaultPasswords()
+	if p.SecretTemplate == "" {
+		p.SecretTemplate = d.SecretTemplate
+	}
+	if p.ParameterTemplate == "" {
+		p.ParameterTemplate = d.ParameterTemplate
+	}
+	return p
 }
 
 // Scanned is the outcome of Plan: the inventory it was decided on and the plan.
@@ -105,6 +124,7 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 		Log:          r.log(),
 		PollInterval: r.ReportPoll,
 		NeedsDetail:  func(u inventory.User) bool { return policy.Triage(u, r.Rules, r.now()) },
+		Logins:       true,
 	}
 	acct, st, err := sc.Scan(ctx, aws.ToString(id.Account))
 	if err != nil {
@@ -155,6 +175,10 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 		DryRun:      dryRun,
 		Audit:       r.Audit,
 		Log:         r.log(),
+		Login: func(ctx context.Context, user string) (*inventory.LoginProfile, error) {
+			return scan.ReadLogin(ctx, iamc, user)
+		},
+		PasswordResetRequired: r.passwords().ResetRequired,
 	}
 	return ex.Apply(ctx, p), nil
 }

@@ -99,6 +99,12 @@ func (r *Runner) Events(acct inventory.Account, results []rotation.Result) ([]no
 		done := res.Outcome == rotation.Done || res.Outcome == rotation.Resumed || res.Outcome == rotation.DryRun
 		e := notify.Event{AccountID: st.AccountID, AccountName: name, User: st.User, AccessKeyID: st.AccessKeyID,
 			Reason: st.Reason, When: now}
+		if st.Credential == plan.Password && res.Outcome != rotation.Blocked {
+			if r.passwordEvent(&e, res, users[st.User], done) {
+				evs = append(evs, e)
+			}
+			continue
+		}
 		switch {
 		case res.Outcome == rotation.Blocked:
 			e.Kind, e.Reason = notify.Blocked, res.Detail
@@ -179,6 +185,33 @@ func (r *Runner) warning(e *notify.Event, u *inventory.User) bool {
 	case k.Active():
 		e.Kind = notify.UpcomingRotation
 		e.When = r.Rules.RotationDue(*u, *k)
+	default:
+		return false
+	}
+	return true
+}
+
+// passwordEvent fills e for a console password step, and reports whether owners hear about it:
+// a new password (where to fetch it, never the password), console access about to be removed
+// (every run of the warning period, with the date), and its removal. Other password warnings
+// (no MFA, unreadable tags) are for the operator and stay in the plan.
+func (r *Runner) passwordEvent(e *notify.Event, res rotation.Result, u *inventory.User, done bool) bool {
+	st := res.Step
+	switch {
+	case st.Action == plan.Rotate && done:
+		e.Kind = notify.PasswordRotated
+		if res.Location != "" {
+			region := r.AWS.Region
+			e.Location = notify.Location{SecretName: res.Location, Region: region, FetchCommand: notify.FetchCommand(res.Location, region)}
+		}
+	case st.Action == plan.Delete && done:
+		e.Kind = notify.ConsoleRemoved
+	case st.Action == plan.Warn && u != nil && (res.Outcome == rotation.Noted || done):
+		when, ok := policy.ConsoleRemoval(*u, r.Rules, e.When)
+		if !ok {
+			return false
+		}
+		e.Kind, e.When = notify.ConsoleRemovalWarning, when
 	default:
 		return false
 	}

@@ -33,6 +33,12 @@ var (
 	_ rotation.Sink    = (*sink.CredentialsFile)(nil)
 	_ rotation.Holder  = (*sink.CredentialsFile)(nil)
 	_ rotation.Reader  = (*sink.CredentialsFile)(nil)
+
+	// Console passwords go to every sink but Lambda (whose handler contract is about keys).
+	_ rotation.PasswordSink = (*sink.SecretsManager)(nil)
+	_ rotation.PasswordSink = (*sink.SSM)(nil)
+	_ rotation.PasswordSink = (*sink.Webhook)(nil)
+	_ rotation.PasswordSink = (*sink.Email)(nil)
 )
 
 // Delivery is where new keys go (the configuration's delivery lists) and how fast sinks retry.
@@ -82,6 +88,7 @@ type sinkBuilder struct {
 func (b *sinkBuilder) list(list []config.Sink) ([]rotation.Delivery, error) {
 	out := make([]rotation.Delivery, 0, len(list))
 	var stored func(secret.AccessKey) string // the first store's location, for push sinks' messages
+	var storedPassword func(secret.Password) string
 	var secretName func(secret.AccessKey) string
 	for _, c := range list {
 		s, err := b.sink(c, stored, secretName)
@@ -90,6 +97,12 @@ func (b *sinkBuilder) list(list []config.Sink) ([]rotation.Delivery, error) {
 		}
 		if stored == nil {
 			stored = s.Location
+			if ps, ok := s.(rotation.PasswordSink); ok {
+				storedPassword = ps.PasswordLocation
+			}
+		}
+		if w, ok := s.(*sink.Webhook); ok {
+			w.PasswordStoredAt = storedPassword
 		}
 		if _, ok := s.(*sink.SecretsManager); ok && secretName == nil {
 			secretName = s.Location
@@ -110,12 +123,14 @@ func (b *sinkBuilder) sink(c config.Sink, stored, secretName func(secret.AccessK
 		if c.NameTemplate != "" {
 			tmpl = c.NameTemplate
 		}
-		return &sink.SecretsManager{API: b.sm, NameTemplate: tmpl, KMSKeyID: r.Secret.KMSKeyID, Readers: b.readers, SinkName: c.Name}, nil
+		return &sink.SecretsManager{API: b.sm, NameTemplate: tmpl, KMSKeyID: r.Secret.KMSKeyID, Readers: b.readers, SinkName: c.Name,
+			PasswordTemplate: r.passwords().SecretTemplate}, nil
 	case config.SinkSSM:
 		if b.ssm == nil {
 			b.ssm = ssm.NewFromConfig(r.AWS)
 		}
-		return &sink.SSM{API: b.ssm, NameTemplate: c.Parameter, KMSKeyID: c.KMSKeyID, SinkName: c.Name}, nil
+		return &sink.SSM{API: b.ssm, NameTemplate: c.Parameter, KMSKeyID: c.KMSKeyID, SinkName: c.Name,
+			PasswordTemplate: r.passwords().ParameterTemplate}, nil
 	case config.SinkLambda:
 		if b.lambda == nil {
 			b.lambda = lambda.NewFromConfig(r.AWS)

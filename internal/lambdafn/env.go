@@ -33,6 +33,9 @@ const (
 	EnvDryRun       = "KEYCYCLE_DRY_RUN"        // "false" changes AWS; anything else is a dry run
 	EnvConcurrency  = "KEYCYCLE_CONCURRENCY"    // accounts at once (default 8)
 	EnvMarginSecond = "KEYCYCLE_MARGIN_SECONDS" // stop starting work this long before the deadline (default 30)
+	// EnvConfigYAML is the configuration document itself, for deployments that cannot add a file
+	// (the CloudFormation template); it wins over EnvConfig.
+	EnvConfigYAML = "KEYCYCLE_CONFIG_YAML"
 )
 
 // FromEnv builds the handler of a Lambda instance from its environment and configuration file.
@@ -43,7 +46,12 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		path = "keycycle.yaml"
 	}
 	cfg := config.Default()
-	if _, err := os.Stat(path); err == nil || getenv(EnvConfig) != "" {
+	if doc := getenv(EnvConfigYAML); doc != "" {
+		var err error
+		if cfg, err = config.Parse(EnvConfigYAML, []byte(doc)); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(path); err == nil || getenv(EnvConfig) != "" {
 		var err error
 		if cfg, err = config.Load(path); err != nil {
 			return nil, err
@@ -69,7 +77,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		Limits:      throttle.NewRegistry(throttle.DefaultLimits()),
 		Concurrency: concurrency,
 		Runner: job.Runner{Rules: cfg.Rules, Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
-			Readers: cfg.Secret.Readers}, Delivery: job.Delivery{Delivery: cfg.Delivery}, Now: clock.Now, Log: log},
+			Readers: cfg.Secret.Readers}, Delivery: job.Delivery{Delivery: cfg.Delivery}, Passwords: &cfg.Passwords, Now: clock.Now, Log: log},
 	}
 	h := &Handler{
 		Fleet:          fleet,

@@ -200,7 +200,7 @@ func userMessages(p plan.Plan, acct inventory.Account) []Message {
 	byUser := map[string][]plan.Step{}
 	var order []string
 	for _, s := range p.Steps {
-		if s.Action != plan.Rotate && !s.Action.Destructive() {
+		if !s.Changes() {
 			continue
 		}
 		k := s.AccountID + "/" + s.User

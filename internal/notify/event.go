@@ -34,10 +34,19 @@ const (
 	Blocked Kind = "blocked"
 	// ExemptionExpiring: the user's exemption tag expires soon. When is the expiry.
 	ExemptionExpiring Kind = "exemption_expiring"
+	// PasswordRotated: the user's console password was replaced; Location says where the new one
+	// is stored (never the password itself).
+	PasswordRotated Kind = "password_rotated"
+	// ConsoleRemovalWarning: the console password has not been used for long; console access is
+	// removed on When unless it is used before.
+	ConsoleRemovalWarning Kind = "console_removal_warning"
+	// ConsoleRemoved: the unused console password (login profile) was deleted.
+	ConsoleRemoved Kind = "console_removed"
 )
 
 // Kinds lists every kind, in the order a mail lists them.
-var Kinds = []Kind{Rotated, Deactivated, Deleted, Blocked, OldKeyInUse, UpcomingRotation, ExemptionExpiring}
+var Kinds = []Kind{Rotated, PasswordRotated, Deactivated, Deleted, ConsoleRemoved, Blocked, OldKeyInUse, ConsoleRemovalWarning,
+	UpcomingRotation, ExemptionExpiring}
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
@@ -66,6 +75,12 @@ func (k Kind) Title() string {
 		return "Rotation blocked: action needed"
 	case ExemptionExpiring:
 		return "Exemption expiring"
+	case PasswordRotated:
+		return "New console password delivered"
+	case ConsoleRemovalWarning:
+		return "Unused console access to be removed"
+	case ConsoleRemoved:
+		return "Unused console access removed"
 	}
 	return string(k)
 }

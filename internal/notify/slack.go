@@ -110,6 +110,12 @@ func slackLine(e Event) string {
 		line += ": key " + code(v.AccessKeyID) + " due on " + slackEscape(v.When)
 	case ExemptionExpiring:
 		line += ": exemption expires on " + slackEscape(v.When)
+	case PasswordRotated:
+		if v.FetchCommand != "" {
+			line += ": fetch the new password with " + code(v.FetchCommand)
+		}
+	case ConsoleRemovalWarning:
+		line += ": console access removed on " + slackEscape(v.When) + " unless used"
 	case Deactivated, Deleted:
 		line += ": key " + code(v.AccessKeyID)
 	case Blocked:

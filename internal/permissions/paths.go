@@ -6,7 +6,8 @@
 //     It is the role the hub assumes in every member account, and also what your own
 //     credentials need for `keycycle plan` and `keycycle apply` in a single account;
 //   - the hub role is the Lambda function's own role: it lists the organization's accounts,
-//     assumes the member roles, and feeds and drains the work queue.
+//     assumes the member roles, and feeds and drains the work queue. With the CLI engine it is
+//     whoever runs `keycycle plan`/`apply` with an accounts section: no queue, no logs.
 //
 // The table in this file is the only place an action is named. `keycycle policy` prints what it
 // yields for a configuration; the Terraform module and the CloudFormation templates are checked
@@ -113,10 +114,10 @@ var paths = []Path{
 		scope: func(*Settings) []scope { return when(true, scope{Resources: []string{"*"}}) }, // no resource-level permissions
 	},
 	{Sid: "ReadUsers", Role: Member, Code: "internal/scan (ReadKeys), internal/rotation (re-read before a change), internal/job (force.go)",
-		Why: "read a user's keys, last use, tags and groups right before changing it",
+		Why: "read a user's keys, last use, login profile, tags and groups right before changing it",
 		Actions: []Action{
 			{Name: "iam:GetUser"}, {Name: "iam:ListUserTags"}, {Name: "iam:ListAccessKeys"},
-			{Name: "iam:GetAccessKeyLastUsed"}, {Name: "iam:ListGroupsForUser"},
+			{Name: "iam:GetAccessKeyLastUsed"}, {Name: "iam:ListGroupsForUser"}, {Name: "iam:GetLoginProfile"},
 		},
 		scope: func(s *Settings) []scope { return when(true, scope{Resources: s.users()}) },
 	},
@@ -126,6 +127,27 @@ var paths = []Path{
 			{Name: "iam:CreateAccessKey"}, {Name: "iam:UpdateAccessKey"}, {Name: "iam:DeleteAccessKey"},
 		},
 		scope: func(s *Settings) []scope { return when(true, scope{Resources: s.users()}) },
+	},
+	{Sid: "RotatePasswords", Role: Member, Code: "internal/rotation (password.go)",
+		Why: "set a new console password (reset required at next sign-in by default); keycycle never creates console access",
+		Actions: []Action{
+			{Name: "iam:UpdateLoginProfile"},
+		},
+		scope: func(s *Settings) []scope { return when(s.PasswordRotation, scope{Resources: s.users()}) },
+	},
+	{Sid: "ReadPasswordPolicy", Role: Member, Code: "internal/rotation (password.go)",
+		Why: "generate passwords the account's password policy accepts",
+		Actions: []Action{
+			{Name: "iam:GetAccountPasswordPolicy"},
+		},
+		scope: func(s *Settings) []scope { return when(s.PasswordRotation, scope{Resources: []string{"*"}}) }, // no resource-level permissions
+	},
+	{Sid: "RemoveUnusedConsoleAccess", Role: Member, Code: "internal/rotation (password.go)",
+		Why: "delete the login profile of console access unused for console_unused_after, after the warnings",
+		Actions: []Action{
+			{Name: "iam:DeleteLoginProfile"},
+		},
+		scope: func(s *Settings) []scope { return when(s.ConsoleRemoval, scope{Resources: s.users()}) },
 	},
 	{Sid: "RecordState", Role: Member, Code: "internal/rotation (intent, rotated, delivered, deactivated tags)",
 		Why: "record progress on the user in keycycle's own state tags, and only those",
@@ -206,7 +228,7 @@ var paths = []Path{
 	},
 
 	// Hub: the Lambda function's role.
-	{Sid: "ListAccounts", Role: Hub, Code: "internal/scan (org.go), internal/lambdafn (no KEYCYCLE_ACCOUNTS, no KEYCYCLE_OUS)",
+	{Sid: "ListAccounts", Role: Hub, Code: "internal/scan (org.go): internal/lambdafn without KEYCYCLE_ACCOUNTS and KEYCYCLE_OUS, internal/cli with accounts.source organization",
 		Why: "list the organization's accounts to work on",
 		Actions: []Action{
 			{Name: "organizations:ListAccounts"},
@@ -215,7 +237,7 @@ var paths = []Path{
 			return when(s.Discovery == DiscoverOrganization, scope{Resources: []string{"*"}}) // no resource-level permissions
 		},
 	},
-	{Sid: "ListOUAccounts", Role: Hub, Code: "internal/scan (org.go), internal/lambdafn (KEYCYCLE_OUS)",
+	{Sid: "ListOUAccounts", Role: Hub, Code: "internal/scan (org.go): internal/lambdafn with KEYCYCLE_OUS, internal/cli with accounts.ous",
 		Why: "list the accounts of the selected organizational units, recursively",
 		Actions: []Action{
 			{Name: "organizations:ListAccountsForParent"}, {Name: "organizations:ListOrganizationalUnitsForParent"},
@@ -223,6 +245,13 @@ var paths = []Path{
 		scope: func(s *Settings) []scope {
 			return when(s.Discovery == DiscoverOUs, scope{Resources: []string{"*"}}) // no resource-level permissions
 		},
+	},
+	{Sid: "ReadAccountTags", Role: Hub, Code: "internal/scan (org.go), internal/cli (accounts.tags)",
+		Why: "read the accounts' Organizations tags to select them",
+		Actions: []Action{
+			{Name: "organizations:ListTagsForResource"},
+		},
+		scope: func(s *Settings) []scope { return when(s.AccountTags, scope{Resources: []string{"*"}}) },
 	},
 	{Sid: "AssumeMemberRole", Role: Hub, Code: "internal/job (fleet.go)",
 		Why: "assume the member role in each account worked on (sessions cached)",
@@ -236,7 +265,9 @@ var paths = []Path{
 		Actions: []Action{
 			{Name: "sqs:SendMessageBatch"},
 		},
-		scope: func(s *Settings) []scope { return when(true, scope{Resources: []string{s.queueARN()}}) },
+		scope: func(s *Settings) []scope {
+			return when(s.Engine == EngineLambda, scope{Resources: []string{s.queueARN()}})
+		},
 	},
 	{Sid: "ConsumeWork", Role: Hub, Code: "the Lambda event source mapping of the work queue",
 		Why: "the Lambda service polls the queue with the function's role and deletes what the function handled",
@@ -244,14 +275,18 @@ var paths = []Path{
 			{Name: "sqs:ReceiveMessage", Caller: Runtime}, {Name: "sqs:DeleteMessage", Caller: Runtime},
 			{Name: "sqs:GetQueueAttributes", Caller: Runtime},
 		},
-		scope: func(s *Settings) []scope { return when(true, scope{Resources: []string{s.queueARN()}}) },
+		scope: func(s *Settings) []scope {
+			return when(s.Engine == EngineLambda, scope{Resources: []string{s.queueARN()}})
+		},
 	},
 	{Sid: "WriteLogs", Role: Hub, Code: "the Lambda runtime",
 		Why: "the function's log lines go to its log group (created by the deployment, with its retention)",
 		Actions: []Action{
 			{Name: "logs:CreateLogStream", Caller: Runtime}, {Name: "logs:PutLogEvents", Caller: Runtime},
 		},
-		scope: func(s *Settings) []scope { return when(true, scope{Resources: []string{s.logStreamsARN()}}) },
+		scope: func(s *Settings) []scope {
+			return when(s.Engine == EngineLambda, scope{Resources: []string{s.logStreamsARN()}})
+		},
 	},
 }
 

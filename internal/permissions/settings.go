@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/policy"
 )
 
 // Discovery is how the hub finds the accounts it works on (the Lambda's KEYCYCLE_ACCOUNTS and
@@ -25,9 +26,24 @@ const (
 	DiscoverNone Discovery = "accounts"
 )
 
+// Engine is what runs as the hub.
+type Engine string
+
+// Engines.
+const (
+	// EngineLambda: the Lambda function (schedule, SQS worker); accounts from its environment.
+	EngineLambda Engine = "lambda"
+	// EngineCLI: `keycycle plan`/`apply` with the configuration's accounts section.
+	EngineCLI Engine = "cli"
+)
+
 // Options are what a policy depends on besides the configuration: where it runs and, for the
 // hub, how the deployment names its parts.
 type Options struct {
+	// Engine is what the hub runs as (default lambda). With cli, the configuration's accounts
+	// section says how accounts are found and which role is assumed, and MemberRole and
+	// Discovery are ignored.
+	Engine Engine
 	// Partition is the ARN partition (default "aws").
 	Partition string
 	// Region and Account go into the ARNs of the account's own resources (default "*").
@@ -39,6 +55,8 @@ type Options struct {
 	// queue <name>.fifo (default keycycle).
 	Name      string
 	Discovery Discovery
+	// AccountTags: accounts are selected by their Organizations tags (cli only).
+	AccountTags bool
 }
 
 // Defaults of Options.
@@ -55,6 +73,9 @@ type Settings struct {
 	Users []string
 	// StatePrefix is keycycle's state tag prefix.
 	StatePrefix string
+	// PasswordRotation: some rule rotates console passwords; ConsoleRemoval: some rule removes
+	// unused console access.
+	PasswordRotation, ConsoleRemoval bool
 	// Secrets are the ARN patterns of the Secrets Manager secrets keycycle writes.
 	Secrets []string
 	// SecretKeys are the KMS keys the secrets are encrypted with (empty: aws/secretsmanager).
@@ -100,8 +121,27 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 	if o.Discovery == "" {
 		o.Discovery = DiscoverOrganization
 	}
+	if o.Engine == "" {
+		o.Engine = EngineLambda
+	}
+	if a := cfg.Accounts; o.Engine == EngineCLI && a != nil {
+		o.MemberRole = a.Role
+		switch {
+		case a.Source == config.SourceList:
+			o.Discovery = DiscoverNone
+		case len(a.OUs) > 0:
+			o.Discovery = DiscoverOUs
+		default:
+			o.Discovery = DiscoverOrganization
+		}
+		o.AccountTags = a.Source == config.SourceOrganization && len(a.Tags) > 0
+	}
 	s := &Settings{Options: o, StatePrefix: cfg.Rules.Tags.StatePrefix}
 	s.Users = s.userPatterns(cfg)
+	for _, th := range append([]policy.Thresholds{cfg.Rules.Default}, namedThresholds(cfg)...) {
+		s.PasswordRotation = s.PasswordRotation || th.PasswordRotateAfter > 0
+		s.ConsoleRemoval = s.ConsoleRemoval || th.ConsoleUnusedAfter > 0
+	}
 
 	lists := [][]config.Sink{cfg.Delivery.Sinks}
 	if len(cfg.Delivery.Sinks) == 0 {
@@ -124,12 +164,18 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 					tmpl = sk.NameTemplate
 				}
 				s.Secrets = append(s.Secrets, s.arn("secretsmanager", "secret:"+secretPattern(s.fill(tmpl))))
+				if s.PasswordRotation {
+					s.Secrets = append(s.Secrets, s.arn("secretsmanager", "secret:"+secretPattern(s.fill(cfg.Passwords.SecretTemplate))))
+				}
 				if cfg.Secret.KMSKeyID != "" {
 					s.SecretKeys = append(s.SecretKeys, cfg.Secret.KMSKeyID)
 				}
 			case config.SinkSSM:
 				name := strings.TrimPrefix(s.fill(sk.Parameter), "/")
 				s.Parameters = append(s.Parameters, s.arn("ssm", "parameter/"+name))
+				if s.PasswordRotation {
+					s.Parameters = append(s.Parameters, s.arn("ssm", "parameter/"+strings.TrimPrefix(s.fill(cfg.Passwords.ParameterTemplate), "/")))
+				}
 				if sk.KMSKeyID != "" {
 					s.ParameterKeys = append(s.ParameterKeys, sk.KMSKeyID)
 				}
@@ -338,6 +384,11 @@ func uniq(in []string) []string {
 
 // Validate checks Options.
 func (o Options) Validate() error {
+	switch o.Engine {
+	case "", EngineLambda, EngineCLI:
+	default:
+		return fmt.Errorf("engine %q: want lambda or cli", o.Engine)
+	}
 	switch o.Discovery {
 	case "", DiscoverOrganization, DiscoverOUs, DiscoverNone:
 	default:
@@ -350,4 +401,12 @@ func (o Options) Validate() error {
 		return fmt.Errorf("name %q: letters, digits, - and _ only", o.Name)
 	}
 	return nil
+}
+
+func namedThresholds(cfg *config.Config) []policy.Thresholds {
+	out := make([]policy.Thresholds, 0, len(cfg.Rules.Named))
+	for _, r := range cfg.Rules.Named {
+		out = append(out, r.Thresholds)
+	}
+	return out
 }

@@ -44,6 +44,7 @@ type wireLogin struct {
 	Created       *time.Time `json:"created"`   // null: unknown
 	LastUsed      *time.Time `json:"last_used"` // null: never used or unknown
 	LastUsedKnown bool       `json:"last_used_known"`
+	Rotated       *time.Time `json:"rotated,omitempty"` // keycycle's last rotation; absent: none
 }
 
 func timeOrNil(t time.Time) *time.Time {
@@ -104,7 +105,7 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 		}
 		if l := s.Precondition.Login; l != nil {
 			ws.Precondition.Login = &wireLogin{Exists: l.Exists, Created: timeOrNil(l.Created),
-				LastUsed: timeOrNil(l.LastUsed), LastUsedKnown: l.LastUsedKnown}
+				LastUsed: timeOrNil(l.LastUsed), LastUsedKnown: l.LastUsedKnown, Rotated: timeOrNil(l.Rotated)}
 		}
 		for _, k := range s.Precondition.Keys {
 			wk := wireKey{AccessKeyID: k.ID.Raw(), Status: string(k.Status), LastUsedKnown: k.LastUsedKnown}
@@ -175,7 +176,8 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 			StartsWarning: ws.StartsWarning,
 		}
 		if l := ws.Precondition.Login; l != nil {
-			s.Precondition.Login = &LoginState{Exists: l.Exists, Created: timeOf(l.Created), LastUsed: timeOf(l.LastUsed), LastUsedKnown: l.LastUsedKnown}
+			s.Precondition.Login = &LoginState{Exists: l.Exists, Created: timeOf(l.Created), LastUsed: timeOf(l.LastUsed),
+				LastUsedKnown: l.LastUsedKnown, Rotated: timeOf(l.Rotated)}
 		}
 		if ws.StartsWarning && (ws.Credential != Password || ws.Action != Warn) {
 			errs = append(errs, fmt.Errorf("steps[%d]: starts_warning is only for a password warn step", i))

@@ -73,6 +73,9 @@ type LoginState struct {
 	// LastUsed is the password's last use; zero: never used, or unknown (LastUsedKnown false).
 	LastUsed      time.Time
 	LastUsedKnown bool
+	// Rotated is keycycle's last recorded rotation of the password (its state tag); zero: none.
+	// A rotation recorded after it makes a rotate step stale: someone rotated it meanwhile.
+	Rotated time.Time
 }
 
 // Precondition is what the policy saw of the user's keys (and, for a password step, of the
@@ -93,15 +96,15 @@ func PreconditionOf(u inventory.User) Precondition {
 	return p
 }
 
-// LoginPreconditionOf records the keys and the login profile of u, for a password step.
+// LoginPreconditionOf records the login profile of u, for a password step. It records no keys:
+// a password step does not depend on them (and a key rotated earlier in the same run must not
+// make it stale).
 func LoginPreconditionOf(u inventory.User) Precondition {
-	p := PreconditionOf(u)
 	l := &LoginState{}
 	if u.Login != nil {
 		l = &LoginState{Exists: true, Created: u.Login.Created, LastUsed: u.Login.LastUsed, LastUsedKnown: u.Login.LastUsedKnown}
 	}
-	p.Login = l
-	return p
+	return Precondition{Login: l}
 }
 
 // StaleLogin reports whether a fresh read of the user's login profile (nil: none) invalidates a
@@ -177,6 +180,13 @@ type Step struct {
 	// profile: applying it records the warning's start on the user (a keycycle state tag; no
 	// credential changes), and the profile is deleted once the period has passed.
 	StartsWarning bool
+}
+
+// Changes reports whether applying the step changes anything in AWS: a rotation, a deactivation,
+// a deletion, or the warn step that starts an unused login profile's warning period (it records
+// the start on the user). The other steps are only noted.
+func (s Step) Changes() bool {
+	return s.Action.Destructive() || s.Action == Rotate || (s.Action == Warn && s.StartsWarning && s.Credential == Password)
 }
 
 // Summary counts steps by action.

@@ -39,3 +39,24 @@ func ExemptionNotice(u inventory.User, rules Rules, now time.Time, within time.D
 		orDefault(ex.Reason, "no reason given"))
 	return ex, why, true
 }
+
+// ConsoleRemoval reports whether u's console access is unused long enough to be removed under
+// the rules at now (console_unused_after, with a known last use), and when it is removed: the
+// recorded start of the warning period (or now, when none is recorded yet for this idle spell)
+// plus console_disable_warning of u's rule.
+func ConsoleRemoval(u inventory.User, rules Rules, now time.Time) (time.Time, bool) {
+	l := u.Login
+	if !u.LoginKnown || l == nil || !l.LastUsedKnown {
+		return time.Time{}, false
+	}
+	_, th := rules.ruleFor(&u)
+	since := l.Since()
+	if th.ConsoleUnusedAfter <= 0 || since.IsZero() || now.Sub(since) < th.ConsoleUnusedAfter {
+		return time.Time{}, false
+	}
+	start := now
+	if m, err := inventory.ParseMark(u.Tags[inventory.ConsoleWarnedTag(rules.Tags.StatePrefix)]); err == nil && !m.At.Before(since) {
+		start = m.At
+	}
+	return start.Add(th.ConsoleDisableWarning), true
+}

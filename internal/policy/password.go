@@ -178,6 +178,9 @@ func (e *userEval) addPassword(a plan.Action, startsWarning bool, format string,
 	s.Action = a
 	s.AccessKeyID = ""
 	s.Precondition = plan.LoginPreconditionOf(*e.u)
+	if m, err := inventory.ParseMark(e.u.Tags[inventory.PasswordRotatedTag(e.rules.Tags.StatePrefix)]); err == nil {
+		s.Precondition.Login.Rotated = m.At
+	}
 	s.StartsWarning = startsWarning
 	s.Reason = fmt.Sprintf(format, args...) + " (rule '" + s.Rule + "')"
 	e.out = append(e.out, draft{Step: s})

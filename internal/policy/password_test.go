@@ -130,7 +130,11 @@ func TestEvaluatePasswords(t *testing.T) {
 		{name: "used again: the warning is moot",
 			user: user("alice", console(200, 10, 1), mfa(true), mark("keycycle:console-warned", 30))},
 		{name: "last use unknown: not judged unused, still rotated",
-			user: func() inventory.User { u := user("alice", console(200, 65, never), mfa(true)); useUnknown(&u); return u }(),
+			user: func() inventory.User {
+				u := user("alice", console(200, 65, never), mfa(true))
+				useUnknown(&u)
+				return u
+			}(),
 			want: []pw{
 				{plan.Rotate, false, "password age 65d"},
 				{plan.Skip, false, "last use of the console password unknown: not judging whether console access is unused"},

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -31,6 +32,9 @@ type IAMAPI interface {
 	TagUser(ctx context.Context, in *iam.TagUserInput, optFns ...func(*iam.Options)) (*iam.TagUserOutput, error)
 	UntagUser(ctx context.Context, in *iam.UntagUserInput, optFns ...func(*iam.Options)) (*iam.UntagUserOutput, error)
 	iam.ListUserTagsAPIClient
+	UpdateLoginProfile(ctx context.Context, in *iam.UpdateLoginProfileInput, optFns ...func(*iam.Options)) (*iam.UpdateLoginProfileOutput, error)
+	DeleteLoginProfile(ctx context.Context, in *iam.DeleteLoginProfileInput, optFns ...func(*iam.Options)) (*iam.DeleteLoginProfileOutput, error)
+	GetAccountPasswordPolicy(ctx context.Context, in *iam.GetAccountPasswordPolicyInput, optFns ...func(*iam.Options)) (*iam.GetAccountPasswordPolicyOutput, error)
 }
 
 var _ IAMAPI = (*iam.Client)(nil)
@@ -148,6 +152,13 @@ type Executor struct {
 	// Concurrency is how many users are worked on at once (default 4).
 	Concurrency int
 
+	// Console passwords (password.go). Login reads a user's login profile fresh (scan.ReadLogin;
+	// nil: none); it is required for password steps. PasswordResetRequired is set on every new
+	// password. Rand is the randomness of new passwords (nil: crypto/rand.Reader).
+	Login                 func(ctx context.Context, user string) (*inventory.LoginProfile, error)
+	PasswordResetRequired bool
+	Rand                  io.Reader
+
 	locks sync.Map // user name -> *sync.Mutex: one process never works on a user twice at once
 }
 
@@ -231,7 +242,7 @@ func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []R
 	out := make([]Result, 0, len(steps))
 	stop := false
 	for _, st := range steps {
-		if !st.Action.Destructive() && st.Action != plan.Rotate {
+		if !st.Changes() {
 			out = append(out, Result{Step: st, Outcome: Noted, Detail: st.Reason})
 			continue
 		}
@@ -276,7 +287,7 @@ func (e *Executor) logResult(r Result) {
 	} else if r.Outcome == Stale || r.Outcome == Blocked {
 		lvl = slog.LevelWarn
 	}
-	attrs := []any{"account_id", r.Step.AccountID, "user", r.Step.User, "access_key_id", r.Step.AccessKeyID,
+	attrs := []any{"account_id", r.Step.AccountID, "user", r.Step.User, "credential", string(r.Step.Credential), "access_key_id", r.Step.AccessKeyID,
 		"step", string(r.Step.Action), "outcome", string(r.Outcome), "reason", r.Detail}
 	if r.NewKeyID != "" {
 		attrs = append(attrs, "new_access_key_id", r.NewKeyID)
@@ -303,6 +314,7 @@ type state struct {
 	arn    string
 	keys   []inventory.AccessKey
 	tags   map[string]string
+	login  *inventory.LoginProfile // password steps only; nil: no login profile
 }
 
 func (s state) key(id inventory.KeyID) *inventory.AccessKey {
@@ -325,13 +337,20 @@ func (s state) active() int {
 }
 
 func (e *Executor) read(ctx context.Context, user string) (state, error) {
+	return e.readUser(ctx, user, true)
+}
+
+// readUser reads the user, its tags and, withKeys, its access keys.
+func (e *Executor) readUser(ctx context.Context, user string, withKeys bool) (state, error) {
 	u, err := e.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	if err != nil {
 		return state{}, fmt.Errorf("get user %s: %w", user, err)
 	}
-	keys, err := e.Keys(ctx, user)
-	if err != nil {
-		return state{}, err
+	var keys []inventory.AccessKey
+	if withKeys {
+		if keys, err = e.Keys(ctx, user); err != nil {
+			return state{}, err
+		}
 	}
 	tags := map[string]string{}
 	p := iam.NewListUserTagsPaginator(e.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
@@ -348,6 +367,9 @@ func (e *Executor) read(ctx context.Context, user string) (state, error) {
 }
 
 func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
+	if st.Credential == plan.Password {
+		return e.passwordStep(ctx, st)
+	}
 	s, err := e.read(ctx, st.User)
 	if err != nil {
 		return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's keys; nothing changed", Err: err}

@@ -82,7 +82,13 @@ func (s *SecretsManager) StagePassword(ctx context.Context, p secret.Password) e
 	if err != nil {
 		return fmt.Errorf("encode password value for %s: %w", v.name, err)
 	}
-	o := secretOwner{user: p.UserName, account: p.AccountID, arn: p.UserARN,
+	// A new password secret starts with a placeholder without a password as AWSCURRENT, so that
+	// a password staged and then withdrawn (its UpdateLoginProfile failed) is never current.
+	initial, err := json.Marshal(PasswordValue{AccountID: p.AccountID, UserName: p.UserName, SignInURL: SignInURL(p.AccountID)})
+	if err != nil {
+		return err
+	}
+	o := secretOwner{user: p.UserName, account: p.AccountID, arn: p.UserARN, initial: initial,
 		description: "Console password of IAM user " + p.UserName + ", rotated by keycycle"}
 	return s.stage(ctx, v, body, o)
 }

@@ -40,8 +40,11 @@ func TestSecretsManagerKeepsPasswordsInTheirOwnSecret(t *testing.T) {
 	if err := s.StagePassword(ctx, p1); err != nil {
 		t.Fatal(err)
 	}
-	// The secret's first version becomes AWSCURRENT at once (Secrets Manager does that to a
-	// secret's first version); later versions wait for Promote, checked below.
+	// The secret starts with a placeholder holding no password: the staged password is not current.
+	if cur, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("keycycle/111111111111/alice/console")}); err != nil ||
+		strings.Contains(aws.ToString(cur.SecretString), "First-Password-1!") || aws.ToString(cur.VersionId) == p1.Version {
+		t.Fatalf("a staged password must not be current: %v", err)
+	}
 	if err := s.PromotePassword(ctx, p1); err != nil {
 		t.Fatal(err)
 	}

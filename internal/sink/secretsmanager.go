@@ -101,8 +101,14 @@ func (s *SecretsManager) Stage(ctx context.Context, k secret.AccessKey) error {
 // messages ("key AKIA...7Q2X", "the console password").
 type smVersion struct{ name, id, what string }
 
-// secretOwner is whom a secret belongs to, for its creation and resource policy.
-type secretOwner struct{ user, account, arn, description string }
+// secretOwner is whom a secret belongs to, for its creation and resource policy. initial, when
+// set, is the value a new secret is created with: Secrets Manager makes a secret's first version
+// AWSCURRENT whatever its staging labels, so a secret that must never show an undelivered value
+// as current starts with a placeholder.
+type secretOwner struct {
+	user, account, arn, description string
+	initial                         []byte
+}
 
 // stage writes body as v's AWSPENDING version, creating the secret when it does not exist.
 func (s *SecretsManager) stage(ctx context.Context, v smVersion, body []byte, o secretOwner) error {
@@ -140,6 +146,9 @@ func (s *SecretsManager) ensure(ctx context.Context, name string, o secretOwner)
 	}
 	if s.KMSKeyID != "" {
 		in.KmsKeyId = aws.String(s.KMSKeyID)
+	}
+	if o.initial != nil {
+		in.SecretString = aws.String(string(o.initial))
 	}
 	if _, err := s.API.CreateSecret(ctx, in); err != nil {
 		var exists *smtypes.ResourceExistsException

@@ -1,0 +1,474 @@
+package rotation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/password"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/secret"
+)
+
+// PasswordSink is the optional capability of a sink to deliver console passwords, with the phases
+// of Sink and the same idempotency (by secret.Password.Version). A sink without it is left out of
+// password deliveries (outcome not-applicable); the primary sink must have it for passwords to be
+// rotated. Errors never contain the password.
+type PasswordSink interface {
+	// PasswordLocation is where the owner fetches the password.
+	PasswordLocation(p secret.Password) string
+	StagePassword(ctx context.Context, p secret.Password) error
+	PromotePassword(ctx context.Context, p secret.Password) error
+	AbortPassword(ctx context.Context, p secret.Password) error
+}
+
+// SinkNotApplicable is the outcome of a sink that takes no console passwords (Lambda).
+const SinkNotApplicable SinkOutcome = "not-applicable"
+
+// The console password protocol, per user (DESIGN.md: "Console passwords follow the same shape"):
+//
+//	rotate:  intent tag -> read the account password policy -> generate -> stage in every sink
+//	         -> UpdateLoginProfile (PasswordResetRequired) -> promote every sink -> completion tag
+//	delete:  (after the warning period) DeleteLoginProfile, audited with what was removed
+//	warn:    the step that starts the warning period records it on the user
+//
+// A password cannot be verified the way a key is (there is no API that signs in), and IAM keeps
+// no second password: once UpdateLoginProfile succeeded the old password is gone. So every sink is
+// staged before the change, and any failure up to it undoes the staging: the old password stays
+// and no sink delivers the new one. After it, nothing can be rolled back: a failure to make the
+// new password current in the primary sink leaves the intent, and the next apply sets and
+// delivers another password.
+
+// passwordStep carries out one password step after a fresh read of the user's login profile.
+func (e *Executor) passwordStep(ctx context.Context, st plan.Step) Result {
+	if e.Login == nil {
+		return Result{Step: st, Outcome: Blocked, Detail: "refused: this executor cannot read login profiles; nothing changed"}
+	}
+	s, err := e.readUser(ctx, st.User, false)
+	if err == nil {
+		s.login, err = e.Login(ctx, st.User)
+	}
+	if err != nil {
+		return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's console password; nothing changed", Err: err}
+	}
+	if st.UserID != "" && s.userID != st.UserID {
+		why := "user " + st.User + " was deleted and recreated since the plan (new user id)"
+		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Stale, Detail: why}
+	}
+	_, interrupted := s.tags[inventory.PasswordIntentTag(e.StatePrefix)]
+	if stale, why := st.Precondition.StaleLogin(s.login, st.Action); stale && !(st.Action == plan.Rotate && interrupted) {
+		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
+	}
+	if s.login == nil {
+		return Result{Step: st, Outcome: Stale, Detail: "the user has no console password (login profile) any more"}
+	}
+	if m, err := inventory.ParseMark(s.tags[inventory.PasswordRotatedTag(e.StatePrefix)]); err == nil && st.Action == plan.Rotate &&
+		st.Precondition.Login != nil && m.At.After(st.Precondition.Login.Rotated) {
+		why := "the password was rotated since the plan was made"
+		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
+	}
+	switch st.Action {
+	case plan.Rotate:
+		return e.rotatePassword(ctx, st, s)
+	case plan.Delete:
+		return e.deleteLogin(ctx, st, s)
+	case plan.Warn:
+		return e.recordWarning(ctx, st, s)
+	}
+	return Result{Step: st, Outcome: Noted, Detail: st.Reason}
+}
+
+// passwordDeliveries returns the sinks of a password rotation: the rule's list, where every sink
+// that takes passwords gets it and the primary must.
+func (e *Executor) passwordDeliveries(st plan.Step) ([]Delivery, []PasswordSink, error) {
+	if e.Sinks == nil {
+		return nil, nil, errors.New("no sinks configured")
+	}
+	ds := e.Sinks(st)
+	if len(ds) == 0 {
+		return nil, nil, fmt.Errorf("rule %q delivers to no sink", st.Rule)
+	}
+	ps := make([]PasswordSink, len(ds))
+	for i, d := range ds {
+		ps[i], _ = d.Sink.(PasswordSink)
+	}
+	if ps[0] == nil || !ds[0].Required {
+		return nil, nil, fmt.Errorf("the first sink of rule %q (%s) takes no console passwords: it must be a required secretsmanager or ssm sink", st.Rule, ds[0].Sink.Name())
+	}
+	return ds, ps, nil
+}
+
+// pwDelivery tracks the sinks of one password rotation.
+type pwDelivery struct {
+	ds    []Delivery
+	ps    []PasswordSink
+	res   []SinkResult
+	phase []phase
+}
+
+func newPasswordDelivery(ds []Delivery, ps []PasswordSink, p secret.Password, outcome SinkOutcome) *pwDelivery {
+	d := &pwDelivery{ds: ds, ps: ps, res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
+	for i, x := range ds {
+		d.res[i] = SinkResult{Name: x.Sink.Name(), Required: x.Required, Outcome: outcome}
+		if ps[i] == nil {
+			d.res[i].Outcome, d.phase[i] = SinkNotApplicable, skipped
+			continue
+		}
+		d.res[i].Location = ps[i].PasswordLocation(p)
+	}
+	return d
+}
+
+func (e *Executor) passwordSinkEvent(st plan.Step, rotationID, event string, outcome Outcome, r SinkResult) {
+	e.audit(st, rotationID, event, outcome, func(rec *audit.Record) {
+		rec.Sink, rec.Sinks = r.Name, []audit.SinkOutcome{r.audit()}
+		if r.Err != nil {
+			rec.Error = r.Err.Error()
+		}
+	})
+}
+
+// stagePassword stages every password sink in order; it returns the first required sink's error.
+func (e *Executor) stagePassword(ctx context.Context, st plan.Step, rotationID string, p secret.Password, d *pwDelivery) error {
+	for i := range d.ds {
+		if d.phase[i] == skipped {
+			continue
+		}
+		s := d.ps[i]
+		d.phase[i] = staged
+		if err := e.call(ctx, d.ds[i].Sink, func() error { return s.StagePassword(ctx, p) }); err != nil {
+			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
+			e.passwordSinkEvent(st, rotationID, "sink_failed", Failed, d.res[i])
+			if d.ds[i].Required {
+				return fmt.Errorf("stage in %s: %w", d.ds[i].Sink.Name(), err)
+			}
+			d.phase[i] = skipped
+			continue
+		}
+		e.passwordSinkEvent(st, rotationID, "secret_staged", Done, d.res[i])
+	}
+	return nil
+}
+
+// promotePassword promotes every staged sink, the primary first. It returns the index and error
+// of the first required sink that failed, and goes on past optional failures.
+func (e *Executor) promotePassword(ctx context.Context, st plan.Step, rotationID string, p secret.Password, d *pwDelivery) *promoteFailure {
+	var first *promoteFailure
+	for i := range d.ds {
+		if d.phase[i] != staged {
+			continue
+		}
+		s := d.ps[i]
+		if err := e.call(ctx, d.ds[i].Sink, func() error { return s.PromotePassword(ctx, p) }); err != nil {
+			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
+			e.passwordSinkEvent(st, rotationID, "sink_failed", Failed, d.res[i])
+			d.phase[i] = skipped
+			if d.ds[i].Required && first == nil {
+				first = &promoteFailure{index: i, err: fmt.Errorf("deliver to %s: %w", d.ds[i].Sink.Name(), err)}
+				if i == 0 {
+					return first // the primary holds it as pending only: nobody else gets it
+				}
+			}
+			continue
+		}
+		d.phase[i], d.res[i].Outcome = promoted, SinkDelivered
+		event := "secret_promoted"
+		if _, store := d.ds[i].Sink.(Holder); !store {
+			event = "secret_sent"
+		}
+		e.passwordSinkEvent(st, rotationID, event, Done, d.res[i])
+	}
+	return first
+}
+
+// abortPassword undoes the staging of every sink touched, last first: before the password was
+// set nothing is current or sent anywhere, so afterwards no sink delivers it.
+func (e *Executor) abortPassword(ctx context.Context, p secret.Password, d *pwDelivery) error {
+	var errs []error
+	for i := len(d.ds) - 1; i >= 0; i-- {
+		if d.phase[i] == untouched || d.ps[i] == nil || (d.phase[i] == skipped && d.res[i].Outcome != SinkFailed) {
+			continue
+		}
+		s := d.ps[i]
+		err := e.call(ctx, d.ds[i].Sink, func() error { return s.AbortPassword(ctx, p) })
+		_, store := d.ds[i].Sink.(Holder)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("undo %s: %w", d.ds[i].Sink.Name(), err))
+			if d.res[i].Err == nil {
+				d.res[i].Outcome, d.res[i].Err = SinkFailed, err
+			}
+		case d.res[i].Outcome == SinkFailed:
+		case store:
+			d.res[i].Outcome = SinkWithdrawn
+		default:
+			d.res[i].Outcome = SinkNotTried // checked, never sent
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// passwordPolicy reads the account's password policy; without one, AWS's default applies.
+func (e *Executor) passwordPolicy(ctx context.Context) (password.Policy, error) {
+	out, err := e.IAM.GetAccountPasswordPolicy(ctx, &iam.GetAccountPasswordPolicyInput{})
+	var nse *iamtypes.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return password.AWSDefault(), nil
+	}
+	if err != nil {
+		return password.Policy{}, fmt.Errorf("read the password policy of account %s: %w", e.AccountID, err)
+	}
+	pp := out.PasswordPolicy
+	return password.Policy{
+		MinLength:       int(aws.ToInt32(pp.MinimumPasswordLength)),
+		RequireUpper:    pp.RequireUppercaseCharacters,
+		RequireLower:    pp.RequireLowercaseCharacters,
+		RequireNumbers:  pp.RequireNumbers,
+		RequireSymbols:  pp.RequireSymbols,
+		ReusePrevention: int(aws.ToInt32(pp.PasswordReusePrevention)),
+	}, nil
+}
+
+func (e *Executor) rand() io.Reader {
+	if e.Rand != nil {
+		return e.Rand
+	}
+	return rand.Reader
+}
+
+// passwordVersion is a new password's version: "keycycle-password-<UTC time>-<8 hex>", 43
+// characters, unique and sortable.
+func (e *Executor) passwordVersion(now time.Time) (string, error) {
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(rand.Reader, b); err != nil {
+		return "", err
+	}
+	return "keycycle-password-" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b), nil
+}
+
+// retryUnmodifiable runs fn again, with the executor's backoff, while IAM answers
+// EntityTemporarilyUnmodifiable (a recent change to the user still settling); other errors are
+// returned at once (the SDK retries throttling itself).
+func (e *Executor) retryUnmodifiable(ctx context.Context, fn func() error) error {
+	var last error
+	err := e.retry(ctx, func() error {
+		last = fn()
+		var tu *iamtypes.EntityTemporarilyUnmodifiableException
+		if errors.As(last, &tu) {
+			return last
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return last
+}
+
+func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Result {
+	ds, ps, err := e.passwordDeliveries(st)
+	if err != nil {
+		return Result{Step: st, Outcome: Blocked, Detail: "refused: the delivery configuration cannot take console passwords; nothing changed", Err: err}
+	}
+	now := e.Now().UTC()
+	probe := secret.Password{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}
+	if e.DryRun {
+		d := newPasswordDelivery(ds, ps, probe, SinkDryRun)
+		return Result{Step: st, Outcome: DryRun, Detail: "would rotate the console password: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
+	}
+
+	// Intent: a lock between concurrent runs, and the record that a rotation was under way.
+	intentKey := inventory.PasswordIntentTag(e.StatePrefix)
+	intent := inventory.PasswordIntent{Started: now}.TagValue() + " run=" + e.RunID
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
+		return Result{Step: st, Outcome: Failed, Detail: "cannot record the password rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}
+	}
+	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
+		e.audit(st, e.RunID, "concurrent_rotation", Blocked, nil)
+		return Result{Step: st, Outcome: Blocked, Detail: "another keycycle run is rotating this user's password; left to it", Err: err}
+	}
+	rotationID := e.RunID + "/" + st.User + "/password"
+	fail := func(r Result) Result {
+		e.clearPasswordIntent(ctx, st.User, intent)
+		return r
+	}
+
+	pol, err := e.passwordPolicy(ctx)
+	if err != nil {
+		e.audit(st, rotationID, "password_policy_unreadable", Failed, func(r *audit.Record) { r.Error = err.Error() })
+		return fail(Result{Step: st, Outcome: Failed, Detail: "cannot read the account password policy; nothing changed", Err: err})
+	}
+	version, err := e.passwordVersion(now)
+	if err != nil {
+		return fail(Result{Step: st, Outcome: Failed, Detail: "no randomness for a password version; nothing changed", Err: err})
+	}
+	pw, err := password.Generate(pol, e.rand())
+	if err != nil {
+		return fail(Result{Step: st, Outcome: Failed, Detail: "cannot generate a password; nothing changed", Err: err})
+	}
+	p := probe
+	p.Version, p.Secret, p.Created, p.ResetRequired = version, pw, now, e.PasswordResetRequired
+	d := newPasswordDelivery(ds, ps, p, SinkNotTried)
+
+	// Stage everywhere before the change: a sink that cannot take the password stops it here.
+	if err := e.stagePassword(ctx, st, rotationID, p, d); err != nil {
+		abortErr := e.abortPassword(ctx, p, d)
+		e.audit(st, rotationID, "rolled_back", Failed, func(r *audit.Record) {
+			r.Reason, r.Error, r.Sinks = "delivery to a required sink failed", errors.Join(err, abortErr).Error(), auditSinks(d.res)
+		})
+		return fail(Result{Step: st, Outcome: Failed, Location: d.res[0].Location, Sinks: d.res,
+			Detail: "delivery to a required sink failed; the password is unchanged and nothing was delivered", Err: errors.Join(err, abortErr)})
+	}
+
+	// Still ours? A run that wrote its intent after our first check would change the password
+	// too; whichever sees the other's intent here withdraws.
+	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
+		abortErr := e.abortPassword(ctx, p, d)
+		e.audit(st, rotationID, "concurrent_rotation", Blocked, func(r *audit.Record) { r.Sinks = auditSinks(d.res) })
+		return Result{Step: st, Outcome: Blocked, Location: d.res[0].Location, Sinks: d.res,
+			Detail: "another keycycle run is rotating this user's password; left to it, nothing changed", Err: errors.Join(err, abortErr)}
+	}
+
+	// The change. Until it succeeds the old password works; after it only the new one does.
+	err = e.retryUnmodifiable(ctx, func() error {
+		_, err := e.IAM.UpdateLoginProfile(ctx, &iam.UpdateLoginProfileInput{UserName: aws.String(st.User),
+			Password: aws.String(p.Secret.Reveal()), PasswordResetRequired: aws.Bool(p.ResetRequired)})
+		return err
+	})
+	if err != nil {
+		err = fmt.Errorf("update login profile of %s/%s: %w", e.AccountID, st.User, err)
+		why := "UpdateLoginProfile failed"
+		var viol *iamtypes.PasswordPolicyViolationException
+		var tu *iamtypes.EntityTemporarilyUnmodifiableException
+		switch {
+		case errors.As(err, &viol):
+			why = "the account password policy refused the new password"
+		case errors.As(err, &tu):
+			why = "IAM answered EntityTemporarilyUnmodifiable (a recent change is settling); the next apply tries again"
+		}
+		abortErr := e.abortPassword(ctx, p, d)
+		e.audit(st, rotationID, "password_update_failed", Failed, func(r *audit.Record) {
+			r.Reason, r.Error, r.Sinks = why, errors.Join(err, abortErr).Error(), auditSinks(d.res)
+		})
+		return fail(Result{Step: st, Outcome: Failed, Location: d.res[0].Location, Sinks: d.res,
+			Detail: why + "; the password is unchanged and nothing was delivered", Err: errors.Join(err, abortErr)})
+	}
+	e.audit(st, rotationID, "password_set", Done, func(r *audit.Record) { r.Reason = "reset required: " + fmt.Sprint(p.ResetRequired) })
+
+	loc := d.res[0].Location
+	f := e.promotePassword(ctx, st, rotationID, p, d)
+	if f != nil && f.index == 0 {
+		// The new password is set and held as pending by the primary sink only. The intent stays:
+		// the next apply sets and delivers another one.
+		e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) { r.Error, r.Sinks = f.err.Error(), auditSinks(d.res) })
+		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: f.err,
+			Detail: "the password was changed and is stored as pending in " + loc + " but is not current there; the next apply sets a new one"}
+	}
+	err = e.retry(ctx, func() error {
+		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{
+			Key: aws.String(inventory.PasswordRotatedTag(e.StatePrefix)), Value: aws.String(inventory.Mark{At: now}.TagValue())}}})
+		return err
+	})
+	if err != nil {
+		e.audit(st, rotationID, "record_failed", Failed, func(r *audit.Record) { r.Error = err.Error(); r.Sinks = auditSinks(d.res) })
+		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: err,
+			Detail: "the new password is delivered to " + loc + " but the completion record failed; the next apply rotates it again"}
+	}
+	e.clearPasswordIntent(ctx, st.User, intent)
+	e.audit(st, rotationID, "password_rotated", Done, func(r *audit.Record) {
+		r.Sink, r.Reason, r.Sinks = d.res[0].Name, st.Reason, auditSinks(d.res)
+	})
+	detail := "password rotated: new password delivered to " + loc
+	if p.ResetRequired {
+		detail += " (to be changed at the next sign-in)"
+	}
+	if f != nil {
+		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: f.err,
+			Detail: detail + "; but required delivery to " + d.res[f.index].Name + " failed, and a changed password cannot be rolled back"}
+	}
+	var failed []string
+	for _, r := range d.res {
+		if !r.Required && r.Outcome == SinkFailed {
+			failed = append(failed, r.Name)
+		}
+	}
+	if len(failed) > 0 {
+		detail += "; optional delivery failed: " + strings.Join(failed, ", ")
+	}
+	return Result{Step: st, Outcome: Done, Location: loc, Sinks: d.res, Detail: detail}
+}
+
+// clearPasswordIntent removes the password intent tag if it is still ours.
+func (e *Executor) clearPasswordIntent(ctx context.Context, user, intent string) {
+	if s, err := e.readUser(ctx, user, false); err == nil && s.tags[inventory.PasswordIntentTag(e.StatePrefix)] != intent {
+		return
+	}
+	e.untag(ctx, user, inventory.PasswordIntentTag(e.StatePrefix))
+}
+
+// deleteLogin removes console access after the warning period. The audit record keeps what was
+// removed: the profile's creation, the password's last use, the reset flag; never the password.
+func (e *Executor) deleteLogin(ctx context.Context, st plan.Step, s state) Result {
+	warned := inventory.ConsoleWarnedTag(e.StatePrefix)
+	if _, err := inventory.ParseMark(s.tags[warned]); err != nil {
+		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = "warning record gone" })
+		return Result{Step: st, Outcome: Stale, Detail: "the warning record (tag " + warned + ") is gone; run plan again"}
+	}
+	if e.DryRun {
+		return Result{Step: st, Outcome: DryRun, Detail: "would delete the login profile: " + st.Reason}
+	}
+	removed := &audit.LoginProfile{Created: s.login.Created.UTC(), ResetRequired: s.login.ResetRequired}
+	if !s.login.LastUsed.IsZero() {
+		t := s.login.LastUsed.UTC()
+		removed.PasswordLastUsed = &t
+	}
+	err := e.retryUnmodifiable(ctx, func() error {
+		_, err := e.IAM.DeleteLoginProfile(ctx, &iam.DeleteLoginProfileInput{UserName: aws.String(st.User)})
+		return err
+	})
+	var nse *iamtypes.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return Result{Step: st, Outcome: Stale, Detail: "the login profile was deleted meanwhile"}
+	}
+	if err != nil {
+		e.audit(st, "", "delete_failed", Failed, func(r *audit.Record) { r.Error, r.LoginProfile = err.Error(), removed })
+		return Result{Step: st, Outcome: Failed, Detail: "deleting the login profile failed; console access unchanged",
+			Err: fmt.Errorf("delete login profile of %s/%s: %w", e.AccountID, st.User, err)}
+	}
+	e.untag(ctx, st.User, warned, inventory.PasswordRotatedTag(e.StatePrefix))
+	e.audit(st, "", "login_profile_deleted", Done, func(r *audit.Record) { r.Reason, r.LoginProfile = st.Reason, removed })
+	return Result{Step: st, Outcome: Done, Detail: "console access removed: " + st.Reason}
+}
+
+// recordWarning starts the warning period of an unused login profile: the console-warned tag.
+// A warning already recorded for the same idle spell is kept (idempotent).
+func (e *Executor) recordWarning(ctx context.Context, st plan.Step, s state) Result {
+	tag := inventory.ConsoleWarnedTag(e.StatePrefix)
+	if m, err := inventory.ParseMark(s.tags[tag]); err == nil && !m.At.Before(s.login.Since()) {
+		return Result{Step: st, Outcome: Done, Detail: "warning already recorded on " + m.At.UTC().Format(time.RFC3339) + ": " + st.Reason}
+	}
+	if e.DryRun {
+		return Result{Step: st, Outcome: DryRun, Detail: "would record the start of the warning period: " + st.Reason}
+	}
+	now := e.Now().UTC()
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{
+		Key: aws.String(tag), Value: aws.String(inventory.Mark{At: now}.TagValue())}}}); err != nil {
+		return Result{Step: st, Outcome: Failed, Detail: "cannot record the warning; the warning period has not started", Err: fmt.Errorf("tag %s: %w", st.User, err)}
+	}
+	e.audit(st, "", "console_warning_recorded", Done, func(r *audit.Record) { r.Reason = st.Reason })
+	return Result{Step: st, Outcome: Done, Detail: "warning recorded " + now.Format(time.RFC3339) + ": " + st.Reason}
+}
