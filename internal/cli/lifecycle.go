@@ -62,7 +62,7 @@ func (c common) setup(ctx context.Context, e *env) (*job.Runner, *config.Config,
 		Now:       clock.Now,
 		Log:       e.logger(*c.verbose),
 	}
-	if r.Notify, err = notifySettings(cfg); err != nil {
+	if r.Notify, err = job.NotifyFromConfig(cfg); err != nil {
 		fmt.Fprintf(e.stderr, "keycycle: invalid configuration, nothing was done:\n%v\n", err)
 		return nil, nil, exitUsage
 	}

@@ -5,29 +5,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/notify"
 )
-
-// notifySettings turns the configuration's notify section into the runner's, loading the mail
-// templates (a template that does not render sample data is a configuration error).
-func notifySettings(cfg *config.Config) (job.Notify, error) {
-	n := cfg.Notify
-	out := job.Notify{
-		GroupOwners: n.GroupOwners, Fallback: n.FallbackEmail, ExemptionNotice: n.ExemptionNotice,
-		AccountName: n.Email.AccountName, EmailFrom: n.Email.From, EmailReplyTo: n.Email.ReplyTo,
-		EmailRegion: n.Email.Region, SNSTopicARN: n.SNSTopicARN, SlackWebhookURL: n.SlackWebhookURL,
-	}
-	if e := n.Email; e.SubjectTemplate != "" || e.TextTemplate != "" || e.HTMLTemplate != "" {
-		t, err := notify.LoadTemplates(e.SubjectTemplate, e.TextTemplate, e.HTMLTemplate)
-		if err != nil {
-			return job.Notify{}, fmt.Errorf("notify.email.templates: %w", err)
-		}
-		out.Templates = t
-	}
-	return out, nil
-}
 
 // renderNotifications prints what the run's notifications came to, and the users without an
 // owner. It prints nothing when there was nothing to tell.

@@ -79,6 +79,9 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		Runner: job.Runner{Rules: cfg.Rules, Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
 			Readers: cfg.Secret.Readers}, Delivery: job.Delivery{Delivery: cfg.Delivery}, Passwords: &cfg.Passwords, Now: clock.Now, Log: log},
 	}
+	if fleet.Runner.Notify, err = job.NotifyFromConfig(cfg); err != nil {
+		return nil, err
+	}
 	h := &Handler{
 		Fleet:          fleet,
 		DefaultAccount: aws.ToString(id.Account),

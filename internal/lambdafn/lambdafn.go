@@ -179,6 +179,7 @@ func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 			continue
 		}
 		rep.Planned++
+		h.notifyNotices(ctx, r)
 		msgs := userMessages(r.Scanned.Plan, r.Scanned.Account)
 		n, err := h.enqueue(ctx, msgs)
 		rep.Enqueued += n
@@ -189,6 +190,26 @@ func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 	h.log().Info("schedule", "accounts", rep.Accounts, "planned", rep.Planned, "enqueued", rep.Enqueued,
 		"deferred", len(rep.Deferred), "errors", len(rep.Errors))
 	return rep, nil
+}
+
+// notifyNotices sends the plan's notices that need no worker (upcoming rotations, keys still in
+// use, blocked users, expiring exemptions) right from the schedule.
+func (h *Handler) notifyNotices(ctx context.Context, r job.AccountResult) {
+	if r.Runner == nil {
+		return
+	}
+	var steps []plan.Step
+	for _, s := range r.Scanned.Plan.Steps {
+		if s.Action == plan.Warn || s.Action == plan.Blocked {
+			steps = append(steps, s)
+		}
+	}
+	rep := r.Runner.NotifyRun(ctx, r.Scanned.Account, plan.New(r.Scanned.Plan.GeneratedAt, steps), nil, h.DryRun)
+	for _, c := range rep.Channels {
+		if c.Err != nil {
+			h.log().Error("notification failed", "account_id", r.AccountID, "channel", c.Name, "error", c.Err)
+		}
+	}
 }
 
 // userMessages splits a plan into one message per user with a step to carry out.

@@ -30,6 +30,7 @@ accounts:
       - {name: due-a, access_keys: [{age_days: 100, status: Active}]}
       - {name: due-b, access_keys: [{age_days: 95, status: Active}]}
       - {name: young, access_keys: [{age_days: 10, status: Active}]}
+      - {name: soon, access_keys: [{age_days: 85, status: Active}]}
   - id: "333333333333"
     roles: [{name: KeycycleMember, trusted_accounts: ["111111111111"]}]
     users:
@@ -227,6 +228,15 @@ func TestWorkerNotifiesTheOwnerFromTheMessage(t *testing.T) {
 	f.h.Fleet.Runner.Notify = job.Notify{SNSTopicARN: aws.ToString(topic.TopicArn), Fallback: "ops@example.com"}
 	f.h.Targets = func(context.Context) ([]job.Target, error) { return []job.Target{{AccountID: "222222222222"}}, nil }
 	invoke(t, f.h, context.Background(), scheduledEvent)
+	upcoming := 0
+	for _, m := range f.sb.Outbox().SNS {
+		if strings.Contains(m.Message, "upcoming_rotation") && strings.Contains(m.Message, `"user":"soon"`) {
+			upcoming++
+		}
+	}
+	if upcoming != 1 {
+		t.Fatalf("the schedule itself must send the upcoming-rotation notice of soon: %+v", f.sb.Outbox().SNS)
+	}
 	ev := f.receive(t)
 	for _, r := range ev.Records {
 		var m Message
