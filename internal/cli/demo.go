@@ -32,6 +32,7 @@ import (
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sink"
 )
 
 //go:embed demo_scenario.yaml
@@ -263,7 +264,7 @@ func (d *demo) apply(ctx context.Context, p plan.Plan) error {
 // fetch reads a user's current key from Secrets Manager, as its deployment would.
 func (d *demo) fetch(ctx context.Context, user string) (secret.AccessKey, error) {
 	out, err := secretsmanager.NewFromConfig(d.cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId: aws.String(config.Default().Secret.Name(demoAccount, user))})
+		SecretId: aws.String(sink.SecretName(config.DefaultSecretTemplate, demoAccount, user))})
 	if err != nil {
 		return secret.AccessKey{}, fmt.Errorf("fetch %s's key: %w", user, err)
 	}
