@@ -79,7 +79,8 @@ type RateLimitRule struct {
 // With Nth > 0 it fires on the Nth matching request only (counting from 1, per rule), or with
 // Times > 0 too on Times requests from the Nth on;
 // otherwise it fires with Probability (0 < p <= 1; 0 means always). Times > 0 caps how often
-// it fires in all. Status defaults to 400 for client-side codes and 500 for others.
+// it fires in all. Status defaults to what AWS answers the code with (500 for server faults, 409
+// for IAM conflicts such as EntityTemporarilyUnmodifiable, 404 for NoSuchEntity, else 400).
 // UserName restricts the rule to requests naming that user (the UserName parameter).
 type ErrorRule struct {
 	Match
@@ -242,10 +243,7 @@ func (f *faultState) injected(service, action, account, userName string) *apiErr
 		f.fired[i]++
 		status := r.Status
 		if status == 0 {
-			status = 400
-			if isServerCode(r.Code) {
-				status = 500
-			}
+			status = defaultStatus(r.Code)
 		}
 		msg := r.Message
 		if msg == "" {
@@ -254,6 +252,22 @@ func (f *faultState) injected(service, action, account, userName string) *apiErr
 		return &apiError{Status: status, Code: r.Code, Message: msg}
 	}
 	return nil
+}
+
+// defaultStatus is the HTTP status AWS answers an error code with: 500 for server faults, the
+// IAM model's 409/404 for the conflict and not-found codes, 400 otherwise.
+func defaultStatus(code string) int {
+	switch {
+	case isServerCode(code):
+		return 500
+	case code == "EntityTemporarilyUnmodifiable" || code == "EntityAlreadyExists" || code == "DeleteConflict" || code == "LimitExceeded" || code == "ConcurrentModification":
+		return 409
+	case code == "NoSuchEntity":
+		return 404
+	case code == "TooManyRequestsException":
+		return 429
+	}
+	return 400
 }
 
 func isServerCode(code string) bool {

@@ -282,3 +282,16 @@ func TestRateLimitByActionPatterns(t *testing.T) {
 		t.Fatalf("writes are not in the read bucket: %v", err)
 	}
 }
+
+func TestInjectedErrorStatusFollowsTheCode(t *testing.T) {
+	ctx := context.Background()
+	_, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{
+		Errors: []awssim.ErrorRule{{Match: awssim.Match{Action: "UpdateLoginProfile"}, Code: "EntityTemporarilyUnmodifiable"}},
+	}))
+	_, err := iam.NewFromConfig(cfg).UpdateLoginProfile(ctx, &iam.UpdateLoginProfileInput{UserName: aws.String("alice"), PasswordResetRequired: aws.Bool(true)})
+	wantAPIError(t, err, "EntityTemporarilyUnmodifiable", http.StatusConflict)
+	var typed *iamtypes.EntityTemporarilyUnmodifiableException
+	if !errors.As(err, &typed) {
+		t.Fatalf("want the typed error, got %T", err)
+	}
+}

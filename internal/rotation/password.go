@@ -372,8 +372,16 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	loc := d.res[0].Location
 	f := e.promotePassword(ctx, st, rotationID, p, d)
 	if f != nil && f.index == 0 {
-		// The new password is set and held as pending by the primary sink only. The intent stays:
-		// the next apply sets and delivers another one.
+		// The new password is set and held as pending by the primary sink only. An intent newer
+		// than any completion makes the next apply set and deliver another one: ours, written
+		// again in case a concurrent run replaced it and recorded its own completion meanwhile.
+		again := inventory.PasswordIntent{Started: e.Now().UTC()}.TagValue() + " run=" + e.RunID
+		if err := e.retry(ctx, func() error {
+			_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(again)}}})
+			return err
+		}); err != nil {
+			e.logger().Warn("record password intent", "account_id", e.AccountID, "user", st.User, "error", err)
+		}
 		e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) { r.Error, r.Sinks = f.err.Error(), auditSinks(d.res) })
 		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: f.err,
 			Detail: "the password was changed and is stored as pending in " + loc + " but is not current there; the next apply sets a new one"}
