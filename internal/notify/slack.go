@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keycycle/keycycle/internal/backoff"
 )
 
 // Slack posts one message per run to a Slack-compatible incoming webhook: a JSON body
@@ -139,38 +141,18 @@ func (s *Slack) post(ctx context.Context, body []byte) error {
 	if client == nil {
 		client = &http.Client{Timeout: 15 * time.Second}
 	}
-	attempts, wait, maxWait := s.Attempts, s.Backoff, s.MaxWait
-	if attempts <= 0 {
-		attempts = 4
-	}
-	if wait <= 0 {
-		wait = time.Second
-	}
-	if maxWait <= 0 {
-		maxWait = 30 * time.Second
-	}
-	var last error
-	for i := 0; i < attempts; i++ {
+	p := backoff.Policy{Attempts: s.Attempts, Initial: s.Backoff, Max: s.MaxWait}.With(backoff.Policy{Attempts: 4, Initial: time.Second, Max: 30 * time.Second})
+	err := p.Retry(ctx, func() (time.Duration, error) {
 		retry, after, err := s.once(ctx, client, body)
-		if err == nil {
-			return nil
+		if err != nil && !retry {
+			return 0, backoff.Permanent(err)
 		}
-		last = err
-		if !retry || i == attempts-1 {
-			break
-		}
-		d := max(wait, after)
-		d = min(d, maxWait)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("slack webhook: %w (then: %w)", last, ctx.Err())
-		case <-t.C:
-		}
-		wait *= 2
+		return after, err
+	})
+	if err != nil {
+		return fmt.Errorf("slack webhook: %w", err)
 	}
-	return fmt.Errorf("slack webhook: %w", last)
+	return nil
 }
 
 // once posts body once. retry says whether a later attempt may succeed; after is the server's

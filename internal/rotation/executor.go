@@ -5,7 +5,6 @@ package rotation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/secret"
@@ -473,31 +473,8 @@ func (e *Executor) untag(ctx context.Context, user string, keys ...string) {
 
 // retry runs fn up to e.Attempts times with doubling waits; it stops early on ctx.
 func (e *Executor) retry(ctx context.Context, fn func() error) error {
-	n, wait := e.Attempts, e.Backoff
-	if n <= 0 {
-		n = 3
-	}
-	if wait <= 0 {
-		wait = 500 * time.Millisecond
-	}
-	var err error
-	for i := 0; i < n; i++ {
-		if err = fn(); err == nil {
-			return nil
-		}
-		if i == n-1 {
-			break
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
-		}
-		wait *= 2
-	}
-	return err
+	p := backoff.Policy{Attempts: e.Attempts, Initial: e.Backoff}.With(backoff.Policy{Attempts: 3, Initial: 500 * time.Millisecond, Max: 10 * time.Second})
+	return p.Retry(ctx, func() (time.Duration, error) { return 0, fn() })
 }
 
 func sortedIDs(keys []inventory.AccessKey) []string {

@@ -11,6 +11,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
 )
@@ -150,12 +151,8 @@ func deleteWith(ctx context.Context, c SelfIAM, id inventory.KeyID) error {
 		if err == nil || attempt == 5 || !errors.As(err, &ae) || ae.ErrorCode() != "InvalidClientTokenId" {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
+		if serr := backoff.Sleep(ctx, wait); serr != nil {
+			return errors.Join(err, serr)
 		}
 		wait *= 2
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
 )
@@ -70,12 +71,8 @@ func (v *STSVerifier) Verify(ctx context.Context, id inventory.KeyID, sec secret
 			ok++
 			continue
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, wait) != nil {
 			return fmt.Errorf("key %s did not authenticate %d times in a row within %s (%d attempts): %w", id, need, limit, attempts, last)
-		case <-t.C:
 		}
 		wait = min(wait*2, maxWait)
 	}

@@ -21,6 +21,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/inventory"
 )
 
@@ -364,12 +365,8 @@ func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, e
 				return nil, fmt.Errorf("get: %w", err)
 			}
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("report not ready after %s: %w", limit, ctx.Err())
-		case <-t.C:
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("report not ready after %s: %w", limit, err)
 		}
 		wait = min(wait*2, poll)
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
 )
@@ -173,38 +174,18 @@ func (w *Webhook) send(ctx context.Context, k secret.AccessKey, b WebhookBody) e
 // sendBody posts body with the retry policy; delivery is the X-Keycycle-Delivery header, what
 // names the credential in errors.
 func (w *Webhook) sendBody(ctx context.Context, event, delivery, what string, body []byte) error {
-	attempts, wait, maxWait := w.Attempts, w.Backoff, w.MaxBackoff
-	if attempts <= 0 {
-		attempts = 4
-	}
-	if wait <= 0 {
-		wait = time.Second
-	}
-	if maxWait <= 0 {
-		maxWait = 30 * time.Second
-	}
-	loc := RedactURL(w.URL)
-	var last error
-	for i := 0; i < attempts; i++ {
+	p := backoff.Policy{Attempts: w.Attempts, Initial: w.Backoff, Max: w.MaxBackoff}.With(backoff.Policy{Attempts: 4, Initial: time.Second, Max: 30 * time.Second})
+	err := p.Retry(ctx, func() (time.Duration, error) {
 		after, err := w.post(ctx, event, delivery, body)
-		if err == nil {
-			return nil
+		if errors.Is(err, errPermanent) {
+			return 0, backoff.Permanent(err)
 		}
-		last = err
-		if errors.Is(err, errPermanent) || i == attempts-1 {
-			break
-		}
-		d := min(max(wait, after), maxWait)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("webhook %s, %s: %w (then: %w)", loc, what, last, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(wait*2, maxWait)
+		return after, err
+	})
+	if err != nil {
+		return fmt.Errorf("webhook %s, %s: %w", RedactURL(w.URL), what, err)
 	}
-	return fmt.Errorf("webhook %s, %s: %w", loc, what, last)
+	return nil
 }
 
 // post makes one attempt. after is the wait the receiver asked for (Retry-After), if any.

@@ -15,6 +15,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/keycycle/keycycle/internal/backoff"
 )
 
 // Budget is a sustained rate with a burst.
@@ -127,18 +129,7 @@ func (a *Account) bucket(write bool) *bucket {
 
 // Wait blocks until a read (or write) may be sent, or ctx ends.
 func (a *Account) Wait(ctx context.Context, write bool) error {
-	d := a.bucket(write).reserve()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, a.bucket(write).reserve())
 }
 
 // Observe adapts the budget to a call's outcome.
