@@ -225,7 +225,7 @@ func (e *userEval) evaluateKeys() {
 
 	// An interrupted rotation is resumed first: the executor's recovery deals with a key created
 	// after the intent (an orphan) before anything else, so no other rule applies to this user.
-	if in := st.intent; in != nil && (st.rotated == nil || st.rotated.At.Before(in.Started)) {
+	if in := st.intent; in != nil && (st.rotated == nil || !in.Started.Before(st.rotated.At)) { // same second: still pending
 		if old := e.u.Key(in.Old); old != nil && old.Active() {
 			e.add(plan.Rotate, old.ID, "resume the rotation of key %s started %s: it never recorded completion",
 				old.ID, fmtTime(in.Started))

@@ -2,8 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
@@ -94,7 +92,7 @@ func (e *userEval) evaluatePassword() {
 	if th.PasswordRotateAfter <= 0 {
 		return
 	}
-	if in := st.intent; in != nil && (st.rotated == nil || st.rotated.At.Before(in.Started)) {
+	if in := st.intent; in != nil && (st.rotated == nil || !in.Started.Before(st.rotated.At)) { // same second: an intent left after a completion is still pending
 		e.addPassword(plan.Rotate, false, "resume the password rotation started %s: it never recorded completion; a new password is set",
 			fmtTime(in.Started))
 		return
@@ -190,24 +188,10 @@ func (e *userEval) addPassword(a plan.Action, startsWarning bool, format string,
 // rule rotates passwords at all. It returns the thresholds, the words saying where the value came
 // from, and a warning when the tag was ignored.
 func (r *Rules) passwordOverride(u *inventory.User, th Thresholds) (Thresholds, string, string) {
-	name := r.Tags.PasswordRotateAfterDays
-	if name == "" || r.Overrides.Max <= 0 || th.PasswordRotateAfter <= 0 {
+	if th.PasswordRotateAfter <= 0 {
 		return th, "", ""
 	}
-	v, ok := u.Tags[name]
-	if !ok {
-		return th, "", ""
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 {
-		return th, "", fmt.Sprintf("tag %s=%q is not a whole number of days: ignored, password_rotate_after stays %s",
-			name, v, FormatDuration(th.PasswordRotateAfter))
-	}
-	d := time.Duration(n) * Day
-	if d < r.Overrides.Min || d > r.Overrides.Max {
-		return th, "", fmt.Sprintf("tag %s=%q is outside the allowed %s to %s: ignored, password_rotate_after stays %s",
-			name, v, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), FormatDuration(th.PasswordRotateAfter))
-	}
+	d, from, warn := r.dayOverride(u, r.Tags.PasswordRotateAfterDays, "password_rotate_after", th.PasswordRotateAfter)
 	th.PasswordRotateAfter = d
-	return th, " from tag " + name, ""
+	return th, from, warn
 }

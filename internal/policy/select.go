@@ -145,24 +145,31 @@ func parseDate(s string) (time.Time, error) {
 // override applies the per-user rotate_after tag. It returns the thresholds, the words saying
 // where rotate_after came from (empty for the rule) and a warning when the tag was ignored.
 func (r *Rules) override(u *inventory.User, th Thresholds) (Thresholds, string, string) {
-	name := r.Tags.RotateAfterDays
+	d, from, warn := r.dayOverride(u, r.Tags.RotateAfterDays, "rotate_after", th.RotateAfter)
+	th.RotateAfter = d
+	return th, from, warn
+}
+
+// dayOverride reads a per-user override of field (current value cur) from the tag name, in whole
+// days within the bounds of Overrides. It returns the value to use, the words saying where it
+// came from (empty: the rule) and a warning when the tag was there but ignored.
+func (r *Rules) dayOverride(u *inventory.User, name, field string, cur time.Duration) (time.Duration, string, string) {
 	if name == "" || r.Overrides.Max <= 0 {
-		return th, "", ""
+		return cur, "", ""
 	}
 	v, ok := u.Tags[name]
 	if !ok {
-		return th, "", ""
+		return cur, "", ""
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n <= 0 {
-		return th, "", fmt.Sprintf("tag %s=%q is not a whole number of days: ignored, rotate_after stays %s",
-			name, v, FormatDuration(th.RotateAfter))
+		return cur, "", fmt.Sprintf("tag %s=%q is not a whole number of days: ignored, %s stays %s",
+			name, v, field, FormatDuration(cur))
 	}
 	d := time.Duration(n) * Day
 	if d < r.Overrides.Min || d > r.Overrides.Max {
-		return th, "", fmt.Sprintf("tag %s=%q is outside the allowed %s to %s: ignored, rotate_after stays %s",
-			name, v, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), FormatDuration(th.RotateAfter))
+		return cur, "", fmt.Sprintf("tag %s=%q is outside the allowed %s to %s: ignored, %s stays %s",
+			name, v, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), field, FormatDuration(cur))
 	}
-	th.RotateAfter = d
-	return th, " from tag " + name, ""
+	return d, " from tag " + name, ""
 }

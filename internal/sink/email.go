@@ -115,6 +115,14 @@ It decrypts to a profile for your AWS shared credentials file. The previous key 
 for a grace period; move your applications to the new key before it is deactivated.
 
 %s`, k.UserName, k.AccountID, k.KeyID.Raw(), k.Created.UTC().Format("2006-01-02 15:04 UTC"), m.RecipientTag, sealed)
+	if err := m.send(ctx, to, subject, text); err != nil {
+		return fmt.Errorf("mail key %s to the owner of %s: %w", k.KeyID, k.UserName, err)
+	}
+	return nil
+}
+
+// send mails a plain-text message (whose secret part is already sealed) to one owner.
+func (m *Email) send(ctx context.Context, to, subject, text string) error {
 	in := &sesv2.SendEmailInput{
 		FromEmailAddress: aws.String(m.From),
 		Destination:      &sestypes.Destination{ToAddresses: []string{to}},
@@ -126,10 +134,8 @@ for a grace period; move your applications to the new key before it is deactivat
 	if m.ReplyTo != "" {
 		in.ReplyToAddresses = []string{m.ReplyTo}
 	}
-	if _, err := m.API.SendEmail(ctx, in); err != nil {
-		return fmt.Errorf("mail key %s to the owner of %s: %w", k.KeyID, k.UserName, err)
-	}
-	return nil
+	_, err := m.API.SendEmail(ctx, in)
+	return err
 }
 
 // Abort does nothing: a mail cannot be unsent.

@@ -7,10 +7,6 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-
 	"github.com/keycycle/keycycle/internal/secret"
 )
 
@@ -201,18 +197,7 @@ Decrypt it with your age identity, for example:
     age --decrypt --identity ~/.config/age/key.txt < password.age
 
 %s`, p.UserName, p.AccountID, p.Created.UTC().Format("2006-01-02 15:04 UTC"), SignInURL(p.AccountID), reset, m.RecipientTag, sealed)
-	in := &sesv2.SendEmailInput{
-		FromEmailAddress: aws.String(m.From),
-		Destination:      &sestypes.Destination{ToAddresses: []string{to}},
-		Content: &sestypes.EmailContent{Simple: &sestypes.Message{
-			Subject: &sestypes.Content{Data: aws.String(subject), Charset: aws.String("UTF-8")},
-			Body:    &sestypes.Body{Text: &sestypes.Content{Data: aws.String(text), Charset: aws.String("UTF-8")}},
-		}},
-	}
-	if m.ReplyTo != "" {
-		in.ReplyToAddresses = []string{m.ReplyTo}
-	}
-	if _, err := m.API.SendEmail(ctx, in); err != nil {
+	if err := m.send(ctx, to, subject, text); err != nil {
 		return fmt.Errorf("mail the console password of %s to its owner: %w", p.UserName, err)
 	}
 	return nil
