@@ -52,17 +52,8 @@ func (c common) setup(ctx context.Context, e *env) (*job.Runner, *config.Config,
 		fmt.Fprintf(e.stderr, "keycycle: %v\n", err)
 		return nil, nil, exitUsage
 	}
-	r := &job.Runner{
-		AWS:   awsCfg,
-		Rules: cfg.Rules,
-		Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
-			Readers: cfg.Secret.Readers},
-		Delivery:  job.Delivery{Delivery: cfg.Delivery},
-		Passwords: &cfg.Passwords,
-		Now:       clock.Now,
-		Log:       e.logger(*c.verbose),
-	}
-	if r.Notify, err = job.NotifyFromConfig(cfg); err != nil {
+	r, err := job.FromConfig(cfg, awsCfg, clock.Now, e.logger(*c.verbose))
+	if err != nil {
 		fmt.Fprintf(e.stderr, "keycycle: invalid configuration, nothing was done:\n%v\n", err)
 		return nil, nil, exitUsage
 	}

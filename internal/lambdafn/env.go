@@ -71,16 +71,16 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	}
 	concurrency, _ := strconv.Atoi(getenv(EnvConcurrency))
 	margin, _ := strconv.Atoi(getenv(EnvMarginSecond))
+	runner, err := job.FromConfig(cfg, awsCfg, clock.Now, log)
+	if err != nil {
+		return nil, err
+	}
 	fleet := &job.Fleet{
 		Hub:         awsCfg,
 		Role:        job.Role{Name: role, ExternalID: getenv(EnvExternalID), SessionName: "keycycle-lambda"},
 		Limits:      throttle.NewRegistry(throttle.DefaultLimits()),
 		Concurrency: concurrency,
-		Runner: job.Runner{Rules: cfg.Rules, Secret: job.Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
-			Readers: cfg.Secret.Readers}, Delivery: job.Delivery{Delivery: cfg.Delivery}, Passwords: &cfg.Passwords, Now: clock.Now, Log: log},
-	}
-	if fleet.Runner.Notify, err = job.NotifyFromConfig(cfg); err != nil {
-		return nil, err
+		Runner:      *runner,
 	}
 	h := &Handler{
 		Fleet:          fleet,
