@@ -65,11 +65,22 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, fmt.Errorf("who am I: %w", err)
 	}
-	role := getenv(EnvRole)
-	if role == "" {
-		role = "OrganizationAccountAccessRole"
+	// The configuration's accounts section, with the environment (set by the deployment) winning.
+	acc := cfg.Accounts
+	if acc == nil {
+		acc = &config.Accounts{Role: "OrganizationAccountAccessRole", Concurrency: 8}
 	}
+	role := first(getenv(EnvRole), acc.Role)
+	externalID := first(getenv(EnvExternalID), acc.ExternalID)
 	concurrency, _ := strconv.Atoi(getenv(EnvConcurrency))
+	if concurrency <= 0 {
+		concurrency = acc.Concurrency
+	}
+	limits := throttle.DefaultLimits()
+	if cfg.Accounts != nil {
+		limits.Read = throttle.Budget{PerSecond: acc.ReadsPerSecond, Burst: acc.ReadBurst}
+		limits.Write = throttle.Budget{PerSecond: acc.WritesPerSecond, Burst: acc.WriteBurst}
+	}
 	margin, _ := strconv.Atoi(getenv(EnvMarginSecond))
 	runner, err := job.FromConfig(cfg, awsCfg, clock.Now, log)
 	if err != nil {
@@ -77,8 +88,8 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	}
 	fleet := &job.Fleet{
 		Hub:         awsCfg,
-		Role:        job.Role{Name: role, ExternalID: getenv(EnvExternalID), SessionName: "keycycle-lambda"},
-		Limits:      throttle.NewRegistry(throttle.DefaultLimits()),
+		Role:        job.Role{Name: role, ExternalID: externalID, SessionName: "keycycle-lambda"},
+		Limits:      throttle.NewRegistry(limits),
 		Concurrency: concurrency,
 		Runner:      *runner,
 	}
@@ -94,6 +105,15 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		h.Margin = secondsDuration(margin)
 	}
 	ids, ous, exclude := list(getenv(EnvAccounts)), list(getenv(EnvOUs)), list(getenv(EnvExclude))
+	var include []string
+	var tags map[string]string
+	if len(ids) == 0 && len(ous) == 0 && len(exclude) == 0 && cfg.Accounts != nil {
+		if acc.Source == config.SourceList {
+			ids = acc.IDs
+		} else {
+			include, ous, exclude, tags = acc.IDs, acc.OUs, acc.Exclude, acc.Tags
+		}
+	}
 	if len(ids) > 0 {
 		h.Targets = func(context.Context) ([]job.Target, error) {
 			out := make([]job.Target, 0, len(ids))
@@ -105,7 +125,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	} else {
 		org := organizations.NewFromConfig(awsCfg)
 		h.Targets = func(ctx context.Context) ([]job.Target, error) {
-			accts, skipped, err := scan.OrgAccounts(ctx, org, scan.AccountFilter{OUs: ous, Exclude: exclude})
+			accts, skipped, err := scan.OrgAccounts(ctx, org, scan.AccountFilter{OUs: ous, Include: include, Exclude: exclude, Tags: tags})
 			if err != nil {
 				return nil, err
 			}
@@ -130,4 +150,14 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+// first returns the first non-empty value.
+func first(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
