@@ -36,9 +36,11 @@ func executor(t *testing.T) (*awssimtest.Sandbox, *rotation.Executor) {
 	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, guardScenario))
 	c := iam.NewFromConfig(cfg)
 	return sb, &rotation.Executor{
-		AccountID:   "111111111111",
-		IAM:         c,
-		Keys:        func(ctx context.Context, user string) ([]inventory.AccessKey, error) { return scan.ReadKeys(ctx, c, user) },
+		AccountID: "111111111111",
+		IAM:       c,
+		Keys: func(ctx context.Context, user string) ([]inventory.AccessKey, error) {
+			return scan.ReadKeys(ctx, c, user)
+		},
 		Now:         sb.Clock().Now,
 		StatePrefix: "keycycle:",
 		RunID:       "test",
