@@ -216,7 +216,7 @@ func iamCreateUser(s *Server, q *request) (any, *apiError) {
 	// A new user gets a new UserId even when the name was used before: key state, groups and
 	// password history belong to the old UserId and are gone with it.
 	u := &user{Name: name, Path: path, UserID: s.world.newID("AIDA"), Created: q.now, Tags: tags}
-	q.acct.users[strings.ToLower(name)] = u
+	q.acct.setUser(u)
 	return createUserResult{User: userXML(q.acct, u, true)}, nil
 }
 
@@ -250,7 +250,7 @@ func iamDeleteUser(_ *Server, q *request) (any, *apiError) {
 	case len(u.Groups) > 0:
 		return nil, errDeleteConflict("Cannot delete entity, must remove users from group first.")
 	}
-	delete(q.acct.users, strings.ToLower(u.Name))
+	q.acct.removeUser(u)
 	return nil, nil
 }
 

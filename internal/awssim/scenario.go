@@ -516,7 +516,7 @@ func (s *Server) Load(sc *Scenario) error {
 			for _, k := range keys {
 				u.Tags = append(u.Tags, tag{Key: k, Value: su.Tags[k]})
 			}
-			a.users[strings.ToLower(u.Name)] = u
+			a.setUser(u)
 			for _, g := range su.Groups {
 				grp := a.findGroup(g)
 				grp.members = append(grp.members, strings.ToLower(u.Name))

@@ -35,6 +35,7 @@ type account struct {
 	Alias          string
 	Region         string           // default region printed for the operator credential
 	users          map[string]*user // by lower-cased name: IAM names are case-insensitive
+	usersSorted    []*user          // users by name, cached by sortedUsers; nil when stale
 	groups         map[string]*group
 	roles          map[string]*role
 	passwordPolicy *passwordPolicy
@@ -258,14 +259,31 @@ func (w *world) newID(prefix string) string {
 
 func (w *world) newSecret() string { return w.randString(secretAlph, 40) }
 
-// sortedUsers returns the account's users ordered by name, as IAM lists them.
+// sortedUsers returns the account's users ordered by name, as IAM lists them. The order is
+// cached until a user is added or removed (setUser, removeUser): listing 100,000 users a page at
+// a time would otherwise sort them all for every page. Callers must not modify the slice.
 func (a *account) sortedUsers() []*user {
+	if a.usersSorted != nil {
+		return a.usersSorted
+	}
 	out := make([]*user, 0, len(a.users))
 	for _, u := range a.users {
 		out = append(out, u)
 	}
 	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
+	a.usersSorted = out
 	return out
+}
+
+// setUser adds (or replaces) a user; removeUser deletes one. Both drop the cached order.
+func (a *account) setUser(u *user) {
+	a.users[strings.ToLower(u.Name)] = u
+	a.usersSorted = nil
+}
+
+func (a *account) removeUser(u *user) {
+	delete(a.users, strings.ToLower(u.Name))
+	a.usersSorted = nil
 }
 
 func (a *account) sortedGroups() []*group {
