@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -14,10 +15,11 @@ import (
 	"github.com/keycycle/keycycle/internal/scan"
 )
 
-// PlanForce plans rotating one user's access key now, whatever its age (the "force refresh" of
-// the Terraform+SQS module, ForceRotate of the CloudFormation solution). Everything else stays as
-// the rules say: selection and exemptions hold, two active keys block, an inactive second key is
-// deleted first only when the delete rule allows it. The user is read fresh.
+// PlanForce plans rotating one user's access key, and console password when the user has one and
+// password rotation is on, now, whatever their age (the "force refresh" of the Terraform+SQS
+// module, ForceRotate of the CloudFormation solution). Everything else stays as the rules say:
+// selection and exemptions hold, two active keys block, an inactive second key is deleted first
+// only when the delete rule allows it. The user is read fresh.
 func (r *Runner) PlanForce(ctx context.Context, userName string) (plan.Plan, error) {
 	id, err := r.Identity(ctx)
 	if err != nil {
@@ -47,23 +49,35 @@ func (r *Runner) PlanForce(ctx context.Context, userName string) (plan.Plan, err
 		return plan.Plan{}, fmt.Errorf("force rotation of %s: %w", userName, err)
 	}
 	u.KeysKnown = true
+	if u.Login, err = scan.ReadLogin(ctx, c, userName); err != nil {
+		u.LoginUnknown = err.Error() // the keys can still be forced; the password is left alone
+	} else {
+		u.LoginKnown = true
+	}
 	rules := r.Rules
-	rules.Default.RotateAfter = 1 // every active key is due
-	rules.Default.WarnBefore = 0
+	force(&rules.Default)
 	named := make([]policy.Rule, len(rules.Named))
 	for i, n := range rules.Named {
-		n.RotateAfter, n.WarnBefore = 1, 0
+		force(&n.Thresholds)
 		named[i] = n
 	}
 	rules.Named = named
 	rules.Overrides.Max = 0 // no per-user tag can push it back
 	p := policy.Evaluate([]inventory.Account{{ID: aws.ToString(id.Account), Users: []inventory.User{u}}}, rules, r.now())
 	for i := range p.Steps {
-		if p.Steps[i].Action == plan.Rotate {
+		if p.Steps[i].Action == plan.Rotate && !strings.HasPrefix(p.Steps[i].Reason, "forced") {
 			p.Steps[i].Reason = "forced rotation requested: " + p.Steps[i].Reason
 		}
 	}
 	return p, nil
+}
+
+// force makes every active key (and password, where password rotation is on) due now.
+func force(th *policy.Thresholds) {
+	th.RotateAfter, th.WarnBefore = 1, 0
+	if th.PasswordRotateAfter > 0 {
+		th.PasswordRotateAfter = 1
+	}
 }
 
 // Force plans and applies a forced rotation of one user.

@@ -10,12 +10,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/policy"
+	"github.com/keycycle/keycycle/internal/sink"
 	"github.com/keycycle/keycycle/internal/throttle"
 )
 
@@ -36,6 +38,7 @@ accounts:
     users:
       - {name: due-c, access_keys: [{age_days: 120, status: Active}]}
       - {name: svc, access_keys: [{age_days: 20, status: Active}]}
+      - {name: console-user, login_profile: {age_days: 10}, access_keys: [{age_days: 20, status: Active}]}
 `
 
 type fixture struct {
@@ -257,5 +260,25 @@ func TestWorkerNotifiesTheOwnerFromTheMessage(t *testing.T) {
 		if !strings.Contains(m.Message, "rotated") || !strings.Contains(m.Message, "ops@example.com") {
 			t.Fatalf("notice = %s", m)
 		}
+	}
+}
+
+func TestForceRotatesTheConsolePasswordToo(t *testing.T) {
+	f := newFixture(t)
+	rep := invoke(t, f.h, context.Background(), `{"account": "333333333333", "ForceRotate": "console-user"}`).(Report)
+	if len(rep.Errors) != 0 || len(rep.Results) != 2 {
+		t.Fatalf("force: %+v", rep)
+	}
+	if keys, _ := f.sb.Keys("333333333333", "console-user"); len(keys) != 2 {
+		t.Fatal("the access key was not rotated")
+	}
+	out, err := secretsmanager.NewFromConfig(f.sb.AccountConfig(t, "333333333333")).GetSecretValue(context.Background(),
+		&secretsmanager.GetSecretValueInput{SecretId: aws.String("keycycle/333333333333/console-user/console")})
+	if err != nil {
+		t.Fatalf("the new password was not stored: %v", err)
+	}
+	var v sink.PasswordValue
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil || !f.sb.PasswordIs("333333333333", "console-user", v.Password) {
+		t.Fatalf("the stored password is not the one in force (%v)", err)
 	}
 }
