@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -331,7 +332,9 @@ func TestConcurrentAppliesRotateOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = e.runner().Apply(context.Background(), p, false)
+			r := e.runner()
+			r.LockScope = fmt.Sprintf("process-%d", i) // three separate processes: no shared lock
+			_, _ = r.Apply(context.Background(), p, false)
 		}()
 	}
 	wg.Wait()

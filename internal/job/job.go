@@ -55,6 +55,8 @@ type Runner struct {
 	RunID string
 	// ReportPoll is the credential report poll interval (default 2s).
 	ReportPoll time.Duration
+	// LockScope is rotation.Executor.LockScope: empty for real runs.
+	LockScope string
 	// Notify says who hears about a run (notify.go).
 	Notify Notify
 	// Passwords says how new console passwords are set and stored; nil: config.DefaultPasswords()
@@ -172,6 +174,7 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 		Now:         r.now,
 		StatePrefix: r.Rules.Tags.StatePrefix,
 		RunID:       runID,
+		LockScope:   r.LockScope,
 		DryRun:      dryRun,
 		Audit:       r.Audit,
 		Log:         r.log(),

@@ -465,10 +465,11 @@ func eventOf(evs []notify.Event, user string, k notify.Kind) *notify.Event {
 	return nil
 }
 
-// TestConcurrentPasswordRotationsDeliverThePasswordInForce (I7): runs racing on one saved plan
-// for one user's password: one rotates it, the others withdraw (another run's intent), find it
-// rotated since the plan (stale), or, when they lose a race inside the protocol, fail without
-// making their password current; the store never holds a password other than the one in force.
+// TestConcurrentPasswordRotationsDeliverThePasswordInForce (I7): runs of one process racing on one
+// saved plan for one user's password: one rotates it, the others find it rotated since the plan
+// (stale) or, should they lose a race inside the protocol, fail and leave an intent for the next
+// run; the store never holds a password other than the one in force. (Separate processes are
+// guarded by the intent tags only: docs/passwords.md, "Concurrent runs".)
 func TestConcurrentPasswordRotationsDeliverThePasswordInForce(t *testing.T) {
 	for round := 0; round < 5; round++ {
 		e := newPasswordEnv(t)

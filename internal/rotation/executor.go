@@ -151,6 +151,10 @@ type Executor struct {
 	Backoff  time.Duration
 	// Concurrency is how many users are worked on at once (default 4).
 	Concurrency int
+	// LockScope separates executors that must not exclude each other: empty for every real run
+	// (one process never works on a user twice at once); tests that play separate processes in
+	// one give each its own scope.
+	LockScope string
 
 	// Console passwords (password.go). Login reads a user's login profile fresh (scan.ReadLogin;
 	// nil: none); it is required for password steps. PasswordResetRequired is set on every new
@@ -158,9 +162,13 @@ type Executor struct {
 	Login                 func(ctx context.Context, user string) (*inventory.LoginProfile, error)
 	PasswordResetRequired bool
 	Rand                  io.Reader
-
-	locks sync.Map // user name -> *sync.Mutex: one process never works on a user twice at once
 }
+
+// userLocks holds one mutex per account and user for the whole process: however many executors
+// a process runs (a fleet, a Lambda instance, concurrent applies), it never works on a user twice
+// at once. Across processes the intent tags and IAM's two-key quota guard access keys; for
+// console passwords, which IAM changes without any conditional write, see docs/passwords.md.
+var userLocks sync.Map
 
 // Apply carries out the steps of p that belong to e.AccountID, user by user, and returns one
 // result per step in plan order. A failure stops the remaining steps of that user only.
@@ -235,7 +243,7 @@ func (c changes) expect(p plan.Precondition) plan.Precondition {
 }
 
 func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []Result {
-	mu, _ := e.locks.LoadOrStore(name, &sync.Mutex{})
+	mu, _ := userLocks.LoadOrStore(e.LockScope+"/"+e.AccountID+"/"+name, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 	ch := changes{deleted: map[inventory.KeyID]bool{}, deactivated: map[inventory.KeyID]bool{}}

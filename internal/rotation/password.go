@@ -370,7 +370,22 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	e.audit(st, rotationID, "password_set", Done, func(r *audit.Record) { r.Reason = "reset required: " + fmt.Sprint(p.ResetRequired) })
 
 	loc := d.res[0].Location
-	f := e.promotePassword(ctx, st, rotationID, p, d)
+	// Another run that started after our last check sets its own password; which one is then in
+	// force is unknown. IAM has no conditional write, so the intent is checked around the
+	// promotion: a run that finds another's intent (or none: the other finished) reports a
+	// failure and leaves its intent, and the next apply sets and delivers a password of its own.
+	concurrent := func() *promoteFailure {
+		if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
+			return &promoteFailure{index: 0, err: errors.Join(errors.New("another keycycle run changed this user's password at the same time"), err)}
+		}
+		return nil
+	}
+	f := concurrent()
+	if f == nil {
+		if f = e.promotePassword(ctx, st, rotationID, p, d); f == nil {
+			f = concurrent()
+		}
+	}
 	if f != nil && f.index == 0 {
 		// The new password is set and held as pending by the primary sink only. An intent newer
 		// than any completion makes the next apply set and deliver another one: ours, written
