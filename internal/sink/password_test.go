@@ -12,7 +12,6 @@ import (
 	"filippo.io/age/armor"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
@@ -135,16 +134,7 @@ func TestSSMKeepsPasswordsInTheirOwnParameter(t *testing.T) {
 
 func TestEmailSendsPasswordsEncrypted(t *testing.T) {
 	ctx := context.Background()
-	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, sinkScenario))
-	api := sesv2.NewFromConfig(cfg)
-	if _, err := api.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("keycycle@example.com")}); err != nil {
-		t.Fatal(err)
-	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &sink.Email{API: api, From: "keycycle@example.com", OwnerTag: "owner", RecipientTag: "keycycle:age-recipient"}
+	sb, m, id := emailSink(t, "")
 	p := newPassword("20261121T090000Z-00000001", "Mail-Password-1!")
 	p.Tags = map[string]string{"owner": "alice@example.com"}
 	if err := m.StagePassword(ctx, p); err == nil || !strings.Contains(err.Error(), "in clear") {

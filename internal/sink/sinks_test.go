@@ -314,18 +314,25 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
-func TestEmailIsEncryptedOrRefused(t *testing.T) {
-	ctx := context.Background()
+// emailSink starts a sandbox with a verified sender and returns an e-mail sink and an age
+// identity an owner could hold.
+func emailSink(t *testing.T, replyTo string) (*awssimtest.Sandbox, *sink.Email, *age.X25519Identity) {
+	t.Helper()
 	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, sinkScenario))
 	api := sesv2.NewFromConfig(cfg)
-	if _, err := api.CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("keycycle@example.com")}); err != nil {
+	if _, err := api.CreateEmailIdentity(context.Background(), &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("keycycle@example.com")}); err != nil {
 		t.Fatal(err)
 	}
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &sink.Email{API: api, From: "keycycle@example.com", ReplyTo: "security@example.com", OwnerTag: "owner", RecipientTag: "keycycle:age-recipient"}
+	return sb, &sink.Email{API: api, From: "keycycle@example.com", ReplyTo: replyTo, OwnerTag: "owner", RecipientTag: "keycycle:age-recipient"}, id
+}
+
+func TestEmailIsEncryptedOrRefused(t *testing.T) {
+	ctx := context.Background()
+	sb, m, id := emailSink(t, "security@example.com")
 	k := newKey("AKIAFIRSTFIRSTFIRST1", "first/secret+value")
 	// Without a public key: refused at Stage and at Promote, nothing sent.
 	k.Tags = map[string]string{"owner": "alice@example.com"}
