@@ -185,9 +185,9 @@ var (
 )
 
 // authenticate verifies r's signature against the credentials the sandbox holds and returns
-// who signed it. wallNow is the wall clock (key propagation), simNow the sandbox clock (expiry).
+// who signed it. wallNow is the wall clock, on which key propagation and session expiry run.
 // Called with s.mu held.
-func (w *world) authenticate(r *http.Request, body []byte, sig sigv4, ae authErrors, wallNow, simNow time.Time) (*credential, *apiError) {
+func (w *world) authenticate(r *http.Request, body []byte, sig sigv4, ae authErrors, wallNow time.Time) (*credential, *apiError) {
 	c, ok := w.creds[sig.AccessKeyID]
 	invalid := errorf(ae.status, ae.invalidToken, "The security token included in the request is invalid.")
 	if !ok {
@@ -206,7 +206,7 @@ func (w *world) authenticate(r *http.Request, body []byte, sig sigv4, ae authErr
 	if !hmac.Equal([]byte(expectedSignature(r, body, sig, c.Secret)), []byte(sig.Signature)) {
 		return nil, errorf(ae.status, ae.badSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
-	if c.Kind == kindSession && !simNow.Before(c.Expires) {
+	if c.Kind == kindSession && !wallNow.Before(c.Expires) {
 		return nil, errorf(ae.status, ae.expired, "The security token included in the request is expired")
 	}
 	return c, nil

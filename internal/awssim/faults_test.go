@@ -44,9 +44,7 @@ func (m *manualWall) Advance(d time.Duration) {
 }
 
 // withWallClock makes the sandbox read wall time from m.
-func withWallClock(m *manualWall) awssimtest.Option {
-	return func(o *awssim.Options) { o.WallClock = m.Now }
-}
+func withWallClock(m *manualWall) awssimtest.Option { return awssimtest.WithWallClock(m.Now) }
 
 // apiErrorCode is the AWS error code of err, or "" when err is not an AWS error.
 func apiErrorCode(err error) string {

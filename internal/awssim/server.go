@@ -250,7 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	wall := s.wallNow()
 	s.mu.Lock()
-	cred, aerr := s.world.authenticate(r, body, sig, ae, wall, s.clock.Now())
+	cred, aerr := s.world.authenticate(r, body, sig, ae, wall)
 	if aerr == nil {
 		recordUse(cred, sig.Service, sig.Region, s.clock.Now())
 	}

@@ -153,7 +153,9 @@ type credential struct {
 	RoleARN     string
 	RoleID      string
 	SessionName string
-	Expires     time.Time // sandbox time
+	// Expires is wall-clock time: the client compares a session's Expiration with its own
+	// clock, so the sandbox hands it out and enforces it on that clock (docs/sandbox.md, Time).
+	Expires time.Time
 }
 
 // principal is the identity a verified request acts as.

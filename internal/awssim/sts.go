@@ -57,7 +57,10 @@ type assumeRoleResult struct {
 
 // stsAssumeRole issues temporary credentials for a role in any sandbox account whose trust
 // (ScenarioRole.TrustedAccounts) names the caller's account. The credentials act in the role's
-// account only and expire on the sandbox clock.
+// account only. Their Expiration is wall-clock time (issue time + DurationSeconds on the real
+// clock), and the sandbox refuses them with ExpiredToken once the real clock passes it: an SDK
+// compares Expiration with its own clock to decide when to refresh, so an expiry on the settable
+// sandbox clock would look expired (or never expire) to the client whenever the two clocks differ.
 //
 // Divergence (docs/sandbox.md): the operator credential, which answers as the account's root,
 // may assume roles; real AWS refuses root users. The sandbox has no IAM policies, so any
@@ -130,7 +133,7 @@ func stsAssumeRole(s *Server, q *request) (any, *apiError) {
 		RoleARN:      target.roleARN(r),
 		RoleID:       r.RoleID,
 		SessionName:  name,
-		Expires:      q.now.Add(duration),
+		Expires:      q.wall.Add(duration).UTC().Truncate(time.Second),
 	}
 	s.world.creds[c.AccessKeyID] = c
 	p := principal{cred: c}

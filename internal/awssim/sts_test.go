@@ -25,9 +25,11 @@ func callAssumeRole(ctx context.Context, cfg aws.Config, in *sts.AssumeRoleInput
 
 func TestAssumeRoleCredentialsActInTargetAccountAndExpire(t *testing.T) {
 	ctx := context.Background()
-	sb, _ := awssimtest.Start(t)
+	// The real clock is a fake two years after the sandbox clock: Expiration is on the real one.
+	wall := &manualWall{now: time.Date(2028, 11, 21, 9, 0, 0, 0, time.UTC)}
+	sb, _ := awssimtest.Start(t, awssimtest.WithWallClock(wall.Now))
 	hub := sb.AccountConfig(t, "222222222222")
-	start := sb.Clock().Now()
+	start := wall.Now()
 
 	out, err := callAssumeRole(ctx, hub, &sts.AssumeRoleInput{RoleArn: aws.String(memberRoleARN), RoleSessionName: aws.String("keycycle-scan")})
 	if err != nil {
@@ -39,7 +41,7 @@ func TestAssumeRoleCredentialsActInTargetAccountAndExpire(t *testing.T) {
 		t.Fatalf("credentials have the wrong shape: id %q", aws.ToString(cr.AccessKeyId))
 	}
 	if want := start.Add(time.Hour); !aws.ToTime(cr.Expiration).Equal(want) {
-		t.Fatalf("Expiration = %v, want sandbox now + 1h = %v", aws.ToTime(cr.Expiration), want)
+		t.Fatalf("Expiration = %v, want real now + 1h = %v", aws.ToTime(cr.Expiration), want)
 	}
 	wantARN := "arn:aws:sts::111111111111:assumed-role/KeycycleMember/keycycle-scan"
 	if aws.ToString(who.Arn) != wantARN || !strings.HasPrefix(aws.ToString(who.AssumedRoleId), "AROA") ||
@@ -71,12 +73,14 @@ func TestAssumeRoleCredentialsActInTargetAccountAndExpire(t *testing.T) {
 	_, err = sts.NewFromConfig(noToken).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	wantAPIError(t, err, "InvalidClientTokenId", http.StatusForbidden)
 
-	// Expiry follows the sandbox clock.
-	sb.Clock().Advance(59 * time.Minute)
+	// Expiry follows the real clock, which the client compares Expiration with: moving the
+	// sandbox clock (here by a year) neither expires the session nor keeps it alive.
+	sb.Clock().Advance(365 * 24 * time.Hour)
+	wall.Advance(59 * time.Minute)
 	if err := callGetUser(ctx, c, "alice"); err != nil {
 		t.Fatalf("at +59m the session still works: %v", err)
 	}
-	sb.Clock().Advance(time.Minute)
+	wall.Advance(time.Minute)
 	wantAPIError(t, callGetUser(ctx, c, "alice"), "ExpiredToken", http.StatusForbidden)
 	_, err = sts.NewFromConfig(session).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	wantAPIError(t, err, "ExpiredToken", http.StatusForbidden)
@@ -133,7 +137,8 @@ accounts:
 
 func TestAssumeRoleExternalIDAndDurations(t *testing.T) {
 	ctx := context.Background()
-	sb, _ := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, roleScenario))
+	wall := newManualWall()
+	sb, _ := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, roleScenario), awssimtest.WithWallClock(wall.Now))
 	hub := sb.AccountConfig(t, "222222222222")
 	ext := "arn:aws:iam::111111111111:role/keycycle/Ext"
 	in := func(arn string, mod func(*sts.AssumeRoleInput)) *sts.AssumeRoleInput {
@@ -161,7 +166,7 @@ func TestAssumeRoleExternalIDAndDurations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := sb.Clock().Now().Add(12 * time.Hour); !aws.ToTime(out.Credentials.Expiration).Equal(want) {
+	if want := wall.Now().Add(12 * time.Hour); !aws.ToTime(out.Credentials.Expiration).Equal(want) {
 		t.Fatalf("Expiration = %v, want %v", aws.ToTime(out.Credentials.Expiration), want)
 	}
 

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
 	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
@@ -34,17 +37,34 @@ accounts:
       - {name: due, access_keys: [{age_days: 120, status: Active}]}
 `
 
+// TestFleetAcrossAccountsWithAMissingRoleAndThrottling runs with the sandbox clock two years
+// before and two years after the real date: the outcome, and one AssumeRole per account, must not
+// depend on how the two clocks relate (session expirations are compared with the real clock).
 func TestFleetAcrossAccountsWithAMissingRoleAndThrottling(t *testing.T) {
-	sb, hub := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, fleetScenario), awssimtest.WithFaults(awssim.Faults{
-		RateLimits: []awssim.RateLimitRule{{Match: awssim.Match{Service: "iam", Account: "333333333333"}, PerSecond: 3, Burst: 3}},
+	real := time.Now().UTC().Truncate(time.Hour)
+	for name, start := range map[string]time.Time{"two years before": real.AddDate(-2, 0, 0), "two years after": real.AddDate(2, 0, 0)} {
+		t.Run(name, func(t *testing.T) { testFleet(t, start) })
+	}
+}
+
+func testFleet(t *testing.T, start time.Time) {
+	sc, err := awssim.ParseScenario("fleet.yaml", []byte(fleetScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Start = start
+	// IAM of 333333333333 answers Throttling on its 2nd and 3rd calls: a deterministic storm.
+	sb, hub := awssimtest.Start(t, awssimtest.WithScenario(sc), awssimtest.WithFaults(awssim.Faults{
+		Errors: []awssim.ErrorRule{{Match: awssim.Match{Service: "iam", Account: "333333333333"}, Code: "Throttling", Message: "Rate exceeded", Nth: 2, Times: 2}},
 	}))
 	hub.RetryMaxAttempts = 0
-	hub.Retryer = awscfg.Retryer
+	hub.Retryer = quickRetryer
 	var progress []job.Progress
+	limits := throttle.NewRegistry(throttle.Limits{Read: throttle.Budget{PerSecond: 50, Burst: 50}, Write: throttle.Budget{PerSecond: 50, Burst: 50}})
 	f := &job.Fleet{
 		Hub:    hub,
 		Role:   job.Role{Name: "KeycycleMember", ExternalID: "ext-1"},
-		Limits: throttle.NewRegistry(throttle.Limits{Read: throttle.Budget{PerSecond: 6, Burst: 6}, Write: throttle.Budget{PerSecond: 6, Burst: 6}}),
+		Limits: limits,
 		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify: job.Verify{Interval: 10 * time.Millisecond, Timeout: 5 * time.Second}, Now: sb.Clock().Now, ReportPoll: 5 * time.Millisecond},
 		Progress: func(p job.Progress) { progress = append(progress, p) },
@@ -86,4 +106,21 @@ func TestFleetAcrossAccountsWithAMissingRoleAndThrottling(t *testing.T) {
 	if got := sb.Stats().Calls["111111111111"]["sts"]["AssumeRole"]; got != 3 {
 		t.Fatalf("sessions are cached: %d AssumeRole calls for 3 accounts", got)
 	}
+	// The storm reached keycycle's limiter, which slowed that account down, and only that one.
+	if got := sb.Stats().Injected["333333333333"]["iam"]; len(got) == 0 {
+		t.Fatal("the sandbox injected no Throttling")
+	}
+	if st := limits.For("333333333333").Stats(); st.Throttled != 2 {
+		t.Fatalf("account 333333333333: limiter saw %d throttles, want 2", st.Throttled)
+	}
+	if st := limits.For("222222222222").Stats(); st.Throttled != 0 {
+		t.Fatalf("account 222222222222 was slowed by another account's throttling: %+v", st)
+	}
+}
+
+// quickRetryer is keycycle's retryer (awscfg.Retryer) with its backoff capped at 10ms: tests
+// arrange throttling with the sandbox's fault rules and assert what happened, not how long the
+// SDK waited.
+func quickRetryer() aws.Retryer {
+	return retry.AddWithMaxBackoffDelay(awscfg.Retryer(), 10*time.Millisecond)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
-	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/job"
@@ -55,13 +54,15 @@ func orgScenario() *awssim.Scenario {
 }
 
 func TestOrganizationRotatesSelectedOUsOnce(t *testing.T) {
-	var throttled []awssim.RateLimitRule
+	// Two accounts' IAM answer Throttling on their 3rd and 4th calls: deterministic, whatever the
+	// machine's speed.
+	var throttled []awssim.ErrorRule
 	for _, id := range []string{"200000000004", "200000000012"} {
-		throttled = append(throttled, awssim.RateLimitRule{Match: awssim.Match{Service: "iam", Account: id}, PerSecond: 4, Burst: 4})
+		throttled = append(throttled, awssim.ErrorRule{Match: awssim.Match{Service: "iam", Account: id}, Code: "Throttling", Message: "Rate exceeded", Nth: 3, Times: 2})
 	}
-	sb, hub := awssimtest.Start(t, awssimtest.WithScenario(orgScenario()), awssimtest.WithFaults(awssim.Faults{RateLimits: throttled}))
+	sb, hub := awssimtest.Start(t, awssimtest.WithScenario(orgScenario()), awssimtest.WithFaults(awssim.Faults{Errors: throttled}))
 	hub.RetryMaxAttempts = 0
-	hub.Retryer = awscfg.Retryer
+	hub.Retryer = quickRetryer
 	ctx := context.Background()
 
 	// Select Prod (recursively: Payments too) and Dev by OU id.
@@ -89,10 +90,11 @@ func TestOrganizationRotatesSelectedOUsOnce(t *testing.T) {
 	for i, a := range accts {
 		targets[i] = job.Target{AccountID: a.ID, Name: a.Name}
 	}
+	limits := throttle.NewRegistry(throttle.Limits{Read: throttle.Budget{PerSecond: 20, Burst: 20}, Write: throttle.Budget{PerSecond: 10, Burst: 10}})
 	f := &job.Fleet{
 		Hub:         hub,
 		Role:        job.Role{Name: "KeycycleMember"},
-		Limits:      throttle.NewRegistry(throttle.Limits{Read: throttle.Budget{PerSecond: 20, Burst: 20}, Write: throttle.Budget{PerSecond: 10, Burst: 10}}),
+		Limits:      limits,
 		Concurrency: 6,
 		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify: job.Verify{Interval: 10 * time.Millisecond, Timeout: 10 * time.Second}, Now: sb.Clock().Now, ReportPoll: 5 * time.Millisecond},
@@ -128,15 +130,25 @@ func TestOrganizationRotatesSelectedOUsOnce(t *testing.T) {
 			t.Errorf("account %s: young was touched", id)
 		}
 	}
-	// The throttled accounts were throttled, and still completed.
+	// The throttled accounts were throttled, slowed down, and still completed; the others were
+	// not slowed by them.
 	st := sb.Stats()
 	for _, id := range []string{"200000000004", "200000000012"} {
 		n := 0
-		for _, c := range st.Throttled[id]["iam"] {
+		for _, c := range st.Injected[id]["iam"] {
 			n += c
 		}
-		if n == 0 {
-			t.Errorf("account %s: the sandbox throttled nothing (the test's budget must exceed it)", id)
+		if n != 2 {
+			t.Errorf("account %s: the sandbox injected %d Throttling answers, want 2", id, n)
 		}
+		if got := limits.For(id).Stats().Throttled; got != 2 {
+			t.Errorf("account %s: keycycle's limiter saw %d throttles, want 2", id, got)
+		}
+	}
+	if got := limits.For("200000000005").Stats().Throttled; got != 0 {
+		t.Errorf("account 200000000005 was slowed by other accounts' throttling: %d", got)
+	}
+	if got := st.Calls["100000000000"]["sts"]["AssumeRole"]; got != 15 {
+		t.Errorf("sessions are cached: %d AssumeRole calls for 15 accounts (one refused)", got)
 	}
 }

@@ -108,16 +108,41 @@ func (b *bucket) succeeded() {
 	b.rate = min(b.max, b.rate+b.recover)
 }
 
+// Clock is the time a limiter paces calls on. Sleep waits d, or less when ctx ends first (then it
+// returns ctx's error). Tests inject a fake whose Sleep moves its Now, so pacing is exact and
+// instant; production uses the wall clock.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// WallClock is the real clock.
+type WallClock struct{}
+
+// Now returns time.Now().
+func (WallClock) Now() time.Time { return time.Now() }
+
+// Sleep is backoff.Sleep.
+func (WallClock) Sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }
+
 // Account limits the calls of one AWS account.
 type Account struct {
 	read, write *bucket
+	clock       Clock
 }
 
-// NewAccount returns a limiter with the given limits on the wall clock.
-func NewAccount(l Limits) *Account { return newAccount(l, time.Now) }
+// NewAccount returns a limiter with the given limits on clock (nil: the wall clock).
+func NewAccount(l Limits, clock Clock) *Account {
+	if clock == nil {
+		clock = WallClock{}
+	}
+	a := newAccount(l, clock.Now)
+	a.clock = clock
+	return a
+}
 
 func newAccount(l Limits, now func() time.Time) *Account {
-	return &Account{read: newBucket(l.Read, now), write: newBucket(l.Write, now)}
+	return &Account{read: newBucket(l.Read, now), write: newBucket(l.Write, now), clock: WallClock{}}
 }
 
 func (a *Account) bucket(write bool) *bucket {
@@ -129,7 +154,7 @@ func (a *Account) bucket(write bool) *bucket {
 
 // Wait blocks until a read (or write) may be sent, or ctx ends.
 func (a *Account) Wait(ctx context.Context, write bool) error {
-	return backoff.Sleep(ctx, a.bucket(write).reserve())
+	return a.clock.Sleep(ctx, a.bucket(write).reserve())
 }
 
 // Observe adapts the budget to a call's outcome.
@@ -198,12 +223,18 @@ func IsWrite(operation string) bool {
 // Registry hands out one set of limiters per account, shared by every client of the process.
 type Registry struct {
 	limits Limits
+	clock  Clock
 	mu     sync.Mutex
 	byID   map[string]*Services
 }
 
-// NewRegistry returns a registry giving every account the same limits.
-func NewRegistry(l Limits) *Registry { return &Registry{limits: l, byID: map[string]*Services{}} }
+// NewRegistry returns a registry giving every account the same limits, paced on the wall clock.
+func NewRegistry(l Limits) *Registry { return NewRegistryOn(l, nil) }
+
+// NewRegistryOn is NewRegistry paced on clock (nil: the wall clock).
+func NewRegistryOn(l Limits, clock Clock) *Registry {
+	return &Registry{limits: l, clock: clock, byID: map[string]*Services{}}
+}
 
 // For returns the account's limiters.
 func (r *Registry) For(accountID string) *Services {
@@ -211,7 +242,7 @@ func (r *Registry) For(accountID string) *Services {
 	defer r.mu.Unlock()
 	a := r.byID[accountID]
 	if a == nil {
-		a = NewServices(r.limits)
+		a = NewServicesOn(r.limits, r.clock)
 		r.byID[accountID] = a
 	}
 	return a
@@ -238,12 +269,18 @@ func (s *Services) APIOption(stack *middleware.Stack) error {
 // Services is one account's limiters, one per AWS service.
 type Services struct {
 	limits Limits
+	clock  Clock
 	mu     sync.Mutex
 	by     map[string]*Account
 }
 
-// NewServices returns per-service limiters with the given limits.
-func NewServices(l Limits) *Services { return &Services{limits: l, by: map[string]*Account{}} }
+// NewServices returns per-service limiters with the given limits, paced on the wall clock.
+func NewServices(l Limits) *Services { return NewServicesOn(l, nil) }
+
+// NewServicesOn is NewServices paced on clock (nil: the wall clock).
+func NewServicesOn(l Limits, clock Clock) *Services {
+	return &Services{limits: l, clock: clock, by: map[string]*Account{}}
+}
 
 // For returns the limiter of one service (its SDK service id, such as "IAM").
 func (s *Services) For(service string) *Account {
@@ -255,7 +292,7 @@ func (s *Services) For(service string) *Account {
 		if !ok {
 			l = s.limits
 		}
-		a = NewAccount(l)
+		a = NewAccount(l, s.clock)
 		s.by[service] = a
 	}
 	return a

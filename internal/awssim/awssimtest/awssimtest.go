@@ -5,6 +5,7 @@ package awssimtest
 import (
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -32,6 +33,10 @@ func WithScenarioYAML(tb testing.TB, src string) Option {
 
 // WithFaults sets the initial fault injection.
 func WithFaults(f awssim.Faults) Option { return func(o *awssim.Options) { o.Faults = f } }
+
+// WithWallClock replaces the real clock the sandbox uses for latency, rate limits, key
+// propagation and session expiry (awssim.Options.WallClock).
+func WithWallClock(now func() time.Time) Option { return func(o *awssim.Options) { o.WallClock = now } }
 
 // Sandbox is a running sandbox and how to reach it.
 type Sandbox struct {
