@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -82,17 +83,29 @@ func callGetUser(ctx context.Context, c *iam.Client, name string) error {
 func TestLatencyDelaysMatchingCalls(t *testing.T) {
 	ctx := context.Background()
 	const delay = 120 * time.Millisecond
-	_, cfg := awssimtest.Start(t, awssimtest.WithFaults(awssim.Faults{
-		Latency: []awssim.LatencyRule{{Match: awssim.Match{Service: "iam", Action: "GetUser"}, Delay: awssim.Duration(delay)}},
+	var mu sync.Mutex
+	var waited []time.Duration
+	_, cfg := awssimtest.Start(t, awssimtest.WithSleep(func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		waited = append(waited, d)
+		mu.Unlock()
+		return nil
+	}), awssimtest.WithFaults(awssim.Faults{
+		Latency: []awssim.LatencyRule{
+			{Match: awssim.Match{Service: "iam", Action: "GetUser"}, Delay: awssim.Duration(delay)},
+			{Match: awssim.Match{Service: "iam", Action: "Get*"}, Delay: awssim.Duration(5 * time.Millisecond)},
+		},
 	}))
 	c := iam.NewFromConfig(cfg)
-	start := time.Now()
 	if err := callGetUser(ctx, c, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	// A lower bound only: a loaded machine may take longer, never shorter.
-	if took := time.Since(start); took < delay {
-		t.Fatalf("GetUser took %v, want at least %v", took, delay)
+	if _, err := c.ListUsers(ctx, &iam.ListUsersInput{}); err != nil {
+		t.Fatal(err)
+	}
+	// Matching rules add up; ListUsers matches none.
+	if want := []time.Duration{delay + 5*time.Millisecond}; !slices.Equal(waited, want) {
+		t.Fatalf("waited %v, want %v", waited, want)
 	}
 }
 

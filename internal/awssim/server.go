@@ -10,6 +10,7 @@ package awssim
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,9 @@ type Options struct {
 	Logger *slog.Logger
 	// WallClock is the real clock used for latency, rate limits and key propagation; nil is time.Now.
 	WallClock func() time.Time
+	// Sleep waits out injected latency: d, or less when ctx ends first (then it returns ctx's
+	// error). nil waits on a real timer; tests inject one that records the delays.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Server is the sandbox. Create it with New; it is safe for concurrent use.
@@ -44,6 +48,7 @@ type Server struct {
 	stats   *stats
 	log     *slog.Logger
 	wallNow func() time.Time
+	sleep   func(ctx context.Context, d time.Duration) error
 	reqSeq  atomic.Uint64
 }
 
@@ -121,12 +126,16 @@ func New(opts Options) (*Server, error) {
 		stats:   newStats(),
 		log:     opts.Logger,
 		wallNow: opts.WallClock,
+		sleep:   opts.Sleep,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.wallNow == nil {
 		s.wallNow = time.Now
+	}
+	if s.sleep == nil {
+		s.sleep = timerSleep
 	}
 	sc := opts.Scenario
 	if sc == nil {
@@ -265,12 +274,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.count(q.acct.ID, svc.name, q.action)
 
 	if d := s.faults.latency(svc.name, q.action, q.acct.ID); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
+		if s.sleep(r.Context(), d) != nil {
 			return
-		case <-t.C:
 		}
 	}
 	if !s.faults.allow(svc.name, q.action, q.acct.ID, s.wallNow()) {
@@ -421,4 +426,16 @@ func readAll(r io.Reader) ([]byte, error) {
 	var b bytes.Buffer
 	_, err := io.Copy(&b, io.LimitReader(r, maxBody))
 	return b.Bytes(), err
+}
+
+// timerSleep waits d on a real timer, or until ctx ends.
+func timerSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -3,6 +3,7 @@
 package awssimtest
 
 import (
+	"context"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -37,6 +38,11 @@ func WithFaults(f awssim.Faults) Option { return func(o *awssim.Options) { o.Fau
 // WithWallClock replaces the real clock the sandbox uses for latency, rate limits, key
 // propagation and session expiry (awssim.Options.WallClock).
 func WithWallClock(now func() time.Time) Option { return func(o *awssim.Options) { o.WallClock = now } }
+
+// WithSleep replaces how the sandbox waits out injected latency (awssim.Options.Sleep).
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(o *awssim.Options) { o.Sleep = sleep }
+}
 
 // Sandbox is a running sandbox and how to reach it.
 type Sandbox struct {
