@@ -22,6 +22,7 @@ import (
 // awsCLI runs the AWS CLI against one sandbox with an isolated configuration.
 type awsCLI struct {
 	t        *testing.T
+	sb       *sandbox
 	bin      string
 	endpoint string
 	base     []string // environment without credentials
@@ -58,7 +59,7 @@ func newAWSCLI(t *testing.T, sb *sandbox) *awsCLI {
 		"AWS_PAGER=",
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
-	c := &awsCLI{t: t, bin: bin, endpoint: sb.url(), base: env,
+	c := &awsCLI{t: t, sb: sb, bin: bin, endpoint: sb.url(), base: env,
 		op: cred{sb.env["AWS_ACCESS_KEY_ID"], sb.env["AWS_SECRET_ACCESS_KEY"]}}
 	out, err := exec.Command(bin, "--version").CombinedOutput()
 	if err != nil {
@@ -147,9 +148,29 @@ func wait(d time.Duration) {
 	<-t.C
 }
 
+// TestAWSCLIConformance drives the sandbox with the AWS CLI, one sandbox per service family, the
+// families in parallel: each `aws` call is a fresh Python process, so this is the slowest test of
+// the suite. It does not run under the race detector, which would watch only the sandbox's side of
+// requests that the plain run (CI runs both) already checks; the SDK-level tests of
+// internal/awssim do run under it.
 func TestAWSCLIConformance(t *testing.T) {
-	sb := startSandbox(t)
-	aws := newAWSCLI(t, sb)
+	if raceEnabled {
+		t.Skip("the AWS CLI conformance test runs in the plain `go test` run, not under -race")
+	}
+	t.Run("iam and sts", func(t *testing.T) {
+		t.Parallel()
+		checkIAM(t, newAWSCLI(t, startSandbox(t)))
+	})
+	t.Run("secrets manager", func(t *testing.T) {
+		t.Parallel()
+		checkSecretsManager(t, newAWSCLI(t, startSandbox(t)))
+	})
+}
+
+// checkIAM covers users, keys and their last use, STS, the credential report and
+// GetAccountAuthorizationDetails.
+func checkIAM(t *testing.T, aws *awsCLI) {
+	sb := aws.sb
 	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC) // the built-in scenario's frozen clock
 
 	// New keys take a moment to authenticate, as in IAM.
@@ -269,8 +290,6 @@ func TestAWSCLIConformance(t *testing.T) {
 	aws.ok(aws.op, &second, "iam", "create-access-key", "--user-name", user)
 	aws.ok(aws.op, nil, "iam", "update-access-key", "--user-name", user, "--access-key-id", second.AccessKey.AccessKeyId, "--status", "Inactive")
 	aws.fails(aws.op, "LimitExceeded", "iam", "create-access-key", "--user-name", user)
-
-	checkSecretsManager(t, aws)
 }
 
 // checkCredentialReport generates the report until COMPLETE and reads user's row.
