@@ -1,10 +1,14 @@
 // Package awssim is keycycle's AWS sandbox: an http.Handler that the unmodified AWS SDK for Go v2
-// and the AWS CLI talk to through an endpoint URL. It models the subsets of IAM, STS and Secrets
-// Manager that keycycle uses, wire-compatible (query/XML and JSON 1.1 protocols, AWS's error codes
-// and pagination markers), verifies SigV4 signatures against the credentials it holds, keeps a
-// settable clock, and injects latency, throttling and errors on request.
+// and the AWS CLI talk to through an endpoint URL. It models the subsets of IAM, STS, Secrets
+// Manager, SSM, SES v2, SNS, SQS, Lambda and Organizations that keycycle uses, wire-compatible
+// (query/XML, JSON 1.0 and 1.1, and REST-JSON protocols, AWS's error codes and pagination
+// markers), verifies SigV4 signatures against the credentials it holds, keeps a settable clock,
+// and injects latency, throttling and errors on request; an admin API under /_sandbox/ reads what
+// was sent and resets it.
 //
-// It shares no code with keycycle's client side: it is a model of AWS as documented, and its
+// Its only dependency inside keycycle is internal/yamlfile (strict YAML decoding with line
+// numbers, for scenario files); it imports nothing of keycycle's client side (no SDK, no scan,
+// rotation or sink code), so it models AWS as documented rather than as keycycle uses it. Its
 // known divergences from AWS are listed in docs/sandbox.md.
 package awssim
 
@@ -49,6 +53,7 @@ type Server struct {
 	log     *slog.Logger
 	wallNow func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
+	svcs    map[string]*service // built once by New; read-only after
 	reqSeq  atomic.Uint64
 }
 
@@ -88,7 +93,8 @@ type service struct {
 	throttleStatus int
 }
 
-func (s *Server) services() map[string]*service {
+// services is the table of modelled services by SigV4 signing name.
+func services() map[string]*service {
 	return map[string]*service{
 		"iam": {name: "iam", proto: protoQuery, ns: nsIAM,
 			actions: merge(iamUserActions, iamKeyActions, iamLoginActions, iamAccountActions)},
@@ -127,6 +133,7 @@ func New(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		wallNow: opts.WallClock,
 		sleep:   opts.Sleep,
+		svcs:    services(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -209,7 +216,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(nil, errorf(ae.status, ae.missing, "Request is missing Authentication Token"))
 		return
 	}
-	svc, ok := s.services()[sig.Service]
+	svc, ok := s.svcs[sig.Service]
 	if !ok {
 		fail(nil, errorf(http.StatusNotImplemented, "NotImplemented", "service %q is not implemented in the keycycle sandbox (see docs/sandbox.md)", sig.Service))
 		return
