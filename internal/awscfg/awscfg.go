@@ -1,5 +1,6 @@
 // Package awscfg builds the AWS SDK configuration keycycle runs with: the standard chain
-// (profiles, SSO, environment, AWS_ENDPOINT_URL), the standard retryer without its client-wide retry quota (keycycle paces itself with internal/throttle), and an HTTP client that
+// (profiles, SSO, environment, AWS_ENDPOINT_URL), the SDK's standard retryer without its
+// client-wide retry quota (keycycle paces itself with internal/throttle), and an HTTP client that
 // records AWS's clock.
 package awscfg
 
