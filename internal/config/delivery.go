@@ -67,7 +67,7 @@ type Sink struct {
 	// secretsmanager sink); Metadata is per user name.
 	Function   string
 	SecretName string
-	Metadata   map[string]map[string]any
+	Metadata   map[string]any
 	// webhook: URL (https; http only to a loopback address) receives a signed JSON body;
 	// SigningSecretEnv names the environment variable holding the HMAC key; the body carries the
 	// secret access key only with IncludeSecret; Attempts bounds retries (default 4).
@@ -85,23 +85,23 @@ type Sink struct {
 
 // fileSink is one entry of a delivery list in the file.
 type fileSink struct {
-	Type             string                    `yaml:"type"`
-	Name             string                    `yaml:"name"`
-	Required         *bool                     `yaml:"required"`
-	NameTemplate     string                    `yaml:"name_template"`
-	Parameter        string                    `yaml:"parameter"`
-	KMSKeyID         string                    `yaml:"kms_key_id"`
-	Function         string                    `yaml:"function"`
-	SecretName       string                    `yaml:"secret_name"`
-	Metadata         map[string]map[string]any `yaml:"metadata"`
-	URL              string                    `yaml:"url"`
-	SigningSecretEnv string                    `yaml:"signing_secret_env"`
-	IncludeSecret    *bool                     `yaml:"include_secret"`
-	Attempts         *int                      `yaml:"attempts"`
-	From             string                    `yaml:"from"`
-	ReplyTo          string                    `yaml:"reply_to"`
-	RecipientTag     string                    `yaml:"recipient_tag"`
-	OwnerTag         string                    `yaml:"owner_tag"`
+	Type             string         `yaml:"type"`
+	Name             string         `yaml:"name"`
+	Required         *bool          `yaml:"required"`
+	NameTemplate     string         `yaml:"name_template"`
+	Parameter        string         `yaml:"parameter"`
+	KMSKeyID         string         `yaml:"kms_key_id"`
+	Function         string         `yaml:"function"`
+	SecretName       string         `yaml:"secret_name"`
+	Metadata         map[string]any `yaml:"metadata"`
+	URL              string         `yaml:"url"`
+	SigningSecretEnv string         `yaml:"signing_secret_env"`
+	IncludeSecret    *bool          `yaml:"include_secret"`
+	Attempts         *int           `yaml:"attempts"`
+	From             string         `yaml:"from"`
+	ReplyTo          string         `yaml:"reply_to"`
+	RecipientTag     string         `yaml:"recipient_tag"`
+	OwnerTag         string         `yaml:"owner_tag"`
 }
 
 // DefaultSinks is the delivery of a configuration without a delivery section: the secret section's

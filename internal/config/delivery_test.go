@@ -54,7 +54,7 @@ rules:
 	want := []Sink{
 		{Type: "secretsmanager", Name: "secretsmanager", Required: true},
 		{Type: "ssm", Name: "ssm", Required: true, Parameter: DefaultParameterTemplate, KMSKeyID: "alias/keycycle"},
-		{Type: "lambda", Name: "lambda", Function: "rotation-handler", Metadata: map[string]map[string]any{"alice": {"team": "payments", "tier": 1}}},
+		{Type: "lambda", Name: "lambda", Function: "rotation-handler", Metadata: map[string]any{"alice": map[string]any{"team": "payments", "tier": 1}}},
 		{Type: "webhook", Name: "webhook", Required: true, URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: DefaultWebhookAttempts},
 		{Type: "webhook", Name: "webhook-2", Required: true, URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2},
 		{Type: "email", Name: "email", Required: true, From: "keycycle@example.com", RecipientTag: DefaultRecipientTag, OwnerTag: "team-email"},

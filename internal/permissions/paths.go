@@ -269,14 +269,23 @@ var paths = []Path{
 			return when(s.Engine == EngineLambda, scope{Resources: []string{s.queueARN()}})
 		},
 	},
-	{Sid: "ConsumeWork", Role: Hub, Code: "the Lambda event source mapping of the work queue",
+	{Sid: "ScheduleCleanup", Role: Hub, Code: "internal/lambdafn (cleanup.go)",
+		Why: "after a rotation or deactivation, send the user's follow-up to the cleanup queue with a delivery delay (the short cleanup wait)",
+		Actions: []Action{
+			{Name: "sqs:SendMessage"},
+		},
+		scope: func(s *Settings) []scope {
+			return when(s.Engine == EngineLambda && s.CleanupQueue, scope{Resources: []string{s.cleanupQueueARN()}})
+		},
+	},
+	{Sid: "ConsumeWork", Role: Hub, Code: "the Lambda event source mappings of the work queue (and the cleanup queue)",
 		Why: "the Lambda service polls the queue with the function's role and deletes what the function handled",
 		Actions: []Action{
 			{Name: "sqs:ReceiveMessage", Caller: Runtime}, {Name: "sqs:DeleteMessage", Caller: Runtime},
 			{Name: "sqs:GetQueueAttributes", Caller: Runtime},
 		},
 		scope: func(s *Settings) []scope {
-			return when(s.Engine == EngineLambda, scope{Resources: []string{s.queueARN()}})
+			return when(s.Engine == EngineLambda, scope{Resources: s.queues()})
 		},
 	},
 	{Sid: "WriteLogs", Role: Hub, Code: "the Lambda runtime",

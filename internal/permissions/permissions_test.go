@@ -211,3 +211,34 @@ func TestEveryOperationMapsToOneDeclaredAction(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanupQueue: a deployment with short cleanup waits may send to its cleanup queue and
+// consume it; without one, neither.
+func TestCleanupQueue(t *testing.T) {
+	cfg := mustConfig(t, "dry_run: true\n")
+	o := permissions.Options{Region: "eu-west-1", Account: "123456789012", Name: "rotator"}
+	off, err := permissions.Policy(cfg, permissions.Hub, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := statement(t, off, "ScheduleCleanup"); s != nil {
+		t.Fatalf("ScheduleCleanup without a cleanup queue: %+v", s)
+	}
+	o.CleanupQueue = true
+	on, err := permissions.Policy(cfg, permissions.Hub, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := statement(t, on, "ScheduleCleanup")
+	if send == nil || cmp.Diff(permissions.Strings{"sqs:SendMessage"}, send.Action) != "" ||
+		cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, send.Resource) != "" {
+		t.Fatalf("ScheduleCleanup: %+v", send)
+	}
+	consume := statement(t, on, "ConsumeWork")
+	if d := cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator.fifo", "arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, consume.Resource); d != "" {
+		t.Fatalf("ConsumeWork resources: %s", d)
+	}
+	if got, ok := permissions.OperationAction("sqs", "SendMessage"); !ok || got != "sqs:SendMessage" {
+		t.Fatalf("sqs/SendMessage maps to %q, %v", got, ok)
+	}
+}

@@ -57,6 +57,10 @@ type Options struct {
 	Discovery Discovery
 	// AccountTags: accounts are selected by their Organizations tags (cli only).
 	AccountTags bool
+	// CleanupQueue: the deployment retires old keys a short wait after the new key was
+	// delivered through its cleanup queue <name>-cleanup (KEYCYCLE_CLEANUP_QUEUE_URL; the CDK
+	// construct's cleanupWaitDuration). Lambda engine only.
+	CleanupQueue bool
 }
 
 // Defaults of Options.
@@ -360,6 +364,20 @@ func QueueName(name string) string { return name + ".fifo" }
 func LogGroup(name string) string { return "/aws/lambda/" + name }
 
 func (s *Settings) queueARN() string { return s.arn("sqs", QueueName(s.Name)) }
+
+// CleanupQueueName is the cleanup queue's name for a deployment name: a standard queue, as
+// FIFO queues take no per-message delay.
+func CleanupQueueName(name string) string { return name + "-cleanup" }
+
+func (s *Settings) cleanupQueueARN() string { return s.arn("sqs", CleanupQueueName(s.Name)) }
+
+// queues are the queues the function consumes.
+func (s *Settings) queues() []string {
+	if s.CleanupQueue {
+		return []string{s.queueARN(), s.cleanupQueueARN()}
+	}
+	return []string{s.queueARN()}
+}
 
 func (s *Settings) logStreamsARN() string {
 	return s.arn("logs", "log-group:"+LogGroup(s.Name)+":*")
