@@ -384,6 +384,13 @@ func tfDocument(t *testing.T, v cty.Value) permissions.Document {
 // the data sources and the resource attributes the locals read given sample values.
 func evalModule(t *testing.T, dir string, inputs map[string]cty.Value) map[string]cty.Value {
 	t.Helper()
+	return evalModuleAt(t, dir, dir, dir, inputs)
+}
+
+// evalModuleAt evaluates the module in dir as if it were installed at modulePath and called
+// from the root module at rootPath (path.module, path.root).
+func evalModuleAt(t *testing.T, dir, modulePath, rootPath string, inputs map[string]cty.Value) map[string]cty.Value {
+	t.Helper()
 	bodies := parseDir(t, dir)
 	vars := map[string]cty.Value{}
 	pending := map[string]hcl.Expression{}
@@ -423,7 +430,7 @@ func evalModule(t *testing.T, dir string, inputs map[string]cty.Value) map[strin
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{
 			"var":  cty.ObjectVal(vars),
-			"path": cty.ObjectVal(map[string]cty.Value{"module": cty.StringVal(dir), "root": cty.StringVal(dir), "cwd": cty.StringVal(abs)}),
+			"path": cty.ObjectVal(map[string]cty.Value{"module": cty.StringVal(modulePath), "root": cty.StringVal(rootPath), "cwd": cty.StringVal(abs)}),
 			"data": cty.ObjectVal(map[string]cty.Value{
 				"aws_partition":       cty.ObjectVal(map[string]cty.Value{"current": cty.ObjectVal(map[string]cty.Value{"partition": cty.StringVal("aws")})}),
 				"aws_region":          cty.ObjectVal(map[string]cty.Value{"current": cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(tfRegion)})}),
@@ -558,6 +565,10 @@ func tfFunctions() map[string]function.Function {
 		"tostring":   stdlib.MakeToFunc(cty.String),
 		"replace":    tfReplace,
 		"file":       tfFile,
+		"fileexists": tfFileExists,
+		"regex":      stdlib.RegexFunc,
+		"floor":      stdlib.FloorFunc,
+		"alltrue":    tfAllTrue,
 		"yamldecode": tfYAMLDecode,
 		"yamlencode": tfYAMLEncode,
 		"filebase64sha256": function.New(&function.Spec{ // only used outside locals
@@ -581,6 +592,28 @@ var tfReplace = function.New(&function.Spec{
 			return cty.StringVal(re.ReplaceAllString(s, rep)), nil
 		}
 		return cty.StringVal(strings.ReplaceAll(s, sub, rep)), nil
+	},
+})
+
+var tfFileExists = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "path", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		st, err := os.Stat(args[0].AsString())
+		return cty.BoolVal(err == nil && st.Mode().IsRegular()), nil
+	},
+})
+
+var tfAllTrue = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for _, v := range args[0].AsValueSlice() {
+			if v.IsNull() || v.False() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
 	},
 })
 
