@@ -199,6 +199,9 @@ func TestCloudFormationRulesRefuseWhatFailsAtRunTime(t *testing.T) {
 		{name: "rotation beyond ten years", params: map[string]string{"RotationPeriod": "4000", "InactivePeriod": "4001"}, want: "param: RotationPeriod"},
 		{name: "sender not an address", params: map[string]string{"SenderEmailAddress": "keycycle"}, want: "param: SenderEmailAddress"},
 		{name: "bad group name", params: map[string]string{"IAMExemptionGroup": "no spaces please"}, want: "param: IAMExemptionGroup"},
+		{name: "github without token", params: map[string]string{"GitHubRepository": "acme/api"}, want: "GitHubNeedsToken"},
+		{name: "github environment alone", params: map[string]string{"GitHubEnvironment": "prod"}, want: "GitHubNeedsToken"},
+		{name: "github", params: map[string]string{"GitHubRepository": "acme/{{user}}", "GitHubEnvironment": "prod", "GitHubTokenSecret": "keycycle/github-token"}},
 		{name: "bad bucket", params: map[string]string{"CodeS3Bucket": "My_Bucket"}, want: "param: CodeS3Bucket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

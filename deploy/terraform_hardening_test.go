@@ -277,7 +277,7 @@ func TestTerraformReadmesAreInSync(t *testing.T) {
 			if !v.Required {
 				def = "`" + cell(tfDefault(v.Default)) + "`"
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s | %s |\n", n, cell(v.Description), cell(v.Type), def, map[bool]string{true: "yes", false: "no"}[v.Required])
+			fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s | %s |\n", n, cell(v.Description), cell(strings.Join(strings.Fields(v.Type), " ")), def, map[bool]string{true: "yes", false: "no"}[v.Required])
 		}
 		b.WriteString("\n## Outputs\n\n| name | description |\n|---|---|\n")
 		names = names[:0]

@@ -296,6 +296,13 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 			"name": cty.StringVal("rotator"), "fallback_email": cty.StringVal("sec@example.com"),
 			"sns_topic_arn": cty.StringVal("arn:aws:sns:eu-west-1:123456789012:existing"), "organization_id": cty.StringVal("o-abc123def4"),
 		}},
+		{name: "github secrets", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{
+			"github_secrets": cty.TupleVal([]cty.Value{
+				tfGitHub(map[string]string{"repository": "acme/{{user}}", "environment": "prod", "token_secret": "keycycle/github-token"}),
+				tfGitHub(map[string]string{"organization": "acme", "visibility": "all", "token_secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf",
+					"access_key_id_name": "CI_{{user}}_KEY_ID", "secret_access_key_name": "CI_{{user}}_SECRET"}),
+			}),
+		}},
 		{name: "no password rotation, existing key", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{
 			"aws_login_profile_time_limit": cty.NumberIntVal(0),
 			"kms_key_arn":                  cty.StringVal("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
@@ -348,6 +355,18 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tfGitHub is one github_secrets entry as Terraform passes it: every attribute, null when unset.
+func tfGitHub(set map[string]string) cty.Value {
+	attrs := map[string]cty.Value{"required": cty.True}
+	for _, k := range []string{"repository", "environment", "organization", "visibility", "access_key_id_name", "secret_access_key_name", "token_secret", "api_url"} {
+		attrs[k] = cty.NullVal(cty.String)
+		if v, ok := set[k]; ok {
+			attrs[k] = cty.StringVal(v)
+		}
+	}
+	return cty.ObjectVal(attrs)
 }
 
 // TestTerraformRefusesManagedSectionsInConfigFile: sections that decide the policies come from

@@ -66,6 +66,7 @@ locals {
         local.kms_key_arn == null ? {} : { kms_key_id = local.kms_key_arn },
       )],
       var.handler_function == null ? [] : [{ type = "lambda", function = var.handler_function }],
+      [for g in var.github_secrets : { for k, v in merge(g, { type = "github" }) : k => v if v != null }],
     )
     notify = merge(
       var.aws_ses_email_from == null && var.aws_account_name == null ? {} : {

@@ -163,6 +163,27 @@ variable "handler_function" {
   }
 }
 
+variable "github_secrets" {
+  description = "Also write new keys as GitHub Actions secrets (the github sink, docs/delivery.md): each entry a repository (owner/name, optionally an environment) or an organization, the Secrets Manager secret holding the token or GitHub App credential (token_secret: name or ARN, read by the member roles), optional secret names ({{account}}, {{user}}), visibility (organizations), api_url (GitHub Enterprise Server) and required (default true)."
+  type = list(object({
+    repository             = optional(string)
+    environment            = optional(string)
+    organization           = optional(string)
+    visibility             = optional(string)
+    access_key_id_name     = optional(string)
+    secret_access_key_name = optional(string)
+    token_secret           = string
+    api_url                = optional(string)
+    required               = optional(bool, true)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for g in var.github_secrets : (g.repository == null) != (g.organization == null) && can(regex("^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$", g.token_secret))])
+    error_message = "github_secrets: each entry names a repository or an organization (not both) and a token_secret (a Secrets Manager secret name or ARN)."
+  }
+}
+
 variable "create_kms_key" {
   description = "Create a KMS key for the secrets and parameters keycycle writes (its policy lets the member roles use it through Secrets Manager and SSM)."
   type        = bool

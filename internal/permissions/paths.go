@@ -65,6 +65,9 @@ type Action struct {
 	Caller    Caller
 	// Via lists the actions whose calls make the service call this one (Caller Service).
 	Via []string
+	// Also names the other path of the same role that declares this action for other
+	// resources (a different purpose, scoped apart); empty: declared here only.
+	Also string
 }
 
 // Path is one code path: what calls the actions, as whom, and which resources they touch.
@@ -199,6 +202,13 @@ var paths = []Path{
 			{Name: "kms:Decrypt", Caller: Service, Via: []string{"ssm:GetParameter", "ssm:GetParameterHistory"}},
 		},
 		scope: func(s *Settings) []scope { return s.kmsScopes(s.ParameterKeys, "ssm") },
+	},
+	{Sid: "ReadGitHubCredential", Role: Member, Code: "internal/job (sinks.go, github sink)",
+		Why: "read the GitHub token or GitHub App credential of the github sinks from Secrets Manager (never from the configuration)",
+		Actions: []Action{
+			{Name: "secretsmanager:GetSecretValue", Also: "SecretsManagerSink"},
+		},
+		scope: func(s *Settings) []scope { return when(len(s.GitHubCredentials) > 0, scope{Resources: s.GitHubCredentials}) },
 	},
 	{Sid: "InvokeHandler", Role: Member, Code: "internal/sink (lambda.go)",
 		Why: "invoke the configured handler with {username, secretName, metadata} after a new key",

@@ -88,6 +88,8 @@ type Settings struct {
 	Parameters []string
 	// ParameterKeys are the KMS keys of the parameters (empty: aws/ssm).
 	ParameterKeys []string
+	// GitHubCredentials are the ARNs of the secrets holding the github sinks' credentials.
+	GitHubCredentials []string
 	// Functions are the ARNs of the Lambda handlers keycycle invokes.
 	Functions []string
 	// Senders are the e-mail addresses keycycle sends from, with the SES region of each.
@@ -185,6 +187,8 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 				}
 			case config.SinkLambda:
 				s.Functions = append(s.Functions, s.functionARN(sk.Function))
+			case config.SinkGitHub:
+				s.GitHubCredentials = append(s.GitHubCredentials, s.secretARN(sk.TokenSecret))
 			case config.SinkEmail:
 				s.Senders = append(s.Senders, Sender{Address: address(sk.From)})
 			}
@@ -196,7 +200,7 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 	if t := cfg.Notify.SNSTopicARN; t != "" {
 		s.Topics = append(s.Topics, t)
 	}
-	for _, l := range []*[]string{&s.Secrets, &s.SecretKeys, &s.Parameters, &s.ParameterKeys, &s.Functions, &s.Topics} {
+	for _, l := range []*[]string{&s.Secrets, &s.SecretKeys, &s.Parameters, &s.ParameterKeys, &s.Functions, &s.Topics, &s.GitHubCredentials} {
 		*l = uniq(*l)
 	}
 	return s
@@ -228,6 +232,15 @@ func secretPattern(name string) string {
 
 func (s *Settings) arn(service, resource string) string {
 	return "arn:" + s.Partition + ":" + service + ":" + s.Region + ":" + s.Account + ":" + resource
+}
+
+// secretARN is the ARN pattern of a secret given by name or ARN (a name matches the six
+// characters Secrets Manager appends).
+func (s *Settings) secretARN(id string) string {
+	if strings.HasPrefix(id, "arn:") {
+		return id
+	}
+	return s.arn("secretsmanager", "secret:"+secretPattern(id))
 }
 
 func (s *Settings) functionARN(fn string) string {
