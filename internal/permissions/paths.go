@@ -208,7 +208,9 @@ var paths = []Path{
 		Actions: []Action{
 			{Name: "secretsmanager:GetSecretValue", Also: "SecretsManagerSink"},
 		},
-		scope: func(s *Settings) []scope { return when(len(s.GitHubCredentials) > 0, scope{Resources: s.GitHubCredentials}) },
+		scope: func(s *Settings) []scope {
+			return when(len(s.GitHubCredentials) > 0, scope{Resources: s.GitHubCredentials})
+		},
 	},
 	{Sid: "InvokeHandler", Role: Member, Code: "internal/sink (lambda.go)",
 		Why: "invoke the configured handler with {username, secretName, metadata} after a new key",

@@ -213,7 +213,9 @@ type GitHubError struct {
 	Message string
 }
 
-func (e *GitHubError) Error() string { return fmt.Sprintf("GitHub answered %d: %s", e.Status, e.Message) }
+func (e *GitHubError) Error() string {
+	return fmt.Sprintf("GitHub answered %d: %s", e.Status, e.Message)
+}
 
 func (g *GitHub) client() *http.Client {
 	if g.Client != nil {
