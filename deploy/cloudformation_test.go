@@ -718,6 +718,7 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 			"CodeS3Bucket": "artifacts", "Accounts": "111111111111,222222222222", "SenderEmailAddress": "keycycle@example.com",
 			"CreateSNSTopic": "true", "CreateKMSKey": "true", "SecretNamePreset": "keycycle", "AdminEmailAddress": "sec@example.com",
 			"AWSOrgID": "o-abc123def4", "DryRunFlag": "False", "FunctionName": "rotator", "MemberRoleName": "KeycycleWorker",
+			"GitHubRepository": "acme/{{user}}", "GitHubEnvironment": "prod", "GitHubTokenSecret": "keycycle/github-token",
 		}},
 		{name: "OUs, no console passwords", discovery: permissions.DiscoverOUs, params: map[string]string{
 			"CodeS3Bucket": "artifacts", "OrganizationalUnits": "ou-ab12-34cd56ef", "PasswordRotationPeriod": "0", "ConsoleUnusedPeriod": "0",
@@ -749,7 +750,7 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 			mp := map[string]string{"HubRoleArn": hub.resourceAtt("HubRole", "Arn"), "RoleName": hub.params["MemberRoleName"],
 				"ExternalId": hub.params["ExternalId"], "SecretNamePreset": hub.params["SecretNamePreset"],
 				"PasswordRotationPeriod": hub.params["PasswordRotationPeriod"], "ConsoleUnusedPeriod": hub.params["ConsoleUnusedPeriod"],
-				"SenderEmailAddress": hub.params["SenderEmailAddress"]}
+				"SenderEmailAddress": hub.params["SenderEmailAddress"], "GitHubTokenSecret": hub.params["GitHubTokenSecret"]}
 			if hub.conds["MakeKey"] {
 				mp["KMSKeyArn"] = hub.resourceAtt("SecretsKey", "Arn")
 			}

@@ -296,6 +296,13 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 			"name": cty.StringVal("rotator"), "fallback_email": cty.StringVal("sec@example.com"),
 			"sns_topic_arn": cty.StringVal("arn:aws:sns:eu-west-1:123456789012:existing"), "organization_id": cty.StringVal("o-abc123def4"),
 		}},
+		{name: "github secrets", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{
+			"github_secrets": cty.TupleVal([]cty.Value{
+				tfGitHub(map[string]string{"repository": "acme/{{user}}", "environment": "prod", "token_secret": "keycycle/github-token"}),
+				tfGitHub(map[string]string{"organization": "acme", "visibility": "all", "token_secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf",
+					"access_key_id_name": "CI_{{user}}_KEY_ID", "secret_access_key_name": "CI_{{user}}_SECRET"}),
+			}),
+		}},
 		{name: "no password rotation, existing key", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{
 			"aws_login_profile_time_limit": cty.NumberIntVal(0),
 			"kms_key_arn":                  cty.StringVal("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
@@ -350,6 +357,18 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 	}
 }
 
+// tfGitHub is one github_secrets entry as Terraform passes it: every attribute, null when unset.
+func tfGitHub(set map[string]string) cty.Value {
+	attrs := map[string]cty.Value{"required": cty.True}
+	for _, k := range []string{"repository", "environment", "organization", "visibility", "access_key_id_name", "secret_access_key_name", "token_secret", "api_url"} {
+		attrs[k] = cty.NullVal(cty.String)
+		if v, ok := set[k]; ok {
+			attrs[k] = cty.StringVal(v)
+		}
+	}
+	return cty.ObjectVal(attrs)
+}
+
 // TestTerraformRefusesManagedSectionsInConfigFile: sections that decide the policies come from
 // the module's inputs; a config_file setting them is refused with what to do instead.
 func TestTerraformRefusesManagedSectionsInConfigFile(t *testing.T) {
@@ -383,6 +402,13 @@ func tfDocument(t *testing.T, v cty.Value) permissions.Document {
 // evalModule evaluates a module's locals with the given inputs (the rest take their defaults),
 // the data sources and the resource attributes the locals read given sample values.
 func evalModule(t *testing.T, dir string, inputs map[string]cty.Value) map[string]cty.Value {
+	t.Helper()
+	return evalModuleAt(t, dir, dir, dir, inputs)
+}
+
+// evalModuleAt evaluates the module in dir as if it were installed at modulePath and called
+// from the root module at rootPath (path.module, path.root).
+func evalModuleAt(t *testing.T, dir, modulePath, rootPath string, inputs map[string]cty.Value) map[string]cty.Value {
 	t.Helper()
 	bodies := parseDir(t, dir)
 	vars := map[string]cty.Value{}
@@ -423,7 +449,7 @@ func evalModule(t *testing.T, dir string, inputs map[string]cty.Value) map[strin
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{
 			"var":  cty.ObjectVal(vars),
-			"path": cty.ObjectVal(map[string]cty.Value{"module": cty.StringVal(dir), "root": cty.StringVal(dir), "cwd": cty.StringVal(abs)}),
+			"path": cty.ObjectVal(map[string]cty.Value{"module": cty.StringVal(modulePath), "root": cty.StringVal(rootPath), "cwd": cty.StringVal(abs)}),
 			"data": cty.ObjectVal(map[string]cty.Value{
 				"aws_partition":       cty.ObjectVal(map[string]cty.Value{"current": cty.ObjectVal(map[string]cty.Value{"partition": cty.StringVal("aws")})}),
 				"aws_region":          cty.ObjectVal(map[string]cty.Value{"current": cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(tfRegion)})}),
@@ -558,6 +584,10 @@ func tfFunctions() map[string]function.Function {
 		"tostring":   stdlib.MakeToFunc(cty.String),
 		"replace":    tfReplace,
 		"file":       tfFile,
+		"fileexists": tfFileExists,
+		"regex":      stdlib.RegexFunc,
+		"floor":      stdlib.FloorFunc,
+		"alltrue":    tfAllTrue,
 		"yamldecode": tfYAMLDecode,
 		"yamlencode": tfYAMLEncode,
 		"filebase64sha256": function.New(&function.Spec{ // only used outside locals
@@ -581,6 +611,28 @@ var tfReplace = function.New(&function.Spec{
 			return cty.StringVal(re.ReplaceAllString(s, rep)), nil
 		}
 		return cty.StringVal(strings.ReplaceAll(s, sub, rep)), nil
+	},
+})
+
+var tfFileExists = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "path", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		st, err := os.Stat(args[0].AsString())
+		return cty.BoolVal(err == nil && st.Mode().IsRegular()), nil
+	},
+})
+
+var tfAllTrue = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for _, v := range args[0].AsValueSlice() {
+			if v.IsNull() || v.False() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
 	},
 })
 

@@ -7,7 +7,14 @@ locals {
   region    = data.aws_region.current.name
   account   = data.aws_caller_identity.current.account_id
 
-  lambda_zip  = coalesce(var.lambda_zip, "${path.module}/../../dist/keycycle-lambda.zip")
+  # The package: given, else the repository's dist/ when the module is used from a checkout,
+  # else dist/ beside the root module (a git source is a fresh clone, with no build in it).
+  checkout_zip = "${path.module}/../../dist/keycycle-lambda.zip"
+  lambda_zip   = var.lambda_zip != null ? var.lambda_zip : (fileexists(local.checkout_zip) ? local.checkout_zip : "${path.root}/dist/keycycle-lambda.zip")
+
+  schedule_expression = var.schedule_expression != null ? var.schedule_expression : "rate(${var.scan_alarm_clock} ${var.scan_alarm_clock == 1 ? "minute" : "minutes"})"
+  in_vpc              = length(var.subnet_ids) > 0
+
   user_config = merge(var.config_file == null ? null : yamldecode(file(var.config_file)))
 
   # Sections and fields this module owns: they decide the IAM policies.
@@ -59,6 +66,7 @@ locals {
         local.kms_key_arn == null ? {} : { kms_key_id = local.kms_key_arn },
       )],
       var.handler_function == null ? [] : [{ type = "lambda", function = var.handler_function }],
+      [for g in var.github_secrets : { for k, v in merge(g, { type = "github" }) : k => v if v != null }],
     )
     notify = merge(
       var.aws_ses_email_from == null && var.aws_account_name == null ? {} : {
@@ -111,6 +119,7 @@ resource "aws_lambda_layer_version" "config" {
 resource "aws_cloudwatch_log_group" "keycycle" {
   name              = "/aws/lambda/${var.name}"
   retention_in_days = var.cloudwatch_log_retention
+  kms_key_id        = var.log_kms_key_arn
   tags              = var.tags
 }
 
@@ -119,7 +128,7 @@ resource "aws_lambda_function" "keycycle" {
   description      = "keycycle: rotates IAM user credentials (schedule, SQS worker, force requests)"
   role             = aws_iam_role.hub.arn
   filename         = local.lambda_zip
-  source_code_hash = filebase64sha256(local.lambda_zip)
+  source_code_hash = fileexists(local.lambda_zip) ? filebase64sha256(local.lambda_zip) : null
   runtime          = "provided.al2023"
   handler          = "bootstrap"
   architectures    = ["arm64"]
@@ -132,12 +141,28 @@ resource "aws_lambda_function" "keycycle" {
     variables = local.environment
   }
 
-  depends_on = [aws_cloudwatch_log_group.keycycle, aws_iam_role_policy.hub]
+  dynamic "vpc_config" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      subnet_ids         = var.subnet_ids
+      security_group_ids = var.security_group_ids
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_group.keycycle, aws_iam_role_policy.hub, aws_iam_role_policy_attachment.vpc]
 
   lifecycle {
     precondition {
       condition     = length(local.user_config_problems) == 0
       error_message = "config_file: ${join("; ", local.user_config_problems)}"
+    }
+    precondition {
+      condition     = fileexists(local.lambda_zip)
+      error_message = "No package at ${local.lambda_zip}: build it with `go run ./deploy/build -o <that path>` in a keycycle checkout (of the same version as this module), or set lambda_zip."
+    }
+    precondition {
+      condition     = (length(var.subnet_ids) == 0) == (length(var.security_group_ids) == 0)
+      error_message = "subnet_ids and security_group_ids go together."
     }
   }
 }
@@ -176,7 +201,7 @@ resource "aws_lambda_event_source_mapping" "work" {
 # The schedule: EventBridge Scheduler invokes the function with {"keycycle": "schedule"}.
 resource "aws_scheduler_schedule" "scan" {
   name                = var.name
-  schedule_expression = "rate(${var.scan_alarm_clock} ${var.scan_alarm_clock == 1 ? "minute" : "minutes"})"
+  schedule_expression = local.schedule_expression
 
   flexible_time_window {
     mode = "OFF"
@@ -190,8 +215,9 @@ resource "aws_scheduler_schedule" "scan" {
 }
 
 resource "aws_iam_role" "scheduler" {
-  name = "${var.name}-scheduler"
-  tags = var.tags
+  name                 = "${var.name}-scheduler"
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -221,8 +247,9 @@ resource "aws_iam_role_policy" "scheduler" {
 
 # The function's role: the hub policy `keycycle policy --role hub` prints (policy.tf).
 resource "aws_iam_role" "hub" {
-  name = "${var.name}-hub"
-  tags = var.tags
+  name                 = "${var.name}-hub"
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -240,11 +267,20 @@ resource "aws_iam_role_policy" "hub" {
   policy = local.hub_policy_json
 }
 
+# In a VPC, the Lambda service manages the function's network interfaces with its role (AWS's
+# managed policy for exactly that); keycycle's own code calls none of these actions.
+resource "aws_iam_role_policy_attachment" "vpc" {
+  count      = length(var.subnet_ids) > 0 ? 1 : 0
+  role       = aws_iam_role.hub.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess"
+}
+
 # Optional: the topic that receives one JSON message per event.
 resource "aws_sns_topic" "events" {
-  count = var.create_sns_topic ? 1 : 0
-  name  = "${var.name}-events"
-  tags  = var.tags
+  count             = var.create_sns_topic ? 1 : 0
+  name              = "${var.name}-events"
+  kms_master_key_id = var.sns_kms_key_arn
+  tags              = var.tags
 }
 
 resource "aws_sns_topic_policy" "events" {
@@ -253,17 +289,35 @@ resource "aws_sns_topic_policy" "events" {
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid       = "MemberRolesPublish"
-      Effect    = "Allow"
-      Principal = { AWS = "*" }
-      Action    = "sns:Publish"
-      Resource  = aws_sns_topic.events[0].arn
-      Condition = merge(
-        { ArnLike = { "aws:PrincipalArn" = "arn:${local.partition}:iam::*:role/${var.member_role_name}" } },
-        var.organization_id == null ? { StringEquals = { "aws:PrincipalAccount" = local.account } } : { StringEquals = { "aws:PrincipalOrgID" = var.organization_id } },
-      )
-    }]
+    Statement = [
+      {
+        Sid       = "MemberRolesPublish"
+        Effect    = "Allow"
+        Principal = { AWS = "*" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.events[0].arn
+        Condition = merge(
+          { ArnLike = { "aws:PrincipalArn" = "arn:${local.partition}:iam::*:role/${var.member_role_name}" } },
+          var.organization_id == null ? { StringEquals = { "aws:PrincipalAccount" = local.account } } : { StringEquals = { "aws:PrincipalOrgID" = var.organization_id } },
+        )
+      },
+      {
+        Sid       = "AlarmsPublish"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.events[0].arn
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+      },
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.events[0].arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
   })
 }
 
@@ -311,4 +365,61 @@ resource "aws_kms_key" "keycycle" {
       },
     ]
   })
+}
+
+# Alarms: work that failed max_receive_count times, and a function that fails or is throttled.
+# They go to the events topic when there is one.
+locals {
+  alarm_actions = local.sns_topic_arn == null ? [] : [local.sns_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  count               = var.alarms ? 1 : 0
+  alarm_name          = "${var.name}-dead-letters"
+  alarm_description   = "keycycle: work failed ${var.max_receive_count} times and waits in ${aws_sqs_queue.dead_letter.name}; its reason is in the function's log."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  count               = var.alarms ? 1 : 0
+  alarm_name          = "${var.name}-errors"
+  alarm_description   = "keycycle: the function failed (an invocation error, not a step keycycle reported)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.keycycle.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttles" {
+  count               = var.alarms ? 1 : 0
+  alarm_name          = "${var.name}-throttles"
+  alarm_description   = "keycycle: invocations were throttled (account concurrency); queued work waits, a schedule may be missed."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.keycycle.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
 }

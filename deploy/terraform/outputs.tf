@@ -37,3 +37,8 @@ output "config_yaml" {
   description = "The configuration the function runs with (/opt/keycycle.yaml)."
   value       = local.config_yaml
 }
+
+output "alarm_arns" {
+  description = "The CloudWatch alarms (dead-letter queue depth, function errors, throttles), when alarms is true."
+  value       = concat(aws_cloudwatch_metric_alarm.dead_letters[*].arn, aws_cloudwatch_metric_alarm.errors[*].arn, aws_cloudwatch_metric_alarm.throttles[*].arn)
+}

@@ -74,6 +74,13 @@ locals {
       Action    = ["kms:Decrypt", "kms:Encrypt"]
       Condition = { StringLike = { "kms:ViaService" = ["ssm.${local.region}.amazonaws.com"] } }
     }],
+    length(var.github_secrets) == 0 ? [] : [{
+      Sid    = "ReadGitHubCredential"
+      Effect = "Allow"
+      Resource = distinct([for g in var.github_secrets :
+      startswith(g.token_secret, "arn:") ? g.token_secret : "arn:${local.partition}:secretsmanager:${local.region}:*:secret:${g.token_secret}-??????"])
+      Action = ["secretsmanager:GetSecretValue"]
+    }],
     var.handler_function == null ? [] : [{ Sid = "InvokeHandler", Effect = "Allow", Resource = local.function_arns, Action = ["lambda:InvokeFunction"] }],
     var.aws_ses_email_from == null ? [] : [{
       Sid       = "SendMail"

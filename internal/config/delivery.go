@@ -34,6 +34,7 @@ const (
 	SinkLambda         = "lambda"
 	SinkWebhook        = "webhook"
 	SinkEmail          = "email"
+	SinkGitHub         = "github"
 )
 
 // Defaults of sink settings.
@@ -67,7 +68,7 @@ type Sink struct {
 	// secretsmanager sink); Metadata is per user name.
 	Function   string
 	SecretName string
-	Metadata   map[string]map[string]any
+	Metadata   map[string]any
 	// webhook: URL (https; http only to a loopback address) receives a signed JSON body;
 	// SigningSecretEnv names the environment variable holding the HMAC key; the body carries the
 	// secret access key only with IncludeSecret; Attempts bounds retries (default 4).
@@ -81,27 +82,42 @@ type Sink struct {
 	ReplyTo      string
 	RecipientTag string
 	OwnerTag     string
+	// github: the key becomes two GitHub Actions secrets (KeyIDName, SecretKeyName) of Repository
+	// ("owner/name", with Environment: that environment's) or Organization (with Visibility);
+	// TokenSecret is the Secrets Manager secret (name or ARN) holding the token or GitHub App
+	// credential; APIURL is the API root (GitHub Enterprise Server). Templates take {{account}}, {{user}}.
+	Repository, Environment, Organization, Visibility string
+	KeyIDName, SecretKeyName                          string
+	TokenSecret, APIURL                               string
 }
 
 // fileSink is one entry of a delivery list in the file.
 type fileSink struct {
-	Type             string                    `yaml:"type"`
-	Name             string                    `yaml:"name"`
-	Required         *bool                     `yaml:"required"`
-	NameTemplate     string                    `yaml:"name_template"`
-	Parameter        string                    `yaml:"parameter"`
-	KMSKeyID         string                    `yaml:"kms_key_id"`
-	Function         string                    `yaml:"function"`
-	SecretName       string                    `yaml:"secret_name"`
-	Metadata         map[string]map[string]any `yaml:"metadata"`
-	URL              string                    `yaml:"url"`
-	SigningSecretEnv string                    `yaml:"signing_secret_env"`
-	IncludeSecret    *bool                     `yaml:"include_secret"`
-	Attempts         *int                      `yaml:"attempts"`
-	From             string                    `yaml:"from"`
-	ReplyTo          string                    `yaml:"reply_to"`
-	RecipientTag     string                    `yaml:"recipient_tag"`
-	OwnerTag         string                    `yaml:"owner_tag"`
+	Type             string         `yaml:"type"`
+	Name             string         `yaml:"name"`
+	Required         *bool          `yaml:"required"`
+	NameTemplate     string         `yaml:"name_template"`
+	Parameter        string         `yaml:"parameter"`
+	KMSKeyID         string         `yaml:"kms_key_id"`
+	Function         string         `yaml:"function"`
+	SecretName       string         `yaml:"secret_name"`
+	Metadata         map[string]any `yaml:"metadata"`
+	URL              string         `yaml:"url"`
+	SigningSecretEnv string         `yaml:"signing_secret_env"`
+	IncludeSecret    *bool          `yaml:"include_secret"`
+	Attempts         *int           `yaml:"attempts"`
+	From             string         `yaml:"from"`
+	ReplyTo          string         `yaml:"reply_to"`
+	RecipientTag     string         `yaml:"recipient_tag"`
+	OwnerTag         string         `yaml:"owner_tag"`
+	Repository       string         `yaml:"repository"`
+	Environment      string         `yaml:"environment"`
+	Organization     string         `yaml:"organization"`
+	Visibility       string         `yaml:"visibility"`
+	KeyIDName        string         `yaml:"access_key_id_name"`
+	SecretKeyName    string         `yaml:"secret_access_key_name"`
+	TokenSecret      string         `yaml:"token_secret"`
+	APIURL           string         `yaml:"api_url"`
 }
 
 // DefaultSinks is the delivery of a configuration without a delivery section: the secret section's
@@ -153,7 +169,9 @@ func (b *builder) sinks(cfg *Config, fs []fileSink, at ...any) []Sink {
 			NameTemplate: f.NameTemplate, Parameter: f.Parameter, KMSKeyID: strings.TrimSpace(f.KMSKeyID),
 			Function: f.Function, SecretName: f.SecretName, Metadata: f.Metadata,
 			URL: f.URL, SigningSecretEnv: f.SigningSecretEnv, IncludeSecret: f.IncludeSecret != nil && *f.IncludeSecret,
-			From: f.From, ReplyTo: f.ReplyTo, RecipientTag: f.RecipientTag, OwnerTag: f.OwnerTag}
+			From: f.From, ReplyTo: f.ReplyTo, RecipientTag: f.RecipientTag, OwnerTag: f.OwnerTag,
+			Repository: f.Repository, Environment: f.Environment, Organization: f.Organization, Visibility: f.Visibility,
+			KeyIDName: f.KeyIDName, SecretKeyName: f.SecretKeyName, TokenSecret: f.TokenSecret, APIURL: f.APIURL}
 		counts[f.Type]++
 		if s.Name == "" {
 			s.Name = f.Type
@@ -176,6 +194,9 @@ func (b *builder) sinks(cfg *Config, fs []fileSink, at ...any) []Sink {
 			"url": f.URL != "", "signing_secret_env": f.SigningSecretEnv != "", "include_secret": f.IncludeSecret != nil,
 			"attempts": f.Attempts != nil, "from": f.From != "", "reply_to": f.ReplyTo != "",
 			"recipient_tag": f.RecipientTag != "", "owner_tag": f.OwnerTag != "",
+			"repository": f.Repository != "", "environment": f.Environment != "", "organization": f.Organization != "",
+			"visibility": f.Visibility != "", "access_key_id_name": f.KeyIDName != "", "secret_access_key_name": f.SecretKeyName != "",
+			"token_secret": f.TokenSecret != "", "api_url": f.APIURL != "",
 		}
 		allowed := map[string][]string{
 			SinkSecretsManager: {"name_template"},
@@ -183,13 +204,15 @@ func (b *builder) sinks(cfg *Config, fs []fileSink, at ...any) []Sink {
 			SinkLambda:         {"function", "secret_name", "metadata"},
 			SinkWebhook:        {"url", "signing_secret_env", "include_secret", "attempts"},
 			SinkEmail:          {"from", "reply_to", "recipient_tag", "owner_tag"},
+			SinkGitHub: {"repository", "environment", "organization", "visibility", "access_key_id_name", "secret_access_key_name",
+				"token_secret", "api_url"},
 		}
 		fields, known := allowed[f.Type]
 		if !known {
 			if f.Type == "" {
-				b.problem("a sink needs a type: secretsmanager, ssm, lambda, webhook or email", append(append([]any{}, at...), i)...)
+				b.problem("a sink needs a type: secretsmanager, ssm, lambda, webhook, email or github", append(append([]any{}, at...), i)...)
 			} else {
-				b.problem(fmt.Sprintf("unknown sink type %q: want secretsmanager, ssm, lambda, webhook or email", f.Type), p(i, "type")...)
+				b.problem(fmt.Sprintf("unknown sink type %q: want secretsmanager, ssm, lambda, webhook, email or github", f.Type), p(i, "type")...)
 			}
 			continue
 		}
@@ -257,6 +280,8 @@ func (b *builder) sinks(cfg *Config, fs []fileSink, at ...any) []Sink {
 					b.problem("must be 1 to 10", p(i, "attempts")...)
 				}
 			}
+		case SinkGitHub:
+			b.githubSink(&s, func(field string) []any { return p(i, field) }, append(append([]any{}, at...), i))
 		case SinkEmail:
 			if s.From == "" {
 				b.problem("an email sink needs from: an SES-verified sender address", append(append([]any{}, at...), i)...)
@@ -338,4 +363,80 @@ func checkSinkURL(raw string) string {
 		return "the URL must be https (http only to a loopback address)"
 	}
 	return fmt.Sprintf("scheme %q: the URL must be https", u.Scheme)
+}
+
+var (
+	githubNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	githubSecretRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	secretIDRE     = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
+)
+
+// githubSink checks a github sink and fills its defaults.
+func (b *builder) githubSink(s *Sink, p func(string) []any, at []any) {
+	lit := func(t string) string { return placeholderRE.ReplaceAllString(t, "x") }
+	for _, f := range []struct{ field, value string }{{"repository", s.Repository}, {"environment", s.Environment}, {"organization", s.Organization},
+		{"access_key_id_name", s.KeyIDName}, {"secret_access_key_name", s.SecretKeyName}} {
+		for _, ph := range placeholderRE.FindAllString(f.value, -1) {
+			if ph != "{{account}}" && ph != "{{user}}" {
+				b.problem(fmt.Sprintf("unknown placeholder %s in %q: want {{account}} and {{user}}", ph, f.value), p(f.field)...)
+			}
+		}
+	}
+	switch {
+	case s.Repository == "" && s.Organization == "":
+		b.problem("a github sink needs repository (owner/name) or organization", at...)
+	case s.Repository != "" && s.Organization != "":
+		b.problem("repository and organization exclude each other", p("organization")...)
+	case s.Repository != "":
+		owner, repo, ok := strings.Cut(lit(s.Repository), "/")
+		if !ok || !githubNameRE.MatchString(owner) || !githubNameRE.MatchString(repo) {
+			b.problem(fmt.Sprintf("%q is not owner/name", s.Repository), p("repository")...)
+		}
+	default:
+		if !githubNameRE.MatchString(lit(s.Organization)) {
+			b.problem(fmt.Sprintf("%q is not an organization name", s.Organization), p("organization")...)
+		}
+		if s.Environment != "" {
+			b.problem("environment applies to a repository", p("environment")...)
+		}
+	}
+	if s.Environment != "" && strings.ContainsAny(s.Environment, "/ ") {
+		b.problem(fmt.Sprintf("%q is not an environment name", s.Environment), p("environment")...)
+	}
+	switch s.Visibility {
+	case "":
+		if s.Organization != "" {
+			s.Visibility = "private"
+		}
+	case "all", "private":
+		if s.Organization == "" {
+			b.problem("visibility applies to organization secrets", p("visibility")...)
+		}
+	default:
+		b.problem(fmt.Sprintf("visibility %q: want all or private", s.Visibility), p("visibility")...)
+	}
+	if s.KeyIDName == "" {
+		s.KeyIDName = "AWS_ACCESS_KEY_ID"
+	}
+	if s.SecretKeyName == "" {
+		s.SecretKeyName = "AWS_SECRET_ACCESS_KEY"
+	}
+	for _, f := range []struct{ field, value string }{{"access_key_id_name", s.KeyIDName}, {"secret_access_key_name", s.SecretKeyName}} {
+		if n := lit(f.value); !githubSecretRE.MatchString(n) || strings.HasPrefix(strings.ToUpper(n), "GITHUB_") {
+			b.problem(fmt.Sprintf("%q: a GitHub secret name has letters, digits and _, starts with neither a digit nor GITHUB_", f.value), p(f.field)...)
+		}
+	}
+	if s.KeyIDName == s.SecretKeyName {
+		b.problem("access_key_id_name and secret_access_key_name must differ", p("secret_access_key_name")...)
+	}
+	if s.TokenSecret == "" {
+		b.problem("a github sink needs token_secret: the Secrets Manager secret holding the token or GitHub App credential (never the token itself)", at...)
+	} else if !secretIDRE.MatchString(s.TokenSecret) {
+		b.problem(fmt.Sprintf("%q is not a Secrets Manager secret name or ARN", s.TokenSecret), p("token_secret")...)
+	}
+	if s.APIURL == "" {
+		s.APIURL = "https://api.github.com"
+	} else if msg := checkSinkURL(s.APIURL); msg != "" {
+		b.problem(strings.Replace(msg, "a webhook sink needs url", "api_url is empty", 1), p("api_url")...)
+	}
 }

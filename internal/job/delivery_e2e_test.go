@@ -88,7 +88,7 @@ func (d *deliveryEnv) sinks(kinds ...string) []config.Sink {
 			s.Parameter = "/keycycle/{{account}}/{{user}}"
 		case "lambda":
 			s.Function = "handler"
-			s.Metadata = map[string]map[string]any{"due": {"team": "payments"}}
+			s.Metadata = map[string]any{"due": map[string]any{"team": "payments"}}
 		case "broken":
 			s.Type, s.Function = config.SinkLambda, "broken"
 		case "webhook":

@@ -1,10 +1,13 @@
 package job
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -151,6 +154,13 @@ func (b *sinkBuilder) sink(c config.Sink, stored, secretName func(secret.AccessK
 		}
 		return &sink.Webhook{URL: c.URL, Key: secret.New(key), IncludeSecret: c.IncludeSecret, StoredAt: stored,
 			Attempts: c.Attempts, Backoff: r.Delivery.Backoff, Now: r.now, SinkName: c.Name}, nil
+	case config.SinkGitHub:
+		if b.sm == nil {
+			b.sm = secretsmanager.NewFromConfig(r.AWS)
+		}
+		return &sink.GitHub{APIURL: c.APIURL, Repository: c.Repository, Environment: c.Environment, Organization: c.Organization,
+			Visibility: c.Visibility, KeyIDName: c.KeyIDName, SecretKeyName: c.SecretKeyName, SinkName: c.Name,
+			Credential: githubCredential(b.sm, c.TokenSecret, c.APIURL, r.now)}, nil
 	case config.SinkEmail:
 		if b.ses == nil {
 			b.ses = sesv2.NewFromConfig(r.AWS)
@@ -158,4 +168,32 @@ func (b *sinkBuilder) sink(c config.Sink, stored, secretName func(secret.AccessK
 		return &sink.Email{API: b.ses, From: c.From, ReplyTo: c.ReplyTo, OwnerTag: c.OwnerTag, RecipientTag: c.RecipientTag, SinkName: c.Name}, nil
 	}
 	return nil, fmt.Errorf("unknown sink type %q", c.Type)
+}
+
+// githubCredential reads the github sink's credential from Secrets Manager when first needed and
+// keeps the token it yields for the sink's life (one run).
+func githubCredential(sm *secretsmanager.Client, secretID, apiURL string, now func() time.Time) func(context.Context) (secret.Value, error) {
+	var (
+		mu    sync.Mutex
+		token secret.Value
+	)
+	return func(ctx context.Context) (secret.Value, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !token.IsZero() {
+			return token, nil
+		}
+		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
+		if err != nil {
+			return secret.Value{}, fmt.Errorf("read secret %s: %w", secretID, err)
+		}
+		get, err := sink.ParseGitHubCredential(secret.New(aws.ToString(out.SecretString)), apiURL, nil, now)
+		if err != nil {
+			return secret.Value{}, fmt.Errorf("secret %s: %w", secretID, err)
+		}
+		if token, err = get(ctx); err != nil {
+			return secret.Value{}, err
+		}
+		return token, nil
+	}
 }

@@ -33,6 +33,10 @@ const (
 	EnvDryRun       = "KEYCYCLE_DRY_RUN"        // "false" changes AWS; anything else is a dry run
 	EnvConcurrency  = "KEYCYCLE_CONCURRENCY"    // accounts at once (default 8)
 	EnvMarginSecond = "KEYCYCLE_MARGIN_SECONDS" // stop starting work this long before the deadline (default 30)
+	// EnvCleanupQueueURL and EnvCleanupWait turn on short cleanup waits (cleanup.go): the
+	// standard queue of the follow-ups and the wait in seconds (the CDK construct sets both).
+	EnvCleanupQueueURL = "KEYCYCLE_CLEANUP_QUEUE_URL"
+	EnvCleanupWait     = "KEYCYCLE_CLEANUP_WAIT_SECONDS"
 	// EnvConfigYAML is the configuration document itself, for deployments that cannot add a file
 	// (the CloudFormation template); it wins over EnvConfig.
 	EnvConfigYAML = "KEYCYCLE_CONFIG_YAML"
@@ -103,6 +107,13 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	}
 	if margin > 0 {
 		h.Margin = secondsDuration(margin)
+	}
+	if u := getenv(EnvCleanupQueueURL); u != "" {
+		wait, err := strconv.Atoi(getenv(EnvCleanupWait))
+		if err != nil || wait <= 0 {
+			return nil, fmt.Errorf("%s is set: %s must be a positive number of seconds, got %q", EnvCleanupQueueURL, EnvCleanupWait, getenv(EnvCleanupWait))
+		}
+		h.CleanupQueueURL, h.CleanupWait = u, secondsDuration(wait)
 	}
 	ids, ous, exclude := list(getenv(EnvAccounts)), list(getenv(EnvOUs)), list(getenv(EnvExclude))
 	var include []string

@@ -39,9 +39,11 @@ import (
 	"github.com/keycycle/keycycle/internal/rotation"
 )
 
-// SQSAPI is the part of the SQS client the scheduler calls; *sqs.Client satisfies it.
+// SQSAPI is the part of the SQS client the scheduler and the cleanup follow-ups call;
+// *sqs.Client satisfies it.
 type SQSAPI interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
 var _ SQSAPI = (*sqs.Client)(nil)
@@ -57,6 +59,11 @@ type Handler struct {
 	SQS            SQSAPI
 	QueueURL       string
 	DryRun         bool
+	// CleanupQueueURL and CleanupWait turn on short cleanup waits (cleanup.go): a standard queue
+	// the worker sends each rotated user's follow-up to, delayed by CleanupWait. Empty or zero: off,
+	// old keys are retired by the schedule.
+	CleanupQueueURL string
+	CleanupWait     time.Duration
 	// Margin is how long before the deadline no new work starts (default 30s).
 	Margin time.Duration
 	Now    func() time.Time
@@ -320,6 +327,11 @@ func (h *Handler) message(ctx context.Context, body string) error {
 		if err != nil {
 			return err
 		}
+		if err := h.followUp(ctx, m.AccountID, m.User, res); err != nil {
+			// Redelivering the message cannot repair this (its steps are done); the next schedule
+			// retires the old key instead.
+			h.log().Error("cleanup follow-up not sent; the schedule will retire the old key", "account_id", m.AccountID, "user", m.User, "error", err)
+		}
 		if m.Subject != nil {
 			// Owners hear what happened; a failed notice is logged and audited, never retried
 			// by redelivering the message (that would rotate nothing and notify twice).
@@ -331,6 +343,10 @@ func (h *Handler) message(ctx context.Context, body string) error {
 			}
 		}
 		return failures(res)
+	}
+	var c CleanupMessage
+	if err := json.Unmarshal([]byte(body), &c); err == nil && c.Keycycle == "cleanup" {
+		return h.cleanup(ctx, c)
 	}
 	req, err := parseForce([]byte(body), h.DefaultAccount)
 	if err != nil {

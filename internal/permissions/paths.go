@@ -65,6 +65,9 @@ type Action struct {
 	Caller    Caller
 	// Via lists the actions whose calls make the service call this one (Caller Service).
 	Via []string
+	// Also names the other path of the same role that declares this action for other
+	// resources (a different purpose, scoped apart); empty: declared here only.
+	Also string
 }
 
 // Path is one code path: what calls the actions, as whom, and which resources they touch.
@@ -200,6 +203,15 @@ var paths = []Path{
 		},
 		scope: func(s *Settings) []scope { return s.kmsScopes(s.ParameterKeys, "ssm") },
 	},
+	{Sid: "ReadGitHubCredential", Role: Member, Code: "internal/job (sinks.go, github sink)",
+		Why: "read the GitHub token or GitHub App credential of the github sinks from Secrets Manager (never from the configuration)",
+		Actions: []Action{
+			{Name: "secretsmanager:GetSecretValue", Also: "SecretsManagerSink"},
+		},
+		scope: func(s *Settings) []scope {
+			return when(len(s.GitHubCredentials) > 0, scope{Resources: s.GitHubCredentials})
+		},
+	},
 	{Sid: "InvokeHandler", Role: Member, Code: "internal/sink (lambda.go)",
 		Why: "invoke the configured handler with {username, secretName, metadata} after a new key",
 		Actions: []Action{
@@ -269,14 +281,23 @@ var paths = []Path{
 			return when(s.Engine == EngineLambda, scope{Resources: []string{s.queueARN()}})
 		},
 	},
-	{Sid: "ConsumeWork", Role: Hub, Code: "the Lambda event source mapping of the work queue",
+	{Sid: "ScheduleCleanup", Role: Hub, Code: "internal/lambdafn (cleanup.go)",
+		Why: "after a rotation or deactivation, send the user's follow-up to the cleanup queue with a delivery delay (the short cleanup wait)",
+		Actions: []Action{
+			{Name: "sqs:SendMessage"},
+		},
+		scope: func(s *Settings) []scope {
+			return when(s.Engine == EngineLambda && s.CleanupQueue, scope{Resources: []string{s.cleanupQueueARN()}})
+		},
+	},
+	{Sid: "ConsumeWork", Role: Hub, Code: "the Lambda event source mappings of the work queue (and the cleanup queue)",
 		Why: "the Lambda service polls the queue with the function's role and deletes what the function handled",
 		Actions: []Action{
 			{Name: "sqs:ReceiveMessage", Caller: Runtime}, {Name: "sqs:DeleteMessage", Caller: Runtime},
 			{Name: "sqs:GetQueueAttributes", Caller: Runtime},
 		},
 		scope: func(s *Settings) []scope {
-			return when(s.Engine == EngineLambda, scope{Resources: []string{s.queueARN()}})
+			return when(s.Engine == EngineLambda, scope{Resources: s.queues()})
 		},
 	},
 	{Sid: "WriteLogs", Role: Hub, Code: "the Lambda runtime",

@@ -204,10 +204,77 @@ func TestEveryOperationMapsToOneDeclaredAction(t *testing.T) {
 	seen := map[string]string{}
 	for _, p := range permissions.Paths() {
 		for _, a := range p.Actions {
-			if prev, dup := seen[string(p.Role)+a.Name]; dup && a.Caller == permissions.Code {
+			if prev, dup := seen[string(p.Role)+a.Name]; dup && a.Caller == permissions.Code && a.Also != prev {
 				t.Errorf("%s declared twice for the %s role: %s and %s", a.Name, p.Role, prev, p.Sid)
 			}
 			seen[string(p.Role)+a.Name] = p.Sid
 		}
 	}
+}
+
+// TestCleanupQueue: a deployment with short cleanup waits may send to its cleanup queue and
+// consume it; without one, neither.
+func TestCleanupQueue(t *testing.T) {
+	cfg := mustConfig(t, "dry_run: true\n")
+	o := permissions.Options{Region: "eu-west-1", Account: "123456789012", Name: "rotator"}
+	off, err := permissions.Policy(cfg, permissions.Hub, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := statement(t, off, "ScheduleCleanup"); s != nil {
+		t.Fatalf("ScheduleCleanup without a cleanup queue: %+v", s)
+	}
+	o.CleanupQueue = true
+	on, err := permissions.Policy(cfg, permissions.Hub, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := statement(t, on, "ScheduleCleanup")
+	if send == nil || cmp.Diff(permissions.Strings{"sqs:SendMessage"}, send.Action) != "" ||
+		cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, send.Resource) != "" {
+		t.Fatalf("ScheduleCleanup: %+v", send)
+	}
+	consume := statement(t, on, "ConsumeWork")
+	if d := cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator.fifo", "arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, consume.Resource); d != "" {
+		t.Fatalf("ConsumeWork resources: %s", d)
+	}
+	if got, ok := permissions.OperationAction("sqs", "SendMessage"); !ok || got != "sqs:SendMessage" {
+		t.Fatalf("sqs/SendMessage maps to %q, %v", got, ok)
+	}
+}
+
+// TestGitHubCredential: a github sink's credential secret, and only it, may be read.
+func TestGitHubCredential(t *testing.T) {
+	cfg := mustConfig(t, `
+delivery:
+  - type: secretsmanager
+  - type: github
+    repository: acme/api
+    token_secret: keycycle/github-token
+  - type: github
+    organization: acme
+    token_secret: arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf
+`)
+	d, err := permissions.Policy(cfg, permissions.Member, permissions.Options{Region: "eu-west-1", Account: "123456789012"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := statement(t, d, "ReadGitHubCredential")
+	want := permissions.Strings{"arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf",
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:keycycle/github-token-??????"}
+	if s == nil || cmp.Diff(want, s.Resource) != "" || cmp.Diff(permissions.Strings{"secretsmanager:GetSecretValue"}, s.Action) != "" {
+		t.Fatalf("ReadGitHubCredential: %+v", s)
+	}
+	if none := statement(t, mustPolicy(t, "dry_run: true\n"), "ReadGitHubCredential"); none != nil {
+		t.Fatalf("without a github sink: %+v", none)
+	}
+}
+
+func mustPolicy(t *testing.T, src string) permissions.Document {
+	t.Helper()
+	d, err := permissions.Policy(mustConfig(t, src), permissions.Member, permissions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

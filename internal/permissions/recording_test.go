@@ -54,6 +54,7 @@ accounts:
     queues:
       - {name: keycycle-dlq.fifo, attributes: {FifoQueue: "true"}}
       - {name: keycycle.fifo, attributes: {FifoQueue: "true", VisibilityTimeout: "900"}}
+      - {name: keycycle-cleanup}
   - id: "222222222222"
     alias: member-a
     roles: [{name: KeycycleMember, trusted_accounts: ["111111111111"]}]
@@ -165,7 +166,8 @@ func TestPolicyIsExactlyWhatTheCodeCalls(t *testing.T) {
 				roles = []permissions.Role{permissions.Hub, permissions.Member}
 			}
 			for _, role := range roles {
-				doc, err := permissions.Policy(cfg, role, permissions.Options{Discovery: tc.discovery, Engine: engine})
+				// The run with every sink also has the cleanup queue (the CDK construct's short waits).
+				doc, err := permissions.Policy(cfg, role, permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -296,6 +298,13 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 	env := map[string]string{
 		lambdafn.EnvConfig: cfgPath, lambdafn.EnvQueueURL: queueURL, lambdafn.EnvRole: permissions.DefaultMemberRole,
 		lambdafn.EnvDryRun: "false",
+	}
+	if withNotify {
+		cq, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("keycycle-cleanup")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env[lambdafn.EnvCleanupQueueURL], env[lambdafn.EnvCleanupWait] = aws.ToString(cq.QueueUrl), "300"
 	}
 	switch discovery {
 	case permissions.DiscoverOUs:

@@ -57,6 +57,10 @@ type Options struct {
 	Discovery Discovery
 	// AccountTags: accounts are selected by their Organizations tags (cli only).
 	AccountTags bool
+	// CleanupQueue: the deployment retires old keys a short wait after the new key was
+	// delivered through its cleanup queue <name>-cleanup (KEYCYCLE_CLEANUP_QUEUE_URL; the CDK
+	// construct's cleanupWaitDuration). Lambda engine only.
+	CleanupQueue bool
 }
 
 // Defaults of Options.
@@ -84,6 +88,8 @@ type Settings struct {
 	Parameters []string
 	// ParameterKeys are the KMS keys of the parameters (empty: aws/ssm).
 	ParameterKeys []string
+	// GitHubCredentials are the ARNs of the secrets holding the github sinks' credentials.
+	GitHubCredentials []string
 	// Functions are the ARNs of the Lambda handlers keycycle invokes.
 	Functions []string
 	// Senders are the e-mail addresses keycycle sends from, with the SES region of each.
@@ -181,6 +187,8 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 				}
 			case config.SinkLambda:
 				s.Functions = append(s.Functions, s.functionARN(sk.Function))
+			case config.SinkGitHub:
+				s.GitHubCredentials = append(s.GitHubCredentials, s.secretARN(sk.TokenSecret))
 			case config.SinkEmail:
 				s.Senders = append(s.Senders, Sender{Address: address(sk.From)})
 			}
@@ -192,7 +200,7 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 	if t := cfg.Notify.SNSTopicARN; t != "" {
 		s.Topics = append(s.Topics, t)
 	}
-	for _, l := range []*[]string{&s.Secrets, &s.SecretKeys, &s.Parameters, &s.ParameterKeys, &s.Functions, &s.Topics} {
+	for _, l := range []*[]string{&s.Secrets, &s.SecretKeys, &s.Parameters, &s.ParameterKeys, &s.Functions, &s.Topics, &s.GitHubCredentials} {
 		*l = uniq(*l)
 	}
 	return s
@@ -224,6 +232,15 @@ func secretPattern(name string) string {
 
 func (s *Settings) arn(service, resource string) string {
 	return "arn:" + s.Partition + ":" + service + ":" + s.Region + ":" + s.Account + ":" + resource
+}
+
+// secretARN is the ARN pattern of a secret given by name or ARN (a name matches the six
+// characters Secrets Manager appends).
+func (s *Settings) secretARN(id string) string {
+	if strings.HasPrefix(id, "arn:") {
+		return id
+	}
+	return s.arn("secretsmanager", "secret:"+secretPattern(id))
 }
 
 func (s *Settings) functionARN(fn string) string {
@@ -360,6 +377,20 @@ func QueueName(name string) string { return name + ".fifo" }
 func LogGroup(name string) string { return "/aws/lambda/" + name }
 
 func (s *Settings) queueARN() string { return s.arn("sqs", QueueName(s.Name)) }
+
+// CleanupQueueName is the cleanup queue's name for a deployment name: a standard queue, as
+// FIFO queues take no per-message delay.
+func CleanupQueueName(name string) string { return name + "-cleanup" }
+
+func (s *Settings) cleanupQueueARN() string { return s.arn("sqs", CleanupQueueName(s.Name)) }
+
+// queues are the queues the function consumes.
+func (s *Settings) queues() []string {
+	if s.CleanupQueue {
+		return []string{s.queueARN(), s.cleanupQueueARN()}
+	}
+	return []string{s.queueARN()}
+}
 
 func (s *Settings) logStreamsARN() string {
 	return s.arn("logs", "log-group:"+LogGroup(s.Name)+":*")

@@ -33,17 +33,18 @@ type Lambda struct {
 	Function string
 	// SecretName gives the name of the secret the handler reads the key from.
 	SecretName func(k secret.AccessKey) string
-	// Metadata is passed per user name; a user without an entry gets {}.
-	Metadata map[string]map[string]any
+	// Metadata is passed per user name as given (an object, or a string as the CDK construct's
+	// users carry); a user without an entry gets {}.
+	Metadata map[string]any
 	// SinkName names the sink in reports and records; empty is "lambda".
 	SinkName string
 }
 
 // LambdaPayload is what the handler receives.
 type LambdaPayload struct {
-	Username   string         `json:"username"`
-	SecretName string         `json:"secretName"`
-	Metadata   map[string]any `json:"metadata"`
+	Username   string `json:"username"`
+	SecretName string `json:"secretName"`
+	Metadata   any    `json:"metadata"`
 }
 
 // Name identifies the sink.
@@ -67,8 +68,8 @@ func (l *Lambda) Stage(ctx context.Context, k secret.AccessKey) error {
 
 // Promote invokes the handler and waits for its answer.
 func (l *Lambda) Promote(ctx context.Context, k secret.AccessKey) error {
-	md := l.Metadata[k.UserName]
-	if md == nil {
+	md, ok := l.Metadata[k.UserName]
+	if !ok || md == nil {
 		md = map[string]any{}
 	}
 	body, err := json.Marshal(LambdaPayload{Username: k.UserName, SecretName: l.SecretName(k), Metadata: md})

@@ -182,7 +182,7 @@ func TestLambdaContract(t *testing.T) {
 	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, sinkScenario))
 	api := lambda.NewFromConfig(cfg)
 	name := func(k secret.AccessKey) string { return "keycycle/" + k.AccountID + "/" + k.UserName }
-	l := &sink.Lambda{API: api, Function: "handler", SecretName: name, Metadata: map[string]map[string]any{"alice": {"team": "payments", "env": []any{"prod"}}}}
+	l := &sink.Lambda{API: api, Function: "handler", SecretName: name, Metadata: map[string]any{"alice": map[string]any{"team": "payments", "env": []any{"prod"}}, "marge": "team=billing"}}
 	k := newKey("AKIAFIRSTFIRSTFIRST1", "first-secret")
 	if err := l.Stage(ctx, k); err != nil {
 		t.Fatal(err)
@@ -206,6 +206,15 @@ func TestLambdaContract(t *testing.T) {
 	}
 	if strings.Contains(string(inv[0].Payload), "first-secret") {
 		t.Fatal("the payload carries the secret")
+	}
+	// The CDK construct's users carry metadata as a string: the handler gets it as given.
+	mk := newKey("AKIAMARGEMARGEMARGE1", "marge-secret")
+	mk.UserName = "marge"
+	if err := l.Promote(ctx, mk); err != nil {
+		t.Fatal(err)
+	}
+	if inv := sb.Outbox().Lambda; len(inv) != 2 || !strings.Contains(string(inv[1].Payload), `"metadata":"team=billing"`) {
+		t.Fatalf("string metadata: %+v", inv)
 	}
 
 	missing := &sink.Lambda{API: api, Function: "nope", SecretName: name}
