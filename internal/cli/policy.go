@@ -21,6 +21,7 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 	partition := fs.String("partition", "aws", "ARN `partition`: aws, aws-us-gov, aws-cn")
 	region := fs.String("region", "*", "`region` in the ARNs of the account's own resources")
 	account := fs.String("account", "*", "account `id` in the ARNs of the account's own resources")
+	selftestPerms := fs.Bool("selftest", false, "member: add what `keycycle selftest` needs (creating and deleting its throwaway user under /keycycle-selftest/)")
 	return func(_ context.Context, args []string) int {
 		if len(args) > 0 {
 			return usageError(fs, "takes no arguments")
@@ -33,6 +34,7 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 		doc, err := permissions.Policy(cfg, permissions.Role(*role), permissions.Options{
 			Partition: *partition, Region: *region, Account: *account,
 			MemberRole: *memberRole, Name: *name, Discovery: permissions.Discovery(*discovery), Engine: permissions.Engine(*engine),
+			Selftest: *selftestPerms,
 		})
 		if err != nil {
 			return usageError(fs, "%v", err)

@@ -57,6 +57,8 @@ type Options struct {
 	Discovery Discovery
 	// AccountTags: accounts are selected by their Organizations tags (cli only).
 	AccountTags bool
+	// Selftest adds what `keycycle selftest` needs besides the member policy (member only).
+	Selftest bool
 }
 
 // Defaults of Options.
@@ -90,6 +92,8 @@ type Settings struct {
 	Senders []Sender
 	// Topics are the SNS topic ARNs keycycle publishes to.
 	Topics []string
+	// MarkerTag: the selftest reads its marker from an Organizations account tag.
+	MarkerTag bool
 }
 
 // Sender is one address keycycle sends e-mail from.
@@ -136,7 +140,7 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 		}
 		o.AccountTags = a.Source == config.SourceOrganization && len(a.Tags) > 0
 	}
-	s := &Settings{Options: o, StatePrefix: cfg.Rules.Tags.StatePrefix}
+	s := &Settings{Options: o, StatePrefix: cfg.Rules.Tags.StatePrefix, MarkerTag: cfg.Selftest.AllowedTag != ""}
 	s.Users = s.userPatterns(cfg)
 	for _, th := range append([]policy.Thresholds{cfg.Rules.Default}, namedThresholds(cfg)...) {
 		s.PasswordRotation = s.PasswordRotation || th.PasswordRotateAfter > 0
