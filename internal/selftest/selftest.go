@@ -181,6 +181,9 @@ type run struct {
 	used      time.Time // wall time the application used the old key
 	lastUsed  time.Time // the old key's last use as IAM reports it
 	deact     time.Time // endpoint time the old key was deactivated
+	// guardWin is the guard window of the rules: GuardWindow, or longer when IAM reported the
+	// application's use so late that it is already older than GuardWindow (a resumed run).
+	guardWin time.Duration
 	stage     *Stage
 }
 
@@ -401,7 +404,7 @@ func (r *run) runner(rotate, password time.Duration) *job.Runner {
 	rules := c.Rules
 	th := policy.Thresholds{
 		RotateAfter: rotate, DeactivateAfter: DeactivateAfter, DeleteAfter: DeleteAfter,
-		GuardWindow: GuardWindow, PasswordRotateAfter: password,
+		GuardWindow: r.guardWindow(), PasswordRotateAfter: password,
 	}
 	rules.Default = th
 	rules.Named = nil
@@ -415,6 +418,13 @@ func (r *run) runner(rotate, password time.Duration) *job.Runner {
 		c.Verify.Sleep = r.o.Sleep
 	}
 	return &c
+}
+
+func (r *run) guardWindow() time.Duration {
+	if r.guardWin > 0 {
+		return r.guardWin
+	}
+	return GuardWindow
 }
 
 // mine keeps only the selftest user's steps: the rules select nobody else, and this makes sure.
@@ -722,6 +732,12 @@ func (r *run) guard(ctx context.Context) error {
 			r.lastUsed = lu.LastUsedDate.UTC()
 			r.check("IAM reports the use: last used %s (%s, %s)", r.lastUsed.Format(time.RFC3339), aws.ToString(lu.ServiceName), aws.ToString(lu.Region))
 			r.timing("last-used lag (use until GetAccessKeyLastUsed shows it)", r.o.wall().Sub(r.used), "wall")
+			if age := r.now().Sub(r.lastUsed); age > GuardWindow/2 {
+				// Reported so late that the use is nearly out of the window: widen it, so the
+				// check is about the guard, not about IAM's lag.
+				r.guardWin = age.Truncate(time.Minute) + GuardWindow
+				r.check("IAM reported the use %s after it happened: guard window widened to %s", humanDuration(age), r.guardWin)
+			}
 			break
 		}
 		waited := r.o.wall().Sub(r.used)
@@ -761,7 +777,7 @@ func (r *run) guard(ctx context.Context) error {
 
 // Stage 4: the old key idle for the guard window is deactivated.
 func (r *run) idle(ctx context.Context) error {
-	if err := r.waitUntil(ctx, r.lastUsed.Add(GuardWindow)); err != nil {
+	if err := r.waitUntil(ctx, r.lastUsed.Add(r.guardWindow())); err != nil {
 		return err
 	}
 	_, res, err := r.planAndApply(ctx, r.runner(far, far))
@@ -770,7 +786,7 @@ func (r *run) idle(ctx context.Context) error {
 	}
 	d := findResult(res, plan.Deactivate, plan.AccessKey)
 	if d == nil {
-		return fmt.Errorf("apply did not deactivate %s after %s idle", r.oldKey, GuardWindow)
+		return fmt.Errorf("apply did not deactivate %s after %s idle", r.oldKey, r.guardWindow())
 	}
 	if d.Outcome != rotation.Done {
 		return resultErr(d)

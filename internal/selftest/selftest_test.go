@@ -1,9 +1,11 @@
 package selftest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -157,8 +159,29 @@ delivery:
 func TestFastSelftestOnAWSLikeSandbox(t *testing.T) {
 	f := newFixture(t, allowed, awssimtest.WithFaults(awsLike()))
 	var seen []string
+	var logs bytes.Buffer
+	var delivered string // the new key's secret, read from the sink as its consumer would
 	o := f.options(t)
-	o.Progress = func(s selftest.Stage) { seen = append(seen, s.Name) }
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Runner.Log = o.Log
+	o.Progress = func(s selftest.Stage) {
+		seen = append(seen, s.Name)
+		if s.Name == "apply rotates" {
+			out, err := secretsmanager.NewFromConfig(f.aws).ListSecrets(context.Background(), &secretsmanager.ListSecretsInput{})
+			if err != nil || len(out.SecretList) == 0 {
+				t.Fatalf("no secret delivered: %v", err)
+			}
+			v, err := secretsmanager.NewFromConfig(f.aws).GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: out.SecretList[0].Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct{ SecretAccessKey string }
+			if err := json.Unmarshal([]byte(aws.ToString(v.SecretString)), &body); err != nil || body.SecretAccessKey == "" {
+				t.Fatalf("secret value: %v", err)
+			}
+			delivered = body.SecretAccessKey
+		}
+	}
 	rep, err := selftest.Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +239,9 @@ func TestFastSelftestOnAWSLikeSandbox(t *testing.T) {
 	for _, bySvc := range st.Calls {
 		for svc, byAction := range bySvc {
 			for op := range byAction {
+				if svc+"/"+op == "secretsmanager/ListSecrets" {
+					continue // the test's own look-up of the delivered secret, above
+				}
 				action, ok := permissions.OperationAction(svc, op)
 				if !ok || (action != "" && !granted[action]) {
 					t.Errorf("the selftest called %s/%s, which the --selftest policy does not grant", svc, op)
@@ -224,8 +250,8 @@ func TestFastSelftestOnAWSLikeSandbox(t *testing.T) {
 		}
 	}
 	b, _ := json.Marshal(rep)
-	if strings.Contains(string(b), "SecretAccessKey") {
-		t.Fatal("the report must carry no secret")
+	if delivered == "" || strings.Contains(string(b), delivered) || strings.Contains(logs.String(), delivered) {
+		t.Fatal("the report and the log must carry no secret")
 	}
 }
 
@@ -340,5 +366,38 @@ func TestDeferResumeAndCleanup(t *testing.T) {
 	}
 	if left := f.leftovers(t); len(left) > 0 {
 		t.Fatalf("left behind after --cleanup: %v", left)
+	}
+}
+
+func TestMarkerFromOrganizationsTag(t *testing.T) {
+	org := func(value string) string {
+		return `
+start: 2026-11-21T09:00:00Z
+accounts:
+  - {id: "111111111111", alias: acme-org}
+  - {id: "222222222222", alias: acme-dev}
+organization:
+  management_account: "111111111111"
+  account_tags:
+    "111111111111": {keycycle:selftest-allowed: "` + value + `"}
+`
+	}
+	const cfg = "dry_run: false\nselftest: {allowed_tag: keycycle:selftest-allowed}\n"
+	f := newFixture(t, cfg, awssimtest.WithScenarioYAML(t, org("false")))
+	if _, err := selftest.Run(context.Background(), f.options(t)); !errors.Is(err, selftest.ErrNotAllowed) {
+		t.Fatalf("a marker tag set to false is no marker: %v", err)
+	}
+	// A member account cannot read Organizations tags (AWS answers AccessDenied): no marker, no run.
+	f.aws = f.sb.AccountConfig(t, "222222222222")
+	if _, err := selftest.Run(context.Background(), f.options(t)); err == nil || !strings.Contains(err.Error(), "organizations:ListTagsForResource") {
+		t.Fatalf("an unreadable marker must refuse, naming the permission: %v", err)
+	}
+	if left := f.leftovers(t); len(left) > 0 {
+		t.Fatalf("a refused run created %v", left)
+	}
+	f = newFixture(t, cfg, awssimtest.WithScenarioYAML(t, org("yes")))
+	rep, err := selftest.Run(context.Background(), f.options(t))
+	if err != nil || rep.Failed() {
+		t.Fatalf("tagged account: %v %+v", err, rep)
 	}
 }

@@ -189,8 +189,8 @@ func (r *run) secondApply(ctx context.Context) error {
 
 // save keeps the run's state in a tag on the user, for --resume.
 func (r *run) save(ctx context.Context) error {
-	v := fmt.Sprintf("next=%d old=%s new=%s delivered=%d used=%d lastused=%d deact=%d",
-		r.next, r.oldKey.Raw(), r.newKey.Raw(), unix(r.delivered), unix(r.used), unix(r.lastUsed), unix(r.deact))
+	v := fmt.Sprintf("next=%d old=%s new=%s delivered=%d used=%d lastused=%d deact=%d guard=%d",
+		r.next, r.oldKey.Raw(), r.newKey.Raw(), unix(r.delivered), unix(r.used), unix(r.lastUsed), unix(r.deact), int64(r.guardWin/time.Second))
 	_, err := r.iam.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(r.user),
 		Tags: []iamtypes.Tag{{Key: aws.String(TagState), Value: aws.String(v)}}})
 	if err != nil {
@@ -241,6 +241,9 @@ func (r *run) load(ctx context.Context, id string) error {
 		r.next = n
 		r.oldKey, r.newKey = inventory.KeyID(f["old"]), inventory.KeyID(f["new"])
 		r.delivered, r.used, r.lastUsed, r.deact = fromUnix(f["delivered"]), fromUnix(f["used"]), fromUnix(f["lastused"]), fromUnix(f["deact"])
+		if g, err := strconv.ParseInt(f["guard"], 10, 64); err == nil && g > 0 {
+			r.guardWin = time.Duration(g) * time.Second
+		}
 		return nil
 	}
 	return fmt.Errorf("no selftest user with %s=%s under path %s in account %s", TagID, id, Path, r.acct)
