@@ -184,7 +184,7 @@ type run struct {
 	// guardWin is the guard window of the rules: GuardWindow, or longer when IAM reported the
 	// application's use so late that it is already older than GuardWindow (a resumed run).
 	guardWin time.Duration
-	stage     *Stage
+	stage    *Stage
 }
 
 type stageFunc struct {
