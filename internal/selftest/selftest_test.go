@@ -401,3 +401,33 @@ organization:
 		t.Fatalf("tagged account: %v %+v", err, rep)
 	}
 }
+
+func TestKeepGoingRunsLaterStages(t *testing.T) {
+	f := newFixture(t, allowed, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "iam", Action: "UpdateAccessKey"}, Code: "AccessDenied", Status: 403},
+	}}))
+	o := f.options(t)
+	o.KeepGoing = true
+	rep, err := selftest.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]selftest.Stage{}
+	for _, s := range rep.Stages {
+		status[s.Name] = s
+		if s.Status == selftest.Skipped {
+			t.Errorf("with --keep-going no stage is skipped: %s", s.Name)
+		}
+	}
+	if status["idle old key is deactivated"].Status != selftest.Failed {
+		t.Fatalf("deactivation must fail: %+v", status)
+	}
+	// The later stages ran against the real state: the still-due deactivation fails again first,
+	// and the executor does not try the user's password after it.
+	if pw := status["console password rotated to the password policy"]; pw.Status != selftest.Failed || !strings.Contains(pw.Error, "an earlier step for this user did not complete") {
+		t.Fatalf("password stage: %+v", pw)
+	}
+	if !rep.Failed() || !rep.CleanedUp {
+		t.Fatalf("failed %t, cleaned up %t %v", rep.Failed(), rep.CleanedUp, rep.Leftovers)
+	}
+}
