@@ -76,6 +76,7 @@ func ExampleMain_help() {
 	//   apply        carry out a plan (re-checking each step against AWS first)
 	//   rotate-self  rotate the access key of your own credentials file profile, verified before it is written
 	//   policy       print the least-privilege IAM policy (JSON) a configuration needs, for the member or the hub role
+	//   selftest     prove the whole lifecycle on a throwaway user of the configured account, then remove it (docs/selftest.md)
 	//   sandbox      run the built-in AWS sandbox (IAM, STS, Secrets Manager, SSM, SES, SNS, SQS, Lambda, Organizations) in the foreground
 	//   version      print keycycle's version
 	//   help         show this help, or a command's flags: keycycle help <command>

@@ -138,6 +138,7 @@ func (b *builder) build(f *fileConfig) *Config {
 	b.secret(&cfg.Secret, f.Secret)
 	b.delivery(cfg, f.Delivery, f.Rules)
 	b.passwords(cfg, f.Passwords, f.Secret)
+	b.selftest(&cfg.Selftest, f.Selftest)
 
 	b.notify(&cfg.Notify, f.Notify)
 	cfg.Accounts = b.accounts(f.Accounts)

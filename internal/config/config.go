@@ -34,6 +34,8 @@ type Config struct {
 	Accounts *Accounts
 	// Passwords is how new console passwords are set and where they are stored (passwords.go).
 	Passwords Passwords
+	// Selftest says where `keycycle selftest` may run without --yes (selftest.go).
+	Selftest Selftest
 }
 
 // Secret says where and how new access keys are stored.

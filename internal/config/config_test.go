@@ -324,3 +324,17 @@ func yamlBlocks(md string) []string {
 	}
 	return out
 }
+
+func TestSelftestMarker(t *testing.T) {
+	cfg, err := Parse("k.yaml", []byte("selftest:\n  allowed_aliases: [\"*-sandbox\"]\n  allowed_accounts: [\"123456789012\"]\n  allowed_tag: keycycle:selftest-allowed\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Selftest; len(s.AllowedAliases) != 1 || s.AllowedAccounts[0] != "123456789012" || s.AllowedTag != MarkerTag {
+		t.Fatalf("selftest = %+v", s)
+	}
+	_, err = Parse("k.yaml", []byte("selftest:\n  allowed_aliases: [\"[\"]\n  allowed_accounts: [\"12\"]\n"))
+	if err == nil || !strings.Contains(err.Error(), "k.yaml:2") || !strings.Contains(err.Error(), "selftest.allowed_accounts[0]") {
+		t.Fatalf("bad marker settings must be refused naming the field and line: %v", err)
+	}
+}

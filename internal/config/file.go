@@ -19,6 +19,7 @@ type fileConfig struct {
 	Delivery       *[]fileSink    `yaml:"delivery"`
 	Accounts       *fileAccounts  `yaml:"accounts"`
 	Passwords      filePasswords  `yaml:"passwords"`
+	Selftest       fileSelftest   `yaml:"selftest"`
 }
 
 type filePasswords struct {

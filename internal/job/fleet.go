@@ -14,6 +14,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/scan"
 	"github.com/keycycle/keycycle/internal/throttle"
 )
 
@@ -228,7 +229,7 @@ func (f *Fleet) each(ctx context.Context, targets []Target, work func(context.Co
 				}
 			}
 			if res.Err != nil {
-				res.Err = fmt.Errorf("account %s: %w", res.AccountID, res.Err)
+				res.Err = nameAccount(res.AccountID, res.Err)
 			}
 			pmu.Lock()
 			prog.Done++
@@ -278,4 +279,16 @@ func Merge(results []AccountResult, generatedAt time.Time) plan.Plan {
 		steps = append(steps, r.Scanned.Plan.Steps...)
 	}
 	return plan.New(generatedAt, steps)
+}
+
+// nameAccount says which account err concerns, once: a scan error already names it.
+func nameAccount(accountID string, err error) error {
+	var ae *scan.AccountError
+	switch {
+	case errors.As(err, &ae):
+		return err
+	case accountID == "":
+		return fmt.Errorf("account (not identified): %w", err)
+	}
+	return fmt.Errorf("account %s: %w", accountID, err)
 }

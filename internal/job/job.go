@@ -37,6 +37,8 @@ type Verify struct {
 	Interval    time.Duration
 	MaxInterval time.Duration
 	Timeout     time.Duration
+	// Sleep waits between attempts; nil waits on a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Runner runs keycycle against the account its AWS configuration signs into.
@@ -170,7 +172,7 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 		},
 		Sinks: sinks,
 		Verifier: &rotation.STSVerifier{Config: r.AWS, Successes: r.Verify.Successes, Interval: r.Verify.Interval,
-			MaxInterval: r.Verify.MaxInterval, Timeout: r.Verify.Timeout},
+			MaxInterval: r.Verify.MaxInterval, Timeout: r.Verify.Timeout, Sleep: r.Verify.Sleep},
 		Now:         r.now,
 		StatePrefix: r.Rules.Tags.StatePrefix,
 		RunID:       runID,

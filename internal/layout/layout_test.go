@@ -43,6 +43,7 @@ var layers = map[string]string{
 	// entry points: subcommands and Lambda handlers.
 	"internal/cli":      "entry",
 	"internal/lambdafn": "entry",
+	"internal/selftest": "entry",
 
 	// the sandbox: an AWS model, stdlib only (plus strict YAML for scenario files).
 	"internal/awssim":            "sandbox",

@@ -53,13 +53,16 @@ func Policy(cfg *config.Config, role Role, o Options) (Document, error) {
 	if err := o.Validate(); err != nil {
 		return Document{}, err
 	}
+	if o.Selftest && role != Member {
+		return Document{}, fmt.Errorf("--selftest adds to the member policy: the selftest runs inside one account")
+	}
 	if role == Hub && o.Engine == EngineCLI && cfg.Accounts == nil {
 		return Document{}, fmt.Errorf("the configuration has no accounts section: the CLI works in the credentials' own account, with the member policy")
 	}
 	s := Resolve(cfg, o)
 	doc := Document{Version: "2012-10-17"}
 	for _, p := range paths {
-		if p.Role != role {
+		if p.Role != role && !(o.Selftest && p.Role == Selftest) {
 			continue
 		}
 		actions := make([]string, 0, len(p.Actions))

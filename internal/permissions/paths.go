@@ -27,6 +27,9 @@ const (
 	Member Role = "member"
 	// Hub is the Lambda function's role: Organizations, sts:AssumeRole, the work queue.
 	Hub Role = "hub"
+	// Selftest is what `keycycle selftest` needs on top of the member policy: its throwaway user
+	// (`keycycle policy --selftest` prints both).
+	Selftest Role = "selftest"
 )
 
 // Caller says who makes a call that needs an action.
@@ -299,6 +302,42 @@ var paths = []Path{
 		scope: func(s *Settings) []scope {
 			return when(s.Engine == EngineLambda, scope{Resources: s.queues()})
 		},
+	},
+	// Selftest (`keycycle policy --selftest`): on top of the member policy, the throwaway user.
+	{Sid: "SelftestUser", Role: Selftest, Code: "internal/selftest",
+		Why: "create the throwaway selftest user under path /keycycle-selftest/ with a key and a console password, drive keycycle through its lifecycle, and delete it",
+		Actions: []Action{
+			{Name: "iam:CreateUser"}, {Name: "iam:DeleteUser"}, {Name: "iam:TagUser"}, {Name: "iam:UntagUser"},
+			{Name: "iam:ListUserTags"}, {Name: "iam:GetUser"}, {Name: "iam:ListGroupsForUser"},
+			{Name: "iam:CreateAccessKey"}, {Name: "iam:UpdateAccessKey"}, {Name: "iam:DeleteAccessKey"},
+			{Name: "iam:ListAccessKeys"}, {Name: "iam:GetAccessKeyLastUsed"},
+			{Name: "iam:CreateLoginProfile"}, {Name: "iam:GetLoginProfile"}, {Name: "iam:UpdateLoginProfile"},
+			{Name: "iam:DeleteLoginProfile"},
+		},
+		scope: func(s *Settings) []scope {
+			return when(true, scope{Resources: []string{s.userARN("/keycycle-selftest/", "*")}})
+		},
+	},
+	{Sid: "SelftestFind", Role: Selftest, Code: "internal/selftest (--cleanup, --resume)",
+		Why: "find leftover selftest users by their path and tag; read the account's password policy for the first password",
+		Actions: []Action{
+			{Name: "iam:ListUsers"}, {Name: "iam:GetAccountPasswordPolicy"},
+		},
+		scope: func(s *Settings) []scope { return when(true, scope{Resources: []string{"*"}}) },
+	},
+	{Sid: "SelftestSecrets", Role: Selftest, Code: "internal/selftest (cleanup)",
+		Why: "delete the secrets the sinks wrote for the selftest user",
+		Actions: []Action{
+			{Name: "secretsmanager:DeleteSecret"},
+		},
+		scope: func(s *Settings) []scope { return when(len(s.Secrets) > 0, scope{Resources: s.Secrets}) },
+	},
+	{Sid: "SelftestMarker", Role: Selftest, Code: "internal/selftest (selftest.allowed_tag)",
+		Why: "read the account's keycycle:selftest-allowed marker tag in AWS Organizations",
+		Actions: []Action{
+			{Name: "organizations:ListTagsForResource"},
+		},
+		scope: func(s *Settings) []scope { return when(s.MarkerTag, scope{Resources: []string{"*"}}) },
 	},
 	{Sid: "WriteLogs", Role: Hub, Code: "the Lambda runtime",
 		Why: "the function's log lines go to its log group (created by the deployment, with its retention)",

@@ -61,6 +61,8 @@ type Options struct {
 	// delivered through its cleanup queue <name>-cleanup (KEYCYCLE_CLEANUP_QUEUE_URL; the CDK
 	// construct's cleanupWaitDuration). Lambda engine only.
 	CleanupQueue bool
+	// Selftest adds what `keycycle selftest` needs besides the member policy (member only).
+	Selftest bool
 }
 
 // Defaults of Options.
@@ -96,6 +98,8 @@ type Settings struct {
 	Senders []Sender
 	// Topics are the SNS topic ARNs keycycle publishes to.
 	Topics []string
+	// MarkerTag: the selftest reads its marker from an Organizations account tag.
+	MarkerTag bool
 }
 
 // Sender is one address keycycle sends e-mail from.
@@ -142,7 +146,7 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 		}
 		o.AccountTags = a.Source == config.SourceOrganization && len(a.Tags) > 0
 	}
-	s := &Settings{Options: o, StatePrefix: cfg.Rules.Tags.StatePrefix}
+	s := &Settings{Options: o, StatePrefix: cfg.Rules.Tags.StatePrefix, MarkerTag: cfg.Selftest.AllowedTag != ""}
 	s.Users = s.userPatterns(cfg)
 	for _, th := range append([]policy.Thresholds{cfg.Rules.Default}, namedThresholds(cfg)...) {
 		s.PasswordRotation = s.PasswordRotation || th.PasswordRotateAfter > 0

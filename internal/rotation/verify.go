@@ -32,6 +32,8 @@ type STSVerifier struct {
 	Timeout     time.Duration // default 2m, as Terraform's IAM waiters
 	// WantUserARN, when set, must match the caller ARN the key authenticates as.
 	WantUserARN string
+	// Sleep waits between attempts; nil is backoff.Sleep (tests and the selftest inject a clock).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 var _ Verifier = (*STSVerifier)(nil)
@@ -71,7 +73,11 @@ func (v *STSVerifier) Verify(ctx context.Context, id inventory.KeyID, sec secret
 			ok++
 			continue
 		}
-		if backoff.Sleep(ctx, wait) != nil {
+		sleep := v.Sleep
+		if sleep == nil {
+			sleep = backoff.Sleep
+		}
+		if sleep(ctx, wait) != nil {
 			return fmt.Errorf("key %s did not authenticate %d times in a row within %s (%d attempts): %w", id, need, limit, attempts, last)
 		}
 		wait = min(wait*2, maxWait)

@@ -75,18 +75,24 @@ func (s *Scanner) Scan(ctx context.Context, accountID string) (inventory.Account
 	}
 	report, err := s.credentialReport(ctx)
 	if err != nil {
-		return acct, st, fmt.Errorf("account %s: credential report: %w", accountID, err)
+		return acct, st, &AccountError{AccountID: accountID, Err: fmt.Errorf("credential report: %w", err)}
 	}
 	users, err := s.users(ctx)
 	if err != nil {
-		return acct, st, fmt.Errorf("account %s: list users (GetAccountAuthorizationDetails): %w", accountID, err)
+		return acct, st, &AccountError{AccountID: accountID, Err: fmt.Errorf("list users (GetAccountAuthorizationDetails): %w", err)}
 	}
 	st.Users = len(users)
 	var detail []int
 	for i := range users {
 		u := &users[i]
 		row, ok := report[u.Name]
-		if ok && row.created.Equal(u.Created) {
+		if ok && row.bad != "" {
+			// An unreadable line: nothing is known of this user, and a fresh read must not make
+			// it look known either (the report alone dates its password and MFA). Left unchanged.
+			u.KeysKnown, u.Unknown, u.LoginUnknown = false, row.bad, row.bad
+			continue
+		}
+		if ok && row.matches(u.Created) {
 			u.Keys, u.KeysKnown = row.keys(), true
 			u.Login, u.LoginKnown = row.login(), row.passwordKnown
 			u.MFA, u.MFAKnown = row.mfa, row.mfaKnown
@@ -127,7 +133,7 @@ func (s *Scanner) detail(ctx context.Context, accountID string, users []inventor
 			var login *inventory.LoginProfile
 			var loginErr error
 			row, inReport := report[u.Name]
-			inReport = inReport && row.created.Equal(u.Created)
+			inReport = inReport && row.matches(u.Created)
 			readLogin := s.Logins && (!inReport || row.passwordEnabled || !row.passwordKnown)
 			if readLogin {
 				login, loginErr = ReadLogin(ctx, s.IAM, u.Name)
@@ -282,8 +288,20 @@ func (s *Scanner) users(ctx context.Context) ([]inventory.User, error) {
 	return out, nil
 }
 
+// AccountError is a failure of an account-wide read: nothing is known of the account. It names
+// the account once; callers that add the account themselves check for it with errors.As.
+type AccountError struct {
+	AccountID string
+	Err       error
+}
+
+func (e *AccountError) Error() string { return fmt.Sprintf("account %s: %v", e.AccountID, e.Err) }
+func (e *AccountError) Unwrap() error { return e.Err }
+
 // reportRow is one user's line of the credential report.
 type reportRow struct {
+	// bad, when set, says why the line could not be read: the user is unknown.
+	bad     string
 	created time.Time
 	slots   [2]reportKey
 	// passwordKnown: password_enabled was true or false (not not_supported or missing).
@@ -292,6 +310,13 @@ type reportRow struct {
 	passwordChanged time.Time // zero when N/A
 	passwordUsed    time.Time // zero: never used (N/A, no_information)
 	mfa, mfaKnown   bool
+}
+
+// matches reports whether the row describes the user created at created: the report writes whole
+// seconds, while an endpoint may give sub-second creation times, so they compare to the second. A
+// user deleted and recreated under the same name differs by at least a second.
+func (r reportRow) matches(created time.Time) bool {
+	return r.created.Unix() == created.Unix()
 }
 
 // login is the console password the report describes: nil when the user has none (or the report
@@ -375,6 +400,7 @@ func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, e
 // parseReport reads the CSV by column name, so added columns do not break it.
 func parseReport(content []byte) (map[string]reportRow, error) {
 	r := csv.NewReader(bytes.NewReader(content))
+	r.FieldsPerRecord = -1 // a line of the wrong length marks its user unknown, see below
 	header, err := r.Read()
 	if err != nil {
 		return nil, fmt.Errorf("parse credential report header: %w", err)
@@ -401,11 +427,20 @@ func parseReport(content []byte) (map[string]reportRow, error) {
 			return rows, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("parse credential report line %d: %w", line, err)
+			// A line the CSV reader cannot split names no user reliably: its user is absent
+			// from the rows, so the scan reads that user fresh like one created after the report.
+			continue
 		}
 		name := get(rec, "user")
 		if name == "<root_account>" {
 			continue // root keys cannot be managed by IAM principals
+		}
+		if len(rec) != len(header) {
+			if name != "" {
+				rows[name] = reportRow{bad: fmt.Sprintf("credential report line %d unreadable (%d fields, the header has %d): user left unchanged",
+					line, len(rec), len(header))}
+			}
+			continue
 		}
 		row := reportRow{created: reportTime(get(rec, "user_creation_time"))}
 		switch get(rec, "password_enabled") {

@@ -2,7 +2,9 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/policy"
 )
 
 func TestParseReportValues(t *testing.T) {
@@ -113,5 +117,120 @@ func TestFailedAccountReadFailsTheScan(t *testing.T) {
 	s := &Scanner{IAM: iam.NewFromConfig(cfg), PollInterval: time.Millisecond}
 	if _, _, err := s.Scan(context.Background(), "111111111111"); err == nil {
 		t.Fatal("a throttled user listing must fail the scan, never look like an empty account")
+	}
+}
+
+// subSecondIAM is an endpoint that gives users sub-second creation times (as some emulators do),
+// and can damage one line of the credential report.
+type subSecondIAM struct {
+	*iam.Client
+	damage string // user whose report line loses its last field
+}
+
+func (c subSecondIAM) GetAccountAuthorizationDetails(ctx context.Context, in *iam.GetAccountAuthorizationDetailsInput, optFns ...func(*iam.Options)) (*iam.GetAccountAuthorizationDetailsOutput, error) {
+	out, err := c.Client.GetAccountAuthorizationDetails(ctx, in, optFns...)
+	if err == nil {
+		for i := range out.UserDetailList {
+			out.UserDetailList[i].CreateDate = aws.Time(out.UserDetailList[i].CreateDate.Add(417 * time.Millisecond))
+		}
+	}
+	return out, err
+}
+
+func (c subSecondIAM) GetCredentialReport(ctx context.Context, in *iam.GetCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error) {
+	out, err := c.Client.GetCredentialReport(ctx, in, optFns...)
+	if err != nil || c.damage == "" {
+		return out, err
+	}
+	lines := strings.Split(string(out.Content), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, c.damage+",") {
+			lines[i] = l[:strings.LastIndex(l, ",")]
+		}
+	}
+	out.Content = []byte(strings.Join(lines, "\n"))
+	return out, nil
+}
+
+func TestReportRowsMatchSubSecondCreationTimes(t *testing.T) {
+	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, `
+accounts:
+  - id: "111111111111"
+    users:
+      - {name: a, access_keys: [{age_days: 5}], login_profile: {}}
+      - {name: b, access_keys: [{age_days: 5}]}
+`))
+	s := &Scanner{IAM: subSecondIAM{Client: iam.NewFromConfig(cfg)}, PollInterval: time.Millisecond,
+		NeedsDetail: func(inventory.User) bool { return false }}
+	acct, st, err := s.Scan(context.Background(), "111111111111")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range acct.Users {
+		if u.Created.Nanosecond() == 0 {
+			t.Fatalf("setup: %s must have a sub-second creation time", u.Name)
+		}
+		// Matched by name and second: the report describes the user, MFA included.
+		if !u.KeysKnown || len(u.Keys) != 1 || !u.MFAKnown || u.Unknown != "" {
+			t.Fatalf("%s not matched to its report row: %+v", u.Name, u)
+		}
+	}
+	if calls := sb.Stats().Calls["111111111111"]["iam"]; st.Detailed != 0 || calls["ListAccessKeys"] != 0 {
+		t.Fatalf("matched users need no fresh read: detailed %d, calls %v", st.Detailed, calls)
+	}
+	// A user recreated under the same name a second or more later is not matched.
+	if (reportRow{created: time.Unix(100, 0)}).matches(time.Unix(101, 0)) || !(reportRow{created: time.Unix(100, 0)}).matches(time.Unix(100, 999_000_000)) {
+		t.Fatal("rows match to the second, and only to the second")
+	}
+}
+
+func TestBadReportLineMarksOnlyThatUserUnknown(t *testing.T) {
+	sb, cfg := awssimtest.Start(t, awssimtest.WithScenario(scenarioOf(3)))
+	s := &Scanner{IAM: subSecondIAM{Client: iam.NewFromConfig(cfg), damage: "u00001"}, PollInterval: time.Millisecond,
+		NeedsDetail: func(inventory.User) bool { return false }, Logins: true}
+	acct, _, err := s.Scan(context.Background(), "111111111111")
+	if err != nil {
+		t.Fatalf("one bad line must not abandon the account: %v", err)
+	}
+	by := map[string]inventory.User{}
+	for _, u := range acct.Users {
+		by[u.Name] = u
+	}
+	bad := by["u00001"]
+	if bad.KeysKnown || bad.LoginKnown || !strings.Contains(bad.Unknown, "credential report line 4 unreadable") {
+		t.Fatalf("the damaged user must be unknown with the line named: %+v", bad)
+	}
+	for _, n := range []string{"u00000", "u00002"} {
+		if u := by[n]; !u.KeysKnown || len(u.Keys) != 1 || !u.MFAKnown {
+			t.Fatalf("%s must be parsed from the report: %+v", n, u)
+		}
+	}
+	if calls := sb.Stats().Calls["111111111111"]["iam"]; calls["ListAccessKeys"] != 0 {
+		t.Fatalf("a fresh read must not make the damaged user look known: %v", calls)
+	}
+	// The plan acts on the others and leaves the damaged user alone.
+	rules := policy.DefaultRules()
+	rules.Default.RotateAfter = policy.Day
+	p := policy.Evaluate([]inventory.Account{acct}, rules, sb.Clock().Now())
+	acted := map[string]plan.Action{}
+	for _, st := range p.Steps {
+		if st.Credential == plan.AccessKey {
+			acted[st.User] = st.Action
+		}
+	}
+	if acted["u00000"] != plan.Rotate || acted["u00002"] != plan.Rotate || acted["u00001"] != plan.Skip {
+		t.Fatalf("steps %v", acted)
+	}
+}
+
+func TestAccountErrorNamesTheAccountOnce(t *testing.T) {
+	_, cfg := awssimtest.Start(t, awssimtest.WithScenario(scenarioOf(1)), awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Action: "GenerateCredentialReport"}, Code: "AccessDenied", Status: 403},
+	}}))
+	s := &Scanner{IAM: iam.NewFromConfig(cfg), PollInterval: time.Millisecond}
+	_, _, err := s.Scan(context.Background(), "111111111111")
+	var ae *AccountError
+	if !errors.As(err, &ae) || ae.AccountID != "111111111111" || strings.Count(err.Error(), "111111111111") != 1 {
+		t.Fatalf("err = %v", err)
 	}
 }
