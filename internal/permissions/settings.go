@@ -361,9 +361,19 @@ func LogGroup(name string) string { return "/aws/lambda/" + name }
 
 func (s *Settings) queueARN() string { return s.arn("sqs", QueueName(s.Name)) }
 
-func (s *Settings) logStreamsARN() string {
-	return s.arn("logs", "log-group:"+LogGroup(s.Name)+":*")
+// AccountQueueName is the account queue of a deployment (a standard queue: one message per
+// account for the planners).
+func AccountQueueName(name string) string { return name + "-accounts" }
+
+func (s *Settings) accountQueueARN() string { return s.arn("sqs", AccountQueueName(s.Name)) }
+
+func (s *Settings) logStreamsARN() []string {
+	return []string{s.arn("logs", "log-group:"+LogGroup(s.Name)+":*"), s.arn("logs", "log-group:"+LogGroup(PlannerName(s.Name))+":*")}
 }
+
+// PlannerName is the account planner function of a deployment (the same package and role as
+// the function <name>, on the account queue).
+func PlannerName(name string) string { return name + "-planner" }
 
 // address is the bare address of a sender ("Keycycle <k@example.com>" -> k@example.com).
 func address(from string) string {
