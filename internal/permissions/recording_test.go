@@ -305,7 +305,7 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 	os.Unsetenv("AWS_PROFILE") // restored by t.Setenv's clean-up
 	env := map[string]string{
 		lambdafn.EnvConfig: cfgPath, lambdafn.EnvQueueURL: queueURL, lambdafn.EnvAccountQueueURL: accountQueueURL,
-		lambdafn.EnvRole: permissions.DefaultMemberRole,
+		lambdafn.EnvRole:   permissions.DefaultMemberRole,
 		lambdafn.EnvDryRun: "false",
 	}
 	switch discovery {
