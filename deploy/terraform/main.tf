@@ -82,6 +82,7 @@ locals {
       KEYCYCLE_DRY_RUN     = var.dry_run ? "true" : "false"
       KEYCYCLE_CONCURRENCY = tostring(var.concurrency)
     },
+    { KEYCYCLE_ACCOUNT_QUEUE_URL = aws_sqs_queue.accounts.url }, # planner.tf
     length(var.accounts) == 0 ? {} : { KEYCYCLE_ACCOUNTS = join(",", var.accounts) },
     length(var.organizational_units) == 0 ? {} : { KEYCYCLE_OUS = join(",", var.organizational_units) },
     length(var.exclude_accounts) == 0 ? {} : { KEYCYCLE_EXCLUDE = join(",", var.exclude_accounts) },
@@ -127,6 +128,8 @@ resource "aws_lambda_function" "keycycle" {
   timeout          = var.function_timeout
   layers           = [aws_lambda_layer_version.config.arn]
   tags             = var.tags
+
+  reserved_concurrent_executions = var.worker_reserved_concurrency # planner.tf
 
   environment {
     variables = local.environment
