@@ -28,10 +28,13 @@ type Costs struct {
 	// Plan are the calls of planning that account (the planner's, in the member account and the
 	// hub's SQS sends), Rotation those of one due user's message (the worker's).
 	Plan, Rotation map[string]float64
-	// ReportWait is how long the planner waited for the credential report (measured).
+	// ReportWait is how long the planner waits for the credential report to be ready.
 	ReportWait time.Duration
-	// VerifyWait is how long one rotation waited for its new key to authenticate (measured).
+	// VerifyWait is how long one rotation waits for its new key to authenticate.
 	VerifyWait time.Duration
+	// CallOverhead is what a call costs beyond Config.Latency (client signing, the server's
+	// work), measured.
+	CallOverhead time.Duration
 }
 
 // Scaled returns the plan's calls for an account of users users with due of them due: the
@@ -241,15 +244,14 @@ func (s *sim) enqueue(q *queue, acct int, at time.Duration) {
 const (
 	evAccountQueued = iota
 	evWorkQueued
-	evPlannerFree
-	evWorkerFree
+	evStep
 )
 
 type event struct {
 	at   time.Duration
 	kind int
 	seq  int
-	inst *instance // the instance a Free event gives back
+	p    *proc // evStep: the invocation whose next step is due
 }
 
 type events []event
@@ -292,11 +294,14 @@ type sim struct {
 	plan     map[string]float64
 }
 
-func (s *sim) push(at time.Duration, kind int) { s.pushFree(at, kind, nil) }
-
-func (s *sim) pushFree(at time.Duration, kind int, in *instance) {
+func (s *sim) push(at time.Duration, kind int) {
 	s.seq++
-	heap.Push(&s.ev, event{at: at, kind: kind, seq: s.seq, inst: in})
+	heap.Push(&s.ev, event{at: at, kind: kind, seq: s.seq})
+}
+
+func (s *sim) pushStep(at time.Duration, p *proc) {
+	s.seq++
+	heap.Push(&s.ev, event{at: at, kind: evStep, seq: s.seq, p: p})
 }
 
 // call runs one call of action at t in account a (nil: the hub) and returns when it answered.
@@ -314,7 +319,7 @@ func (s *sim) call(a *account, action string, t time.Duration) time.Duration {
 	if svc == "sqs" {
 		s.res.SQSRequests[op]++
 	}
-	return t + s.cfg.Latency
+	return t + s.cfg.Latency + s.cfg.Costs.CallOverhead
 }
 
 func isWrite(op string) bool {
@@ -400,13 +405,9 @@ func Run(cfg Config) Result {
 
 	for s.ev.Len() > 0 {
 		e := heap.Pop(&s.ev).(event)
-		switch e.kind {
-		case evPlannerFree:
-			s.pBusy--
-			s.pIdle = append(s.pIdle, e.inst)
-		case evWorkerFree:
-			s.wBusy--
-			s.wIdle = append(s.wIdle, e.inst)
+		if e.kind == evStep {
+			s.run(e.p, e.at)
+			continue
 		}
 		s.dispatch(e.at)
 	}
@@ -447,6 +448,28 @@ func Run(cfg Config) Result {
 	return s.res
 }
 
+// step is one step of an invocation: a call on a budget (acct nil: the hub's), a role session,
+// a wait, or parallel calls; after, when set, runs when it completes.
+type step struct {
+	acct    *account
+	action  string
+	session bool
+	wait    time.Duration
+	group   []string
+	after   func(t time.Duration)
+}
+
+// proc is one invocation in flight: its steps run one after the other, each as an event, so
+// every budget sees its requests in time order.
+type proc struct {
+	steps   []step
+	i       int
+	start   time.Duration
+	planner bool
+	inst    *instance
+	batch   int
+}
+
 // dispatch starts every invocation that can start at now.
 func (s *sim) dispatch(now time.Duration) {
 	cfg := s.cfg
@@ -454,77 +477,111 @@ func (s *sim) dispatch(now time.Duration) {
 		batch := s.aq.receive(now, cfg.PlannerBatch)
 		s.pBusy++
 		s.res.PlannerInvocations++
-		inst, cold := take(&s.pIdle)
-		t := now
-		if cold {
-			s.res.ColdStarts++
-			t += cfg.ColdStart
-		}
+		p := &proc{start: now, planner: true, batch: len(batch)}
+		p.inst = s.start(p, &s.pIdle)
 		for _, m := range batch {
-			t = s.planAccount(s.accts[m.acct], inst, t)
+			p.steps = append(p.steps, s.planSteps(s.accts[m.acct])...)
 		}
-		s.pBusyFor += t - now
-		s.res.GBSeconds += (t - now).Seconds() * float64(cfg.PlannerMemoryMB) / 1024
-		s.pushFree(t, evPlannerFree, inst)
+		s.pushStep(now, p)
 	}
 	for s.wBusy < cfg.WorkerConcurrency && s.wq.Len() > 0 && s.wq[0].available <= now {
 		batch := s.wq.receive(now, cfg.WorkerBatch)
-		n := len(batch)
 		s.wBusy++
 		s.res.WorkerInvocations++
-		inst, cold := take(&s.wIdle)
-		t := now
-		if cold {
-			s.res.ColdStarts++
-			t += cfg.ColdStart
-		}
+		p := &proc{start: now, batch: len(batch)}
+		p.inst = s.start(p, &s.wIdle)
 		for _, m := range batch {
-			a := s.accts[m.acct]
-			t = s.rotate(a, inst, t)
-			a.done++
-			a.lastRotated = max(a.lastRotated, t)
-			s.res.Rotations++
+			p.steps = append(p.steps, s.rotateSteps(s.accts[m.acct])...)
 		}
-		if cfg.VisibilityTimeout > 0 && t-now > cfg.VisibilityTimeout {
-			s.res.Redelivered += n
-		}
-		s.wBusyFor += t - now
-		s.res.GBSeconds += (t - now).Seconds() * float64(cfg.WorkerMemoryMB) / 1024
-		s.pushFree(t, evWorkerFree, inst)
+		s.pushStep(now, p)
 	}
 }
 
-// take returns a warm instance, or a new one (cold).
-func take(idle *[]*instance) (*instance, bool) {
+// start gives p a warm instance, or a new one behind a cold start.
+func (s *sim) start(p *proc, idle *[]*instance) *instance {
 	if n := len(*idle); n > 0 {
 		in := (*idle)[n-1]
 		*idle = (*idle)[:n-1]
-		return in, false
+		return in
 	}
-	return &instance{sessions: map[int]bool{}}, true
+	s.res.ColdStarts++
+	if s.cfg.ColdStart > 0 {
+		p.steps = append(p.steps, step{wait: s.cfg.ColdStart})
+	}
+	return &instance{sessions: map[int]bool{}}
 }
 
-// session assumes the member role unless the instance holds a session for the account.
-func (s *sim) session(a *account, in *instance, t time.Duration) time.Duration {
-	if in.sessions[a.id] {
-		return t
+// run carries out p's next step at now, or finishes p.
+func (s *sim) run(p *proc, now time.Duration) {
+	if p.i == len(p.steps) {
+		took := now - p.start
+		mem := s.cfg.WorkerMemoryMB
+		if p.planner {
+			s.pBusy--
+			s.pIdle = append(s.pIdle, p.inst)
+			s.pBusyFor += took
+			mem = s.cfg.PlannerMemoryMB
+		} else {
+			s.wBusy--
+			s.wIdle = append(s.wIdle, p.inst)
+			s.wBusyFor += took
+			if s.cfg.VisibilityTimeout > 0 && took > s.cfg.VisibilityTimeout {
+				s.res.Redelivered += p.batch
+			}
+		}
+		s.res.GBSeconds += took.Seconds() * float64(mem) / 1024
+		s.dispatch(now)
+		return
 	}
-	in.sessions[a.id] = true
-	return s.call(nil, "sts/AssumeRole", t)
+	st := p.steps[p.i]
+	p.i++
+	t := now
+	switch {
+	case st.session:
+		if !p.inst.sessions[st.acct.id] {
+			p.inst.sessions[st.acct.id] = true
+			t = s.call(nil, "sts/AssumeRole", t)
+		}
+	case st.action != "":
+		t = s.call(st.acct, st.action, t)
+	case len(st.group) > 0:
+		lanes := make([]time.Duration, s.cfg.TriageParallel)
+		for i := range lanes {
+			lanes[i] = t
+		}
+		for _, c := range st.group {
+			l := 0
+			for j := range lanes {
+				if lanes[j] < lanes[l] {
+					l = j
+				}
+			}
+			lanes[l] = s.call(st.acct, c, lanes[l])
+		}
+		for _, l := range lanes {
+			t = max(t, l)
+		}
+	default:
+		t += st.wait
+	}
+	if st.after != nil {
+		st.after(t)
+	}
+	s.pushStep(t, p)
 }
 
-// planAccount plans one account from t and enqueues its work; it returns when it is done.
-func (s *sim) planAccount(a *account, in *instance, t time.Duration) time.Duration {
-	start := t
-	t = s.session(a, in, t)
+// planSteps plans one account and enqueues its work as it goes.
+func (s *sim) planSteps(a *account) []step {
+	var start time.Duration
+	steps := []step{{after: func(t time.Duration) { start = t }}, {acct: a, session: true}}
 	carry := map[string]float64{}
 	var triage []string
-	var sends int
+	sends := 0
 	waited := false
 	for _, c := range calls(s.plan, carry) {
 		switch {
 		case c == "sts/AssumeRole":
-			continue // the session above
+			continue // the session step
 		case perUser(c):
 			triage = append(triage, c)
 			continue
@@ -532,45 +589,32 @@ func (s *sim) planAccount(a *account, in *instance, t time.Duration) time.Durati
 			sends++
 			continue
 		case c == "iam/GetCredentialReport" && !waited:
-			t += s.cfg.Costs.ReportWait
+			steps = append(steps, step{wait: s.cfg.Costs.ReportWait})
 			waited = true
 		}
-		t = s.call(a, c, t)
+		steps = append(steps, step{acct: a, action: c})
 	}
-	// Per-user reads, TriageParallel at once.
-	lanes := make([]time.Duration, s.cfg.TriageParallel)
-	for i := range lanes {
-		lanes[i] = t
+	if len(triage) > 0 {
+		steps = append(steps, step{acct: a, group: triage})
 	}
-	for _, c := range triage {
-		l := 0
-		for j := range lanes {
-			if lanes[j] < lanes[l] {
-				l = j
-			}
-		}
-		lanes[l] = s.call(a, c, lanes[l])
-	}
-	for _, l := range lanes {
-		t = max(t, l)
-	}
-	// The work queue: one message per due user, ten per SendMessageBatch, as the plan is walked.
 	left := a.due
 	for range sends {
-		t = s.call(nil, "sqs/SendMessageBatch", t)
-		for range min(10, left) {
-			s.enqueue(&s.wq, a.id, t+s.cfg.PollDelay)
-		}
-		left -= min(10, left)
-		s.push(t+s.cfg.PollDelay, evWorkQueued)
+		n := min(10, left)
+		left -= n
+		steps = append(steps, step{action: "sqs/SendMessageBatch", after: func(t time.Duration) {
+			for range n {
+				s.enqueue(&s.wq, a.id, t+s.cfg.PollDelay)
+			}
+			s.push(t+s.cfg.PollDelay, evWorkQueued)
+		}})
 	}
-	a.planned, a.planTook = t, t-start
-	return t
+	steps = append(steps, step{after: func(t time.Duration) { a.planned, a.planTook = t, t-start }})
+	return steps
 }
 
-// rotate carries out one user's message from t.
-func (s *sim) rotate(a *account, in *instance, t time.Duration) time.Duration {
-	t = s.session(a, in, t)
+// rotateSteps carries out one user's message.
+func (s *sim) rotateSteps(a *account) []step {
+	steps := []step{{acct: a, session: true}}
 	carry := map[string]float64{}
 	verified := false
 	for _, c := range calls(s.cfg.Costs.Rotation, carry) {
@@ -578,12 +622,16 @@ func (s *sim) rotate(a *account, in *instance, t time.Duration) time.Duration {
 			continue
 		}
 		if c == "sts/GetCallerIdentity" && !verified {
-			t += s.cfg.Costs.VerifyWait
+			steps = append(steps, step{wait: s.cfg.Costs.VerifyWait})
 			verified = true
 		}
-		t = s.call(a, c, t)
+		steps = append(steps, step{acct: a, action: c})
 	}
-	return t
+	return append(steps, step{after: func(t time.Duration) {
+		a.done++
+		a.lastRotated = max(a.lastRotated, t)
+		s.res.Rotations++
+	}})
 }
 
 // Summary is the result in a few lines, for a benchmark log or a document.
