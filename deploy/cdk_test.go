@@ -60,7 +60,8 @@ func TestCDKPoliciesMatchKeycyclePolicy(t *testing.T) {
 			}
 			name := fn["FunctionName"].(string)
 			opts := permissions.Options{Region: cfnRegion, Account: cfnAccount, Name: name, MemberRole: get(lambdafn.EnvRole),
-				Discovery: discovery, CleanupQueue: get(lambdafn.EnvCleanupQueueURL) != ""}
+				Discovery: discovery, CleanupQueue: get(lambdafn.EnvCleanupQueueURL) != "",
+				SingleLevel: get(lambdafn.EnvAccountQueueURL) == ""}
 			if !opts.CleanupQueue || get(lambdafn.EnvCleanupWait) == "" {
 				t.Fatal("the construct's function has no cleanup queue or wait")
 			}

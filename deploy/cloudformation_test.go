@@ -826,3 +826,60 @@ func TestCloudFormationConfigurationReachesTheFunction(t *testing.T) {
 		t.Fatalf("dry run %v, role %q", h.DryRun, h.Fleet.Role.Name)
 	}
 }
+
+// TestCloudFormationAlarmsCoverEveryDeadLetterQueueAndFunction: every queue a redrive policy
+// sends to has an alarm on its depth, every function one on its errors and one on its
+// throttles, all to the events topic; and the account planner runs with the function's
+// environment (the same configuration, queues and role).
+func TestCloudFormationAlarmsCoverEveryDeadLetterQueueAndFunction(t *testing.T) {
+	tpl, raw := loadTemplate(t, cfnTemplates[0])
+	res := newResolver(t, tpl, raw, map[string]string{"CodeS3Bucket": "artifacts", "CreateSNSTopic": "true"})
+	topic := res.resourceRef("EventsTopic")
+	alarms := map[string]bool{} // "namespace/metric/dimension value"
+	for name, r := range tpl.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		p := res.resolve(r.Properties).(map[string]any)
+		dims := p["Dimensions"].([]any)
+		if len(dims) != 1 {
+			t.Errorf("%s: dimensions %v", name, dims)
+			continue
+		}
+		acts, _ := json.Marshal(p["AlarmActions"])
+		if !strings.Contains(string(acts), topic) {
+			t.Errorf("%s: actions %s, want the events topic", name, acts)
+		}
+		alarms[fmt.Sprint(p["Namespace"], "/", p["MetricName"], "/", dims[0].(map[string]any)["Value"])] = true
+	}
+	for name, r := range tpl.Resources {
+		switch r.Type {
+		case "AWS::SQS::Queue":
+			rp, ok := r.Properties["RedrivePolicy"].(map[string]any)
+			if !ok {
+				continue
+			}
+			dlq := res.resolve(rp["deadLetterTargetArn"]).(string)
+			q := dlq[strings.LastIndex(dlq, ":")+1:]
+			if !alarms["AWS/SQS/ApproximateNumberOfMessagesVisible/"+q] {
+				t.Errorf("%s: no alarm on the depth of its dead-letter queue %s", name, q)
+			}
+		case "AWS::Lambda::Function":
+			fn := res.resourceRef(name)
+			for _, m := range []string{"Errors", "Throttles"} {
+				if !alarms["AWS/Lambda/"+m+"/"+fn] {
+					t.Errorf("%s: no alarm on its %s", name, m)
+				}
+			}
+		}
+	}
+	envOf := func(fn string) any {
+		return res.resolve(tpl.Resources[fn].Properties).(map[string]any)["Environment"]
+	}
+	if d := cmp.Diff(envOf("Function"), envOf("PlannerFunction")); d != "" {
+		t.Errorf("the planner's environment differs from the function's (-function +planner):\n%s", d)
+	}
+	if env := envOf("Function").(map[string]any)["Variables"].(map[string]any); env[lambdafn.EnvAccountQueueURL] != res.resourceRef("AccountQueue") {
+		t.Errorf("the schedule's account queue: %v", env[lambdafn.EnvAccountQueueURL])
+	}
+}

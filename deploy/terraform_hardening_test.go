@@ -171,7 +171,8 @@ func TestTerraformPackagePath(t *testing.T) {
 }
 
 // TestTerraformScheduleAndAlarms: the schedule is the expression given, else every
-// scan_alarm_clock minutes; three alarms (dead-letter depth, errors, throttles) go to the topic,
+// scan_alarm_clock minutes; the alarms (dead-letter depths, errors and throttles), all switched by
+// var.alarms, go to the topic,
 // which lets CloudWatch publish and refuses non-TLS publishing.
 func TestTerraformScheduleAndAlarms(t *testing.T) {
 	for _, tc := range []struct {
@@ -213,8 +214,8 @@ func TestTerraformScheduleAndAlarms(t *testing.T) {
 			switch blk.Labels[0] {
 			case "aws_cloudwatch_metric_alarm":
 				metrics[blk.Labels[1]] = src("namespace") + " " + src("metric_name")
-				if src("alarm_actions") != "local.alarm_actions" || src("count") != "var.alarms ? 1 : 0" {
-					t.Errorf("alarm %s: actions %q, count %q", blk.Labels[1], src("alarm_actions"), src("count"))
+				if src("alarm_actions") != "local.alarm_actions" || !strings.HasPrefix(src("for_each"), "var.alarms ? {") || !strings.HasSuffix(src("for_each"), "} : {}") {
+					t.Errorf("alarm %s: actions %q, for_each %q (want switched by var.alarms)", blk.Labels[1], src("alarm_actions"), src("for_each"))
 				}
 			case "aws_sns_topic_policy":
 				topicPolicy = src("policy")
@@ -243,7 +244,7 @@ func TestTerraformScheduleAndAlarms(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]string{"dead_letters": `"AWS/SQS" "ApproximateNumberOfMessagesVisible"`, "errors": `"AWS/Lambda" "Errors"`, "throttles": `"AWS/Lambda" "Throttles"`}
+	want := map[string]string{"dead_letters": `"AWS/SQS" "ApproximateNumberOfMessagesVisible"`, "functions": `"AWS/Lambda" each.value.metric`}
 	if fmt.Sprint(metrics) != fmt.Sprint(want) {
 		t.Errorf("alarms %v, want %v", metrics, want)
 	}

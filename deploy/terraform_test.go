@@ -112,7 +112,9 @@ func TestTerraformModuleInterfaces(t *testing.T) {
 	}
 	for _, r := range []string{"aws_lambda_function.keycycle", "aws_cloudwatch_log_group.keycycle", "aws_scheduler_schedule.scan",
 		"aws_sqs_queue.work", "aws_sqs_queue.dead_letter", "aws_lambda_event_source_mapping.work", "aws_sns_topic.events",
-		"aws_kms_key.keycycle", "aws_iam_role.hub", "aws_lambda_layer_version.config"} {
+		"aws_kms_key.keycycle", "aws_iam_role.hub", "aws_lambda_layer_version.config",
+		"aws_sqs_queue.accounts", "aws_sqs_queue.accounts_dead_letter", "aws_lambda_function.planner", "aws_cloudwatch_log_group.planner",
+		"aws_lambda_event_source_mapping.planner", "aws_cloudwatch_metric_alarm.dead_letters", "aws_cloudwatch_metric_alarm.functions"} {
 		if root.ManagedResources[r] == nil {
 			t.Errorf("root module: no resource %s", r)
 		}
@@ -341,7 +343,7 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 				t.Errorf("hub policy (-keycycle policy +terraform):\n%s", d)
 			}
 			// The function's environment: the variables lambdafn reads, and the role it assumes.
-			known := map[string]bool{lambdafn.EnvConfig: true, lambdafn.EnvQueueURL: true, lambdafn.EnvRole: true, lambdafn.EnvExternalID: true,
+			known := map[string]bool{lambdafn.EnvConfig: true, lambdafn.EnvQueueURL: true, lambdafn.EnvAccountQueueURL: true, lambdafn.EnvRole: true, lambdafn.EnvExternalID: true,
 				lambdafn.EnvAccounts: true, lambdafn.EnvOUs: true, lambdafn.EnvExclude: true, lambdafn.EnvDryRun: true,
 				lambdafn.EnvConcurrency: true, lambdafn.EnvMarginSecond: true}
 			env := locals["environment"].AsValueMap()
@@ -688,3 +690,68 @@ var tfYAMLEncode = function.New(&function.Spec{
 		return cty.StringVal(string(b)), err
 	},
 })
+
+// TestTerraformAlarmsCoverEveryDeadLetterQueueAndFunction: every queue a redrive policy sends
+// to is in the dead-letter alarms, every function in the errors and throttles alarms, and the
+// alarms notify the events topic.
+func TestTerraformAlarmsCoverEveryDeadLetterQueueAndFunction(t *testing.T) {
+	refs := func(e hcl.Expression, typ string) map[string]bool {
+		out := map[string]bool{}
+		for _, tr := range e.Variables() {
+			if tr.RootName() == typ && len(tr) > 1 {
+				out[tr[1].(hcl.TraverseAttr).Name] = true
+			}
+		}
+		return out
+	}
+	dlqs, functions := map[string]bool{}, map[string]bool{}
+	alarmed := map[string]map[string]bool{}
+	var actions []hcl.Expression
+	for _, b := range parseDir(t, tfRoot) {
+		for _, blk := range b.Blocks {
+			if blk.Type != "resource" {
+				continue
+			}
+			switch blk.Labels[0] {
+			case "aws_sqs_queue":
+				if rp, ok := blk.Body.Attributes["redrive_policy"]; ok {
+					for q := range refs(rp.Expr, "aws_sqs_queue") {
+						dlqs[q] = true
+					}
+				}
+			case "aws_lambda_function":
+				functions[blk.Labels[1]] = true
+			case "aws_cloudwatch_metric_alarm":
+				fe, ok := blk.Body.Attributes["for_each"]
+				if !ok {
+					continue
+				}
+				alarmed[blk.Labels[1]+"/sqs"] = refs(fe.Expr, "aws_sqs_queue")
+				alarmed[blk.Labels[1]+"/lambda"] = refs(fe.Expr, "aws_lambda_function")
+				actions = append(actions, blk.Body.Attributes["alarm_actions"].Expr)
+			}
+		}
+	}
+	for q := range dlqs {
+		if !alarmed["dead_letters/sqs"][q] {
+			t.Errorf("dead-letter queue aws_sqs_queue.%s has no depth alarm", q)
+		}
+	}
+	for f := range functions {
+		if !alarmed["functions/lambda"][f] {
+			t.Errorf("aws_lambda_function.%s has no errors and throttles alarms", f)
+		}
+	}
+	if len(dlqs) < 2 || len(functions) < 2 || len(actions) != 2 {
+		t.Fatalf("dead-letter queues %v, functions %v, alarms %d", dlqs, functions, len(actions))
+	}
+	locals := evalModule(t, tfRoot, map[string]cty.Value{"create_sns_topic": cty.True})
+	if a := locals["alarm_actions"]; a.LengthInt() != 1 || !strings.Contains(a.Index(cty.NumberIntVal(0)).AsString(), ":sns:") {
+		t.Errorf("alarm actions %#v, want the events topic", a)
+	}
+	for _, e := range actions {
+		if !refs(e, "local")["alarm_actions"] {
+			t.Errorf("an alarm does not notify local.alarm_actions")
+		}
+	}
+}

@@ -90,6 +90,7 @@ locals {
       KEYCYCLE_DRY_RUN     = var.dry_run ? "true" : "false"
       KEYCYCLE_CONCURRENCY = tostring(var.concurrency)
     },
+    { KEYCYCLE_ACCOUNT_QUEUE_URL = aws_sqs_queue.accounts.url }, # planner.tf
     length(var.accounts) == 0 ? {} : { KEYCYCLE_ACCOUNTS = join(",", var.accounts) },
     length(var.organizational_units) == 0 ? {} : { KEYCYCLE_OUS = join(",", var.organizational_units) },
     length(var.exclude_accounts) == 0 ? {} : { KEYCYCLE_EXCLUDE = join(",", var.exclude_accounts) },
@@ -136,6 +137,8 @@ resource "aws_lambda_function" "keycycle" {
   timeout          = var.function_timeout
   layers           = [aws_lambda_layer_version.config.arn]
   tags             = var.tags
+
+  reserved_concurrent_executions = var.worker_reserved_concurrency # planner.tf
 
   environment {
     variables = local.environment
@@ -367,59 +370,8 @@ resource "aws_kms_key" "keycycle" {
   })
 }
 
-# Alarms: work that failed max_receive_count times, and a function that fails or is throttled.
+# Alarms (planner.tf): every dead-letter queue's depth, both functions' errors and throttles.
 # They go to the events topic when there is one.
 locals {
   alarm_actions = local.sns_topic_arn == null ? [] : [local.sns_topic_arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  count               = var.alarms ? 1 : 0
-  alarm_name          = "${var.name}-dead-letters"
-  alarm_description   = "keycycle: work failed ${var.max_receive_count} times and waits in ${aws_sqs_queue.dead_letter.name}; its reason is in the function's log."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "errors" {
-  count               = var.alarms ? 1 : 0
-  alarm_name          = "${var.name}-errors"
-  alarm_description   = "keycycle: the function failed (an invocation error, not a step keycycle reported)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.keycycle.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "throttles" {
-  count               = var.alarms ? 1 : 0
-  alarm_name          = "${var.name}-throttles"
-  alarm_description   = "keycycle: invocations were throttled (account concurrency); queued work waits, a schedule may be missed."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = aws_lambda_function.keycycle.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  tags                = var.tags
 }

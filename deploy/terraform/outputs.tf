@@ -39,6 +39,6 @@ output "config_yaml" {
 }
 
 output "alarm_arns" {
-  description = "The CloudWatch alarms (dead-letter queue depth, function errors, throttles), when alarms is true."
-  value       = concat(aws_cloudwatch_metric_alarm.dead_letters[*].arn, aws_cloudwatch_metric_alarm.errors[*].arn, aws_cloudwatch_metric_alarm.throttles[*].arn)
+  description = "The CloudWatch alarms (every dead-letter queue's depth, both functions' errors and throttles), when alarms is true."
+  value       = concat([for a in aws_cloudwatch_metric_alarm.dead_letters : a.arn], [for a in aws_cloudwatch_metric_alarm.functions : a.arn])
 }

@@ -102,9 +102,9 @@ locals {
     }],
     [
       { Sid = "AssumeMemberRole", Effect = "Allow", Resource = ["arn:${local.partition}:iam::*:role/${var.member_role_name}"], Action = ["sts:AssumeRole"] },
-      { Sid = "EnqueueWork", Effect = "Allow", Resource = [aws_sqs_queue.work.arn], Action = ["sqs:SendMessageBatch"] },
-      { Sid = "ConsumeWork", Effect = "Allow", Resource = [aws_sqs_queue.work.arn], Action = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"] },
-      { Sid = "WriteLogs", Effect = "Allow", Resource = ["${aws_cloudwatch_log_group.keycycle.arn}:*"], Action = ["logs:CreateLogStream", "logs:PutLogEvents"] },
+      { Sid = "EnqueueWork", Effect = "Allow", Resource = [aws_sqs_queue.work.arn, aws_sqs_queue.accounts.arn], Action = ["sqs:SendMessageBatch"] },
+      { Sid = "ConsumeWork", Effect = "Allow", Resource = [aws_sqs_queue.work.arn, aws_sqs_queue.accounts.arn], Action = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"] },
+      { Sid = "WriteLogs", Effect = "Allow", Resource = ["${aws_cloudwatch_log_group.keycycle.arn}:*", "${aws_cloudwatch_log_group.planner.arn}:*"], Action = ["logs:CreateLogStream", "logs:PutLogEvents"] },
     ],
   )
 

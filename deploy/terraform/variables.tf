@@ -374,7 +374,7 @@ variable "tags" {
 }
 
 variable "alarms" {
-  description = "CloudWatch alarms on the dead-letter queue's depth and on the function's errors and throttles, sent to the SNS topic (create_sns_topic or sns_topic_arn); without a topic they only show in CloudWatch."
+  description = "CloudWatch alarms on every dead-letter queue's depth and on both functions' errors and throttles, sent to the SNS topic (create_sns_topic or sns_topic_arn); without a topic they only show in CloudWatch."
   type        = bool
   default     = true
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -12,25 +11,16 @@ import (
 	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
-	"github.com/keycycle/keycycle/internal/scan"
-	"github.com/keycycle/keycycle/internal/throttle"
 )
 
 // scope is the set of accounts a run covers: the configuration's `accounts:` section, or the
-// account the credentials belong to.
+// account the credentials belong to. The fleet and the selection come from job.FleetFromConfig,
+// as the Lambda function's do.
 func scope(ctx context.Context, e *env, cfg *config.Config, r *job.Runner) (*job.Fleet, []job.Target, error) {
-	f := &job.Fleet{Hub: r.AWS, Runner: *r, Concurrency: 1, Limits: throttle.NewRegistry(throttle.DefaultLimits())}
-	a := cfg.Accounts
-	if a == nil {
+	f, sel := job.FleetFromConfig(cfg, r, job.Deployment{})
+	if sel.Own {
 		return f, []job.Target{{}}, nil
 	}
-	f.Role = job.Role{Name: a.Role, ExternalID: a.ExternalID, SessionName: a.SessionName}
-	f.Concurrency = a.Concurrency
-	f.Limits = throttle.NewRegistry(throttle.Limits{
-		Read:     throttle.Budget{PerSecond: a.ReadsPerSecond, Burst: a.ReadBurst},
-		Write:    throttle.Budget{PerSecond: a.WritesPerSecond, Burst: a.WriteBurst},
-		Services: throttle.DefaultLimits().Services,
-	})
 	if isTerminal(e.stderr) {
 		f.Progress = func(p job.Progress) {
 			fmt.Fprintf(e.stderr, "\r\x1b[Kaccounts %d/%d, steps %d, accounts with errors %d", p.Done, p.Accounts, p.Steps, p.Failed)
@@ -39,37 +29,22 @@ func scope(ctx context.Context, e *env, cfg *config.Config, r *job.Runner) (*job
 			}
 		}
 	}
-	if a.Source == config.SourceList {
-		var ts []job.Target
-		for _, id := range a.IDs {
-			if !anyGlob(a.Exclude, id) {
-				ts = append(ts, job.Target{AccountID: id})
-			}
-		}
-		return f, ts, nil
+	var org *organizations.Client
+	if !sel.List {
+		org = organizations.NewFromConfig(r.AWS)
 	}
-	accts, skipped, err := scan.OrgAccounts(ctx, organizations.NewFromConfig(r.AWS), scan.AccountFilter{
-		OUs: a.OUs, Include: a.IDs, Exclude: a.Exclude, Tags: a.Tags})
+	ts, skipped, err := sel.Targets(ctx, org)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list the organization's accounts: %w", err)
+		return nil, nil, err
 	}
 	for _, s := range skipped {
+		if s.Name == "" {
+			fmt.Fprintf(e.stderr, "keycycle: account %s skipped: %s\n", s.ID, s.Reason)
+			continue
+		}
 		fmt.Fprintf(e.stderr, "keycycle: account %s (%s) skipped: %s\n", s.ID, s.Name, s.Reason)
 	}
-	ts := make([]job.Target, 0, len(accts))
-	for _, ac := range accts {
-		ts = append(ts, job.Target{AccountID: ac.ID, Name: ac.Name})
-	}
 	return f, ts, nil
-}
-
-func anyGlob(patterns []string, v string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, v); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // targetsOf lists the accounts of a saved plan, one AccountResult each with its steps.

@@ -22,6 +22,7 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 	region := fs.String("region", "*", "`region` in the ARNs of the account's own resources")
 	account := fs.String("account", "*", "account `id` in the ARNs of the account's own resources")
 	cleanup := fs.Bool("cleanup-queue", false, "hub: the deployment retires old keys through its cleanup queue <name>-cleanup (the CDK construct's cleanupWaitDuration)")
+	singleLevel := fs.Bool("single-level", false, "hub: the deployment has no account queue and planner function (the schedule plans every account itself, as the CDK construct)")
 	selftestPerms := fs.Bool("selftest", false, "member: add what `keycycle selftest` needs (creating and deleting its throwaway user under /keycycle-selftest/)")
 	return func(_ context.Context, args []string) int {
 		if len(args) > 0 {
@@ -37,6 +38,7 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 			MemberRole: *memberRole, Name: *name, Discovery: permissions.Discovery(*discovery), Engine: permissions.Engine(*engine),
 			CleanupQueue: *cleanup,
 			Selftest:     *selftestPerms,
+			SingleLevel:  *singleLevel,
 		})
 		if err != nil {
 			return usageError(fs, "%v", err)

@@ -20,7 +20,8 @@ type Accounts struct {
 	Exclude []string
 	// Tags every selected account must carry (Organizations account tags; value "*" for any).
 	Tags map[string]string
-	// Role is the member role: a name, or an ARN template with {{account}}.
+	// Role is the member role: a name, or an ARN template with {{account}} (default
+	// DefaultMemberRole).
 	Role        string
 	ExternalID  string
 	SessionName string
@@ -30,6 +31,13 @@ type Accounts struct {
 	ReadsPerSecond, WritesPerSecond float64
 	ReadBurst, WriteBurst           int
 }
+
+// Defaults of the accounts section, shared by the CLI and the Lambda function: the member role
+// is the one `keycycle policy`, the Terraform module and the CloudFormation StackSet create.
+const (
+	DefaultMemberRole  = "KeycycleMember"
+	DefaultSessionName = "keycycle"
+)
 
 // Account sources.
 const (
@@ -77,7 +85,7 @@ func (b *builder) accounts(fa *fileAccounts) *Accounts {
 		b.problem(fmt.Sprintf("must be organization or list, got %q", a.Source), "accounts", "source")
 	}
 	if a.Role == "" {
-		a.Role = "OrganizationAccountAccessRole"
+		a.Role = DefaultMemberRole
 	}
 	if strings.HasPrefix(a.Role, "arn:") {
 		if !strings.Contains(a.Role, "{{account}}") {
@@ -87,7 +95,7 @@ func (b *builder) accounts(fa *fileAccounts) *Accounts {
 		b.problem(fmt.Sprintf("invalid role name %q", a.Role), "accounts", "role")
 	}
 	if a.SessionName == "" {
-		a.SessionName = "keycycle"
+		a.SessionName = DefaultSessionName
 	} else if !sessionRE.MatchString(a.SessionName) {
 		b.problem("2-64 of letters, digits and +=,.@_-", "accounts", "session_name")
 	}

@@ -20,7 +20,7 @@ import (
 
 // Role says how the hub reaches a member account.
 type Role struct {
-	// Name is a role name ("OrganizationAccountAccessRole") or an ARN template with {{account}}
+	// Name is a role name ("KeycycleMember") or an ARN template with {{account}}
 	// ("arn:aws:iam::{{account}}:role/keycycle/KeycycleMember").
 	Name string
 	// ExternalID is sent with every AssumeRole when set.

@@ -106,12 +106,3 @@ func (h *Handler) cleanup(ctx context.Context, m CleanupMessage) error {
 	}
 	return h.followUp(ctx, m.AccountID, m.User, res)
 }
-
-func digits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}

@@ -16,23 +16,24 @@ import (
 	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
-	"github.com/keycycle/keycycle/internal/scan"
-	"github.com/keycycle/keycycle/internal/throttle"
 )
 
 // Environment variables of the Lambda function (set by the Terraform module and the
 // CloudFormation template; documented in docs/lambda.md).
 const (
-	EnvConfig       = "KEYCYCLE_CONFIG"         // path of the YAML configuration in the package (default keycycle.yaml)
-	EnvQueueURL     = "KEYCYCLE_QUEUE_URL"      // the FIFO work queue
-	EnvRole         = "KEYCYCLE_ROLE"           // member role name or ARN template (default OrganizationAccountAccessRole)
-	EnvExternalID   = "KEYCYCLE_EXTERNAL_ID"    // ExternalId for the member role
-	EnvAccounts     = "KEYCYCLE_ACCOUNTS"       // comma-separated account ids; empty: the whole organization
-	EnvOUs          = "KEYCYCLE_OUS"            // comma-separated OU ids to select (recursive)
-	EnvExclude      = "KEYCYCLE_EXCLUDE"        // comma-separated account ids (globs) to leave out
-	EnvDryRun       = "KEYCYCLE_DRY_RUN"        // "false" changes AWS; anything else is a dry run
-	EnvConcurrency  = "KEYCYCLE_CONCURRENCY"    // accounts at once (default 8)
-	EnvMarginSecond = "KEYCYCLE_MARGIN_SECONDS" // stop starting work this long before the deadline (default 30)
+	EnvConfig      = "KEYCYCLE_CONFIG"      // path of the YAML configuration in the package (default keycycle.yaml)
+	EnvQueueURL    = "KEYCYCLE_QUEUE_URL"   // the FIFO work queue
+	EnvRole        = "KEYCYCLE_ROLE"        // member role name or ARN template (default KeycycleMember)
+	EnvExternalID  = "KEYCYCLE_EXTERNAL_ID" // ExternalId for the member role
+	EnvAccounts    = "KEYCYCLE_ACCOUNTS"    // comma-separated account ids; empty: the whole organization
+	EnvOUs         = "KEYCYCLE_OUS"         // comma-separated OU ids to select (recursive)
+	EnvExclude     = "KEYCYCLE_EXCLUDE"     // comma-separated account ids (globs) to leave out
+	EnvDryRun      = "KEYCYCLE_DRY_RUN"     // "false" changes AWS; anything else is a dry run
+	EnvConcurrency = "KEYCYCLE_CONCURRENCY" // accounts at once in one invocation (default 8)
+	// EnvAccountQueueURL is the account queue of the two-level fan-out; unset, the schedule
+	// plans every account itself.
+	EnvAccountQueueURL = "KEYCYCLE_ACCOUNT_QUEUE_URL"
+	EnvMarginSecond    = "KEYCYCLE_MARGIN_SECONDS" // stop starting work this long before the deadline (default 30)
 	// EnvCleanupQueueURL and EnvCleanupWait turn on short cleanup waits (cleanup.go): the
 	// standard queue of the follow-ups and the wait in seconds (the CDK construct sets both).
 	EnvCleanupQueueURL = "KEYCYCLE_CLEANUP_QUEUE_URL"
@@ -69,41 +70,27 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if err != nil {
 		return nil, fmt.Errorf("who am I: %w", err)
 	}
-	// The configuration's accounts section, with the environment (set by the deployment) winning.
-	acc := cfg.Accounts
-	if acc == nil {
-		acc = &config.Accounts{Role: "OrganizationAccountAccessRole", Concurrency: 8}
-	}
-	role := first(getenv(EnvRole), acc.Role)
-	externalID := first(getenv(EnvExternalID), acc.ExternalID)
+	// The configuration's accounts section, with the environment (set by the deployment)
+	// winning: the same constructor as the CLI's.
 	concurrency, _ := strconv.Atoi(getenv(EnvConcurrency))
-	if concurrency <= 0 {
-		concurrency = acc.Concurrency
-	}
-	limits := throttle.DefaultLimits()
-	if cfg.Accounts != nil {
-		limits.Read = throttle.Budget{PerSecond: acc.ReadsPerSecond, Burst: acc.ReadBurst}
-		limits.Write = throttle.Budget{PerSecond: acc.WritesPerSecond, Burst: acc.WriteBurst}
-	}
 	margin, _ := strconv.Atoi(getenv(EnvMarginSecond))
 	runner, err := job.FromConfig(cfg, awsCfg, clock.Now, log)
 	if err != nil {
 		return nil, err
 	}
-	fleet := &job.Fleet{
-		Hub:         awsCfg,
-		Role:        job.Role{Name: role, ExternalID: externalID, SessionName: "keycycle-lambda"},
-		Limits:      throttle.NewRegistry(limits),
-		Concurrency: concurrency,
-		Runner:      *runner,
-	}
+	fleet, sel := job.FleetFromConfig(cfg, runner, job.Deployment{
+		Role: getenv(EnvRole), ExternalID: getenv(EnvExternalID), Concurrency: concurrency,
+		IDs: list(getenv(EnvAccounts)), OUs: list(getenv(EnvOUs)), Exclude: list(getenv(EnvExclude)),
+		Organization: true,
+	})
 	h := &Handler{
-		Fleet:          fleet,
-		DefaultAccount: aws.ToString(id.Account),
-		SQS:            sqs.NewFromConfig(awsCfg),
-		QueueURL:       getenv(EnvQueueURL),
-		DryRun:         getenv(EnvDryRun) != "false",
-		Log:            log,
+		Fleet:           fleet,
+		DefaultAccount:  aws.ToString(id.Account),
+		SQS:             sqs.NewFromConfig(awsCfg),
+		QueueURL:        getenv(EnvQueueURL),
+		AccountQueueURL: getenv(EnvAccountQueueURL),
+		DryRun:          getenv(EnvDryRun) != "false",
+		Log:             log,
 	}
 	if margin > 0 {
 		h.Margin = secondsDuration(margin)
@@ -115,40 +102,16 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		}
 		h.CleanupQueueURL, h.CleanupWait = u, secondsDuration(wait)
 	}
-	ids, ous, exclude := list(getenv(EnvAccounts)), list(getenv(EnvOUs)), list(getenv(EnvExclude))
-	var include []string
-	var tags map[string]string
-	if len(ids) == 0 && len(ous) == 0 && len(exclude) == 0 && cfg.Accounts != nil {
-		if acc.Source == config.SourceList {
-			ids = acc.IDs
-		} else {
-			include, ous, exclude, tags = acc.IDs, acc.OUs, acc.Exclude, acc.Tags
+	org := organizations.NewFromConfig(awsCfg)
+	h.Targets = func(ctx context.Context) ([]job.Target, error) {
+		ts, skipped, err := sel.Targets(ctx, org)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if len(ids) > 0 {
-		h.Targets = func(context.Context) ([]job.Target, error) {
-			out := make([]job.Target, 0, len(ids))
-			for _, a := range ids {
-				out = append(out, job.Target{AccountID: a})
-			}
-			return out, nil
+		for _, s := range skipped {
+			log.Info("account skipped", "account_id", s.ID, "reason", s.Reason)
 		}
-	} else {
-		org := organizations.NewFromConfig(awsCfg)
-		h.Targets = func(ctx context.Context) ([]job.Target, error) {
-			accts, skipped, err := scan.OrgAccounts(ctx, org, scan.AccountFilter{OUs: ous, Include: include, Exclude: exclude, Tags: tags})
-			if err != nil {
-				return nil, err
-			}
-			for _, s := range skipped {
-				log.Info("account skipped", "account_id", s.ID, "reason", s.Reason)
-			}
-			out := make([]job.Target, 0, len(accts))
-			for _, a := range accts {
-				out = append(out, job.Target{AccountID: a.ID, Name: a.Name})
-			}
-			return out, nil
-		}
+		return ts, nil
 	}
 	return h, nil
 }
@@ -161,14 +124,4 @@ func list(v string) []string {
 		}
 	}
 	return out
-}
-
-// first returns the first non-empty value.
-func first(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -1,12 +1,18 @@
 // Package lambdafn turns Lambda events into keycycle runs. It is wiring, not a second
 // implementation: every path ends in the same job.Runner the CLI uses.
 //
-// One handler serves three entry shapes, told apart by the event's JSON:
-//   - a schedule (EventBridge / EventBridge Scheduler): plan every selected account and enqueue one
-//     SQS FIFO message per user with work (message group account/user, so one user is never worked
-//     on twice at once; deduplication id derived from the steps);
-//   - an SQS batch: carry out each message's steps, answering partial batch failures so one bad
-//     message does not redeliver the others (after maxReceiveCount it lands in the dead-letter queue);
+// One handler serves every entry shape, told apart by the event's JSON (docs/organizations.md
+// has the picture):
+//   - a schedule (EventBridge / EventBridge Scheduler): list the selected accounts and enqueue one
+//     account message each on the account queue, in an order rotated every run. Without an
+//     account queue it plans every account itself, as one process;
+//   - an SQS batch of account messages (the account planner): plan each account and enqueue one
+//     SQS FIFO message per user with work (message group account/user, so one user is never
+//     worked on twice at once; deduplication id derived from the steps), sent as the plan is
+//     walked. A failed account is reported alone as a partial batch failure;
+//   - an SQS batch of user messages (the worker): carry out each message's steps, answering
+//     partial batch failures so one bad message does not redeliver the others (after
+//     maxReceiveCount it lands in the dead-letter queue);
 //   - a force request, on the queue or invoked directly: the Terraform+SQS module's
 //     {"user_name": "...", "force": "true"}, the CloudFormation solution's
 //     {"account": "...", "ForceRotate": "user"}, and keycycle's {"keycycle": "force", ...}.
@@ -57,8 +63,12 @@ type Handler struct {
 	// DefaultAccount is the account of force requests that name none (the Terraform+SQS format).
 	DefaultAccount string
 	SQS            SQSAPI
-	QueueURL       string
-	DryRun         bool
+	// QueueURL is the FIFO work queue (one message per user with work).
+	QueueURL string
+	// AccountQueueURL is the account queue (one message per account to plan); empty: the
+	// schedule plans every account itself.
+	AccountQueueURL string
+	DryRun          bool
 	// CleanupQueueURL and CleanupWait turn on short cleanup waits (cleanup.go): a standard queue
 	// the worker sends each rotated user's follow-up to, delayed by CleanupWait. Empty or zero: off,
 	// old keys are retired by the schedule.
@@ -81,9 +91,20 @@ type Message struct {
 	Subject *inventory.User `json:"subject,omitempty"`
 }
 
+// AccountMessage is the account queue's message: one account for a planner.
+type AccountMessage struct {
+	Keycycle  string `json:"keycycle"` // "account"
+	AccountID string `json:"account_id"`
+	Name      string `json:"name,omitempty"`
+	// Scheduled is when the schedule that sent it ran.
+	Scheduled time.Time `json:"scheduled"`
+}
+
 // Report is what a schedule or force invocation answers (and logs).
 type Report struct {
-	Accounts int      `json:"accounts"`
+	Accounts int `json:"accounts"`
+	// Queued counts the account messages sent to the account queue.
+	Queued   int      `json:"queued,omitempty"`
 	Planned  int      `json:"planned"`
 	Enqueued int      `json:"enqueued"`
 	Deferred []string `json:"deferred,omitempty"` // accounts not reached before the deadline
@@ -153,11 +174,16 @@ func (h *Handler) startBy(ctx context.Context) time.Time {
 
 func late(startBy time.Time) bool { return !startBy.IsZero() && !time.Now().Before(startBy) }
 
-// Schedule plans every target account and enqueues one message per user with work.
+// Schedule lists the target accounts and, with an account queue, enqueues one account message
+// each for the planners; without one it plans every account itself and enqueues one message per
+// user with work.
 func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 	targets, err := h.Targets(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("list accounts: %w", err)
+	}
+	if h.AccountQueueURL != "" {
+		return h.fanOut(ctx, targets)
 	}
 	rep := Report{Accounts: len(targets)}
 	startBy := h.startBy(ctx)
@@ -186,9 +212,8 @@ func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 			continue
 		}
 		rep.Planned++
-		h.notifyNotices(ctx, r)
-		msgs := userMessages(r.Scanned.Plan, r.Scanned.Account)
-		n, err := h.enqueue(ctx, msgs)
+		h.notifyNotices(ctx, r.Runner, r.AccountID, r.Scanned)
+		n, err := h.enqueuePlan(ctx, r.Scanned.Plan, r.Scanned.Account)
 		rep.Enqueued += n
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("account %s: enqueue: %v", r.AccountID, err))
@@ -200,34 +225,38 @@ func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 }
 
 // notifyNotices sends the plan's notices that need no worker (upcoming rotations, keys still in
-// use, blocked users, expiring exemptions) right from the schedule.
-func (h *Handler) notifyNotices(ctx context.Context, r job.AccountResult) {
-	if r.Runner == nil {
+// use, blocked users, expiring exemptions) right from the planner. Steps that go to a worker
+// (Changes) are notified by that worker, once.
+func (h *Handler) notifyNotices(ctx context.Context, r *job.Runner, accountID string, sc job.Scanned) {
+	if r == nil {
 		return
 	}
 	var steps []plan.Step
-	for _, s := range r.Scanned.Plan.Steps {
-		if s.Action == plan.Warn || s.Action == plan.Blocked {
+	for _, s := range sc.Plan.Steps {
+		if (s.Action == plan.Warn || s.Action == plan.Blocked) && !s.Changes() {
 			steps = append(steps, s)
 		}
 	}
-	rep := r.Runner.NotifyRun(ctx, r.Scanned.Account, plan.New(r.Scanned.Plan.GeneratedAt, steps), nil, h.DryRun)
+	rep := r.NotifyRun(ctx, sc.Account, plan.New(sc.Plan.GeneratedAt, steps), nil, h.DryRun)
 	for _, c := range rep.Channels {
 		if c.Err != nil {
-			h.log().Error("notification failed", "account_id", r.AccountID, "channel", c.Name, "error", c.Err)
+			h.log().Error("notification failed", "account_id", accountID, "channel", c.Name, "error", c.Err)
 		}
 	}
 }
 
-// userMessages splits a plan into one message per user with a step to carry out.
-func userMessages(p plan.Plan, acct inventory.Account) []Message {
+// eachUserMessage calls fn with one message per user with a step to carry out (Step.Changes),
+// in the plan's order of users, without building them all at once.
+func eachUserMessage(p plan.Plan, acct inventory.Account, fn func(Message) error) error {
 	users := make(map[string]*inventory.User, len(acct.Users))
 	for i := range acct.Users {
 		users[acct.Users[i].Name] = &acct.Users[i]
 	}
-	byUser := map[string][]plan.Step{}
+	// Steps are sorted by account and user (plan.New), so a user's steps are contiguous; the
+	// index guards against a plan that is not.
+	byUser := map[string][]int{}
 	var order []string
-	for _, s := range p.Steps {
+	for i, s := range p.Steps {
 		if !s.Changes() {
 			continue
 		}
@@ -235,15 +264,27 @@ func userMessages(p plan.Plan, acct inventory.Account) []Message {
 		if _, ok := byUser[k]; !ok {
 			order = append(order, k)
 		}
-		byUser[k] = append(byUser[k], s)
+		byUser[k] = append(byUser[k], i)
 	}
 	sort.Strings(order)
-	out := make([]Message, 0, len(order))
 	for _, k := range order {
-		steps := byUser[k]
-		out = append(out, Message{Keycycle: "steps", AccountID: steps[0].AccountID, User: steps[0].User,
-			Plan: plan.New(p.GeneratedAt, steps), Subject: users[steps[0].User]})
+		idx := byUser[k]
+		steps := make([]plan.Step, len(idx))
+		for i, j := range idx {
+			steps[i] = p.Steps[j]
+		}
+		if err := fn(Message{Keycycle: "steps", AccountID: steps[0].AccountID, User: steps[0].User,
+			Plan: plan.New(p.GeneratedAt, steps), Subject: users[steps[0].User]}); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// userMessages splits a plan into one message per user with a step to carry out.
+func userMessages(p plan.Plan, acct inventory.Account) []Message {
+	var out []Message
+	_ = eachUserMessage(p, acct, func(m Message) error { out = append(out, m); return nil })
 	return out
 }
 
@@ -259,35 +300,82 @@ func dedupID(m Message) string {
 	return hex.EncodeToString(h.Sum(nil))[:64]
 }
 
+// enqueuePlan sends the plan's user messages to the work queue ten at a time, as it builds them.
+func (h *Handler) enqueuePlan(ctx context.Context, p plan.Plan, acct inventory.Account) (int, error) {
+	sent := 0
+	var errs []error
+	batch := make([]Message, 0, 10)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		n, err := h.sendBatch(ctx, h.QueueURL, batch, true)
+		sent += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+		batch = batch[:0]
+	}
+	if err := eachUserMessage(p, acct, func(m Message) error {
+		batch = append(batch, m)
+		if len(batch) == cap(batch) {
+			flush()
+		}
+		return ctx.Err()
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	flush()
+	return sent, errors.Join(errs...)
+}
+
+// enqueue sends messages to the work queue (tests and the in-process schedule).
 func (h *Handler) enqueue(ctx context.Context, msgs []Message) (int, error) {
 	sent := 0
 	var errs []error
 	for start := 0; start < len(msgs); start += 10 {
-		batch := msgs[start:min(start+10, len(msgs))]
-		in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(h.QueueURL)}
-		for i, m := range batch {
-			body, err := json.Marshal(m)
-			if err != nil {
-				return sent, err
-			}
-			in.Entries = append(in.Entries, sqstypes.SendMessageBatchRequestEntry{
-				Id:                     aws.String(fmt.Sprintf("m%d", i)),
-				MessageBody:            aws.String(string(body)),
-				MessageGroupId:         aws.String(m.AccountID + "/" + m.User),
-				MessageDeduplicationId: aws.String(dedupID(m)),
-			})
-		}
-		out, err := h.SQS.SendMessageBatch(ctx, in)
+		n, err := h.sendBatch(ctx, h.QueueURL, msgs[start:min(start+10, len(msgs))], true)
+		sent += n
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		sent += len(out.Successful)
-		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("message %s: %s: %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
 		}
 	}
 	return sent, errors.Join(errs...)
+}
+
+// sendBatch sends up to ten messages in one SendMessageBatch; fifo adds the user's message group
+// and the deduplication id. It returns how many SQS accepted and why the others failed.
+func sendBatch[M any](ctx context.Context, api SQSAPI, queueURL string, batch []M, group func(M) (string, string)) (int, error) {
+	in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL)}
+	for i, m := range batch {
+		body, err := json.Marshal(m)
+		if err != nil {
+			return 0, err
+		}
+		e := sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("m%d", i)), MessageBody: aws.String(string(body))}
+		if group != nil {
+			g, d := group(m)
+			e.MessageGroupId, e.MessageDeduplicationId = aws.String(g), aws.String(d)
+		}
+		in.Entries = append(in.Entries, e)
+	}
+	out, err := api.SendMessageBatch(ctx, in)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, f := range out.Failed {
+		errs = append(errs, fmt.Errorf("message %s: %s: %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
+	}
+	return len(out.Successful), errors.Join(errs...)
+}
+
+func (h *Handler) sendBatch(ctx context.Context, queueURL string, batch []Message, fifo bool) (int, error) {
+	var group func(Message) (string, string)
+	if fifo {
+		group = func(m Message) (string, string) { return m.AccountID + "/" + m.User, dedupID(m) }
+	}
+	return sendBatch(ctx, h.SQS, queueURL, batch, group)
 }
 
 // HandleSQS carries out each message and reports the ones to redeliver.
@@ -301,6 +389,14 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) events.SQSE
 			}
 			h.log().Warn("deadline near: messages returned for redelivery", "deferred", len(ev.Records)-i)
 			break
+		}
+		if am, ok := accountMessage(rec.Body); ok {
+			if err := h.planAccount(ctx, am); err != nil {
+				h.log().Error("account not planned; it will be retried alone and, after maxReceiveCount, land in the account dead-letter queue",
+					"account_id", am.AccountID, "message_id", rec.MessageId, "receive_count", rec.Attributes["ApproximateReceiveCount"], "error", err)
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			}
+			continue
 		}
 		if err := h.message(ctx, rec.Body); err != nil {
 			h.log().Error("message failed; it will be retried and, after maxReceiveCount, land in the dead-letter queue",

@@ -45,6 +45,12 @@ var layers = map[string]string{
 	"internal/lambdafn": "entry",
 	"internal/selftest": "entry",
 
+	// test support: drives entry points in tests (an in-process SQS event source mapping).
+	"internal/lambdafn/lambdafntest": "test-support",
+
+	// models: standalone simulations that import nothing of keycycle.
+	"internal/orgsim": "base",
+
 	// the sandbox: an AWS model, stdlib only (plus strict YAML for scenario files).
 	"internal/awssim":            "sandbox",
 	"internal/awssim/awssimtest": "sandbox-test",
@@ -66,7 +72,8 @@ var mayImport = map[string][]string{
 	"entry":        {"pure", "base", "adapter", "wiring", "sandbox"},
 	"sandbox":      {},
 	"sandbox-test": {"sandbox", "base"},
-	"main":         {"pure", "base", "adapter", "wiring", "entry", "sandbox", "sandbox-test"},
+	"test-support": {"pure", "base", "adapter", "wiring", "entry", "sandbox", "sandbox-test"},
+	"main":         {"pure", "base", "adapter", "wiring", "entry", "sandbox", "sandbox-test", "test-support"},
 }
 
 // sameLayer lists the layers whose packages may import each other.

@@ -275,13 +275,13 @@ var paths = []Path{
 		},
 		scope: func(s *Settings) []scope { return when(true, scope{Resources: []string{s.memberRoleARN()}}) },
 	},
-	{Sid: "EnqueueWork", Role: Hub, Code: "internal/lambdafn (Schedule)",
-		Why: "enqueue one FIFO message per user with work",
+	{Sid: "EnqueueWork", Role: Hub, Code: "internal/lambdafn (schedule: account queue; account planner: work queue)",
+		Why: "enqueue one message per account for the planners, and one FIFO message per user with work",
 		Actions: []Action{
 			{Name: "sqs:SendMessageBatch"},
 		},
 		scope: func(s *Settings) []scope {
-			return when(s.Engine == EngineLambda, scope{Resources: []string{s.queueARN()}})
+			return when(s.Engine == EngineLambda, scope{Resources: s.workQueues()})
 		},
 	},
 	{Sid: "ScheduleCleanup", Role: Hub, Code: "internal/lambdafn (cleanup.go)",
@@ -293,8 +293,8 @@ var paths = []Path{
 			return when(s.Engine == EngineLambda && s.CleanupQueue, scope{Resources: []string{s.cleanupQueueARN()}})
 		},
 	},
-	{Sid: "ConsumeWork", Role: Hub, Code: "the Lambda event source mappings of the work queue (and the cleanup queue)",
-		Why: "the Lambda service polls the queue with the function's role and deletes what the function handled",
+	{Sid: "ConsumeWork", Role: Hub, Code: "the Lambda event source mappings of the work queue and the account queue (and the cleanup queue)",
+		Why: "the Lambda service polls the queues with the functions' role and deletes what the functions handled",
 		Actions: []Action{
 			{Name: "sqs:ReceiveMessage", Caller: Runtime}, {Name: "sqs:DeleteMessage", Caller: Runtime},
 			{Name: "sqs:GetQueueAttributes", Caller: Runtime},
@@ -340,12 +340,12 @@ var paths = []Path{
 		scope: func(s *Settings) []scope { return when(s.MarkerTag, scope{Resources: []string{"*"}}) },
 	},
 	{Sid: "WriteLogs", Role: Hub, Code: "the Lambda runtime",
-		Why: "the function's log lines go to its log group (created by the deployment, with its retention)",
+		Why: "the functions' log lines go to their log groups (created by the deployment, with their retention)",
 		Actions: []Action{
 			{Name: "logs:CreateLogStream", Caller: Runtime}, {Name: "logs:PutLogEvents", Caller: Runtime},
 		},
 		scope: func(s *Settings) []scope {
-			return when(s.Engine == EngineLambda, scope{Resources: []string{s.logStreamsARN()}})
+			return when(s.Engine == EngineLambda, scope{Resources: s.logStreamsARN()})
 		},
 	},
 }

@@ -103,7 +103,7 @@ func TestScoping(t *testing.T) {
 			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:role/R"}}},
 		{name: "fixed accounts: no Organizations", sid: "ListAccounts", opts: permissions.Options{Discovery: permissions.DiscoverNone}},
 		{name: "queue of the deployment", sid: "EnqueueWork", opts: permissions.Options{Name: "kc", Region: "eu-west-1", Account: "123456789012"},
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:kc.fifo"}}},
+			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:kc.fifo", "arn:aws:sqs:eu-west-1:123456789012:kc-accounts"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := mustConfig(t, tc.config)
@@ -235,7 +235,7 @@ func TestCleanupQueue(t *testing.T) {
 		t.Fatalf("ScheduleCleanup: %+v", send)
 	}
 	consume := statement(t, on, "ConsumeWork")
-	if d := cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator.fifo", "arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, consume.Resource); d != "" {
+	if d := cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator.fifo", "arn:aws:sqs:eu-west-1:123456789012:rotator-accounts", "arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, consume.Resource); d != "" {
 		t.Fatalf("ConsumeWork resources: %s", d)
 	}
 	if got, ok := permissions.OperationAction("sqs", "SendMessage"); !ok || got != "sqs:SendMessage" {

@@ -55,6 +55,11 @@ accounts:
       - {name: keycycle-dlq.fifo, attributes: {FifoQueue: "true"}}
       - {name: keycycle.fifo, attributes: {FifoQueue: "true", VisibilityTimeout: "900"}}
       - {name: keycycle-cleanup}
+      - {name: keycycle-accounts-dlq}
+      - name: keycycle-accounts
+        attributes:
+          VisibilityTimeout: "900"
+          RedrivePolicy: '{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:111111111111:keycycle-accounts-dlq","maxReceiveCount":3}'
   - id: "222222222222"
     alias: member-a
     roles: [{name: KeycycleMember, trusted_accounts: ["111111111111"]}]
@@ -260,6 +265,11 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 		t.Fatal(err)
 	}
 	queueURL := aws.ToString(qu.QueueUrl)
+	aq, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(permissions.AccountQueueName("keycycle"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accountQueueURL := aws.ToString(aq.QueueUrl)
 	org := organizations.NewFromConfig(hub)
 	roots, err := org.ListRoots(ctx, &organizations.ListRootsInput{})
 	if err != nil {
@@ -296,7 +306,8 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 	t.Setenv("AWS_PROFILE", "")
 	os.Unsetenv("AWS_PROFILE") // restored by t.Setenv's clean-up
 	env := map[string]string{
-		lambdafn.EnvConfig: cfgPath, lambdafn.EnvQueueURL: queueURL, lambdafn.EnvRole: permissions.DefaultMemberRole,
+		lambdafn.EnvConfig: cfgPath, lambdafn.EnvQueueURL: queueURL, lambdafn.EnvAccountQueueURL: accountQueueURL,
+		lambdafn.EnvRole:   permissions.DefaultMemberRole,
 		lambdafn.EnvDryRun: "false",
 	}
 	if withNotify {
@@ -343,6 +354,9 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 	}
 	instance()
 
+	// drain does what an event source mapping does with the function's (hub) role: read the
+	// queue, invoke the function with a batch, delete what it did not report as failed.
+	var drain func(queueURL string) (handled, failed int)
 	schedule := func() lambdafn.Report {
 		t.Helper()
 		out, err := h.Handle(ctx, json.RawMessage(`{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}`))
@@ -350,14 +364,16 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 			t.Fatal(err)
 		}
 		rep := out.(lambdafn.Report)
-		if len(rep.Errors) > 0 || rep.Planned != 2 {
+		if len(rep.Errors) > 0 || rep.Queued != 2 {
 			t.Fatalf("schedule: %+v", rep)
+		}
+		// The account planners, on the account queue.
+		if handled, failed := drain(accountQueueURL); handled != 2 || failed != 0 {
+			t.Fatalf("planners: %d handled, %d failed", handled, failed)
 		}
 		return rep
 	}
-	// esm does what the event source mapping does with the function's (hub) role: read the
-	// queue, invoke the function with a batch, delete what it did not report as failed.
-	esm := func() (handled, failed int) {
+	drain = func(queueURL string) (handled, failed int) {
 		t.Helper()
 		if _, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL)}); err != nil {
 			t.Fatal(err)
@@ -396,6 +412,8 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 			}
 		}
 	}
+
+	esm := func() (handled, failed int) { return drain(queueURL) }
 
 	// Day 0: rotate the due users; fragile's delivery fails and is rolled back; bob's rotation
 	// is interrupted after its key was staged (the promotion fails, as if the worker had died).
@@ -437,9 +455,7 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 	if keys(acctA, "forced") != 2 {
 		t.Fatal("force rotated nothing")
 	}
-	// A run in A as the CLI's apply makes it: the plan's recorded warnings too (the Lambda's
-	// worker only gets rotations and destructive steps, so idle's console warning is recorded
-	// here), then notifications.
+	// A run in A as the CLI's apply makes it, then notifications (the CLI's path to them).
 	ra := h.Fleet.Runner
 	ra.AWS = h.Fleet.Config(acctA)
 	if withNotify {

@@ -63,6 +63,9 @@ type Options struct {
 	CleanupQueue bool
 	// Selftest adds what `keycycle selftest` needs besides the member policy (member only).
 	Selftest bool
+	// SingleLevel: the deployment has no account queue and planner function (the schedule plans
+	// every account itself, as the CDK construct deploys it). Lambda engine only.
+	SingleLevel bool
 }
 
 // Defaults of Options.
@@ -390,15 +393,38 @@ func (s *Settings) cleanupQueueARN() string { return s.arn("sqs", CleanupQueueNa
 
 // queues are the queues the function consumes.
 func (s *Settings) queues() []string {
+	qs := s.workQueues()
 	if s.CleanupQueue {
-		return []string{s.queueARN(), s.cleanupQueueARN()}
+		qs = append(qs, s.cleanupQueueARN())
 	}
-	return []string{s.queueARN()}
+	return qs
 }
 
-func (s *Settings) logStreamsARN() string {
-	return s.arn("logs", "log-group:"+LogGroup(s.Name)+":*")
+// AccountQueueName is the account queue of a deployment (a standard queue: one message per
+// account for the planners).
+func AccountQueueName(name string) string { return name + "-accounts" }
+
+func (s *Settings) accountQueueARN() string { return s.arn("sqs", AccountQueueName(s.Name)) }
+
+// workQueues are the queues the hub sends work to: the work queue and, with the two-level
+// fan-out, the account queue.
+func (s *Settings) workQueues() []string {
+	if s.SingleLevel {
+		return []string{s.queueARN()}
+	}
+	return []string{s.queueARN(), s.accountQueueARN()}
 }
+
+func (s *Settings) logStreamsARN() []string {
+	if s.SingleLevel {
+		return []string{s.arn("logs", "log-group:"+LogGroup(s.Name)+":*")}
+	}
+	return []string{s.arn("logs", "log-group:"+LogGroup(s.Name)+":*"), s.arn("logs", "log-group:"+LogGroup(PlannerName(s.Name))+":*")}
+}
+
+// PlannerName is the account planner function of a deployment (the same package and role as
+// the function <name>, on the account queue).
+func PlannerName(name string) string { return name + "-planner" }
 
 // address is the bare address of a sender ("Keycycle <k@example.com>" -> k@example.com).
 func address(from string) string {
