@@ -30,7 +30,7 @@ locals {
   member_statements = concat(
     [
       { Sid = "ScanAccount", Effect = "Allow", Resource = ["*"], Action = ["iam:GenerateCredentialReport", "iam:GetAccountAuthorizationDetails", "iam:GetCredentialReport", "iam:ListAccountAliases"] },
-      merge(local.users_statement, { Sid = "ReadUsers", Action = ["iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:GetUser", "iam:ListAccessKeys", "iam:ListGroupsForUser", "iam:ListUserTags"] }),
+      merge(local.users_statement, { Sid = "ReadUsers", Action = ["iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:GetUser", "iam:ListAccessKeys", "iam:ListGroupsForUser"] }),
       merge(local.users_statement, { Sid = "RotateKeys", Action = ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:UpdateAccessKey"] }),
     ],
     var.aws_login_profile_time_limit == 0 ? [] : [

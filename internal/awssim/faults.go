@@ -15,6 +15,9 @@ type Faults struct {
 	Latency    []LatencyRule   `json:"latency,omitempty"`
 	RateLimits []RateLimitRule `json:"rate_limits,omitempty"`
 	Errors     []ErrorRule     `json:"errors,omitempty"`
+	// RateLimitProfile adds a named set of rate limits before RateLimits: "aws" is
+	// AWSRateLimits, token buckets per account and action modelled on AWS's; empty adds none.
+	RateLimitProfile string `json:"rate_limit_profile,omitempty"`
 	// KeyPropagationDelay is how long (wall clock) a new access key fails to authenticate with
 	// InvalidClientTokenId after CreateAccessKey, like IAM's eventual consistency.
 	KeyPropagationDelay Duration `json:"key_propagation_delay,omitempty"`
@@ -67,12 +70,45 @@ type LatencyRule struct {
 }
 
 // RateLimitRule is a token bucket per account (each account its own bucket even when Account is
-// "*"): PerSecond tokens refill per wall-clock second up to Burst. A request finding the bucket
-// empty answers Throttling (query protocol) or ThrottlingException (JSON protocol).
+// "*"), and with PerAction per action too (each matching action its own bucket, as IAM's are):
+// PerSecond tokens refill per wall-clock second up to Burst. A request finding the bucket empty
+// answers Throttling (query protocol) or ThrottlingException (JSON protocol).
 type RateLimitRule struct {
 	Match
 	PerSecond float64 `json:"per_second"`
 	Burst     int     `json:"burst"`
+	PerAction bool    `json:"per_action,omitempty"`
+}
+
+// ProfileAWS names AWSRateLimits in Faults.RateLimitProfile.
+const ProfileAWS = "aws"
+
+// AWSRateLimits models AWS's throttling as token buckets per account and action. AWS publishes
+// no IAM rates (AWS-FACTS.md): IAM gets 10 requests/s per read action (burst 20) and 4 per
+// write action (burst 8), a little above the polite 5 reads/s and 2 writes/s keycycle starts
+// from, so that a client that never adapts is slow and one that pushes past them is throttled.
+// STS gets 50/s per action (burst 100). Secrets Manager's are AWS's published quotas: 50/s shared
+// by PutSecretValue, UpdateSecret and UpdateSecretVersionStage per region (here per account), 50/s
+// per other action.
+func AWSRateLimits() []RateLimitRule {
+	iamReads := []string{"Get*", "List*", "Generate*"}
+	return []RateLimitRule{
+		{Match: Match{Service: "iam", Actions: iamReads}, PerSecond: 10, Burst: 20, PerAction: true},
+		{Match: Match{Service: "iam", Actions: []string{"Create*", "Update*", "Delete*", "Tag*", "Untag*", "Put*", "Add*", "Remove*", "Attach*", "Detach*", "Change*", "Set*", "Upload*", "Enable*", "Deactivate*", "Reset*", "Resync*"}},
+			PerSecond: 4, Burst: 8, PerAction: true},
+		{Match: Match{Service: "sts"}, PerSecond: 50, Burst: 100, PerAction: true},
+		{Match: Match{Service: "secretsmanager", Actions: []string{"PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage"}}, PerSecond: 50, Burst: 50},
+		{Match: Match{Service: "secretsmanager", Actions: []string{"CreateSecret", "DescribeSecret", "GetSecretValue", "PutResourcePolicy", "DeleteSecret", "TagResource", "ListSecrets"}},
+			PerSecond: 50, Burst: 50, PerAction: true},
+	}
+}
+
+// rateLimits is the profile's rules followed by the configured ones.
+func (f Faults) rateLimits() []RateLimitRule {
+	if f.RateLimitProfile == ProfileAWS {
+		return append(AWSRateLimits(), f.RateLimits...)
+	}
+	return f.RateLimits
 }
 
 // ErrorRule answers matching requests with an error instead of serving them.
@@ -116,6 +152,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Validate reports the first invalid rule, naming it.
 func (f Faults) Validate() error {
+	if f.RateLimitProfile != "" && f.RateLimitProfile != ProfileAWS {
+		return fmt.Errorf("rate_limit_profile: %q is not a known profile (%q)", f.RateLimitProfile, ProfileAWS)
+	}
 	for i, r := range f.RateLimits {
 		if r.PerSecond <= 0 || r.Burst < 1 {
 			return fmt.Errorf("rate_limits[%d]: per_second must be > 0 and burst >= 1", i)
@@ -142,8 +181,9 @@ func (f Faults) Validate() error {
 type faultState struct {
 	mu      sync.Mutex
 	cfg     Faults
-	seen    []int // per error rule: matching requests seen
-	fired   []int // per error rule: times fired
+	limits  []RateLimitRule // cfg.rateLimits()
+	seen    []int           // per error rule: matching requests seen
+	fired   []int           // per error rule: times fired
 	buckets map[string]*bucket
 	rng     *rand.Rand
 }
@@ -161,6 +201,7 @@ func (f *faultState) set(cfg Faults) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cfg = cfg
+	f.limits = cfg.rateLimits()
 	f.seen = make([]int, len(cfg.Errors))
 	f.fired = make([]int, len(cfg.Errors))
 	f.buckets = map[string]*bucket{}
@@ -190,11 +231,14 @@ func (f *faultState) allow(service, action, account string, now time.Time) bool 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ok := true
-	for i, r := range f.cfg.RateLimits {
+	for i, r := range f.limits {
 		if !r.matches(service, action, account) {
 			continue
 		}
 		key := fmt.Sprintf("%d/%s", i, account)
+		if r.PerAction {
+			key += "/" + action
+		}
 		b := f.buckets[key]
 		if b == nil {
 			b = &bucket{tokens: float64(r.Burst), last: now}

@@ -107,9 +107,8 @@ func TestPlanJSONAndSavedPlanApply(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 		t.Fatalf("plan JSON: %v\n%s", err, r.stdout)
 	}
-	due, _ := sb.Keys("111111111111", "due")
 	if p.Version != 1 || p.Summary["rotate"] != 1 || len(p.Steps) != 1 || p.Steps[0].User != "due" ||
-		p.Steps[0].Action != "rotate" || p.Steps[0].Credential != "access_key" || p.Steps[0].AccessKeyID != due[0].AccessKeyID {
+		p.Steps[0].Action != "rotate" || p.Steps[0].Credential != "access_key" || p.Steps[0].AccessKeyID != "report:1" {
 		t.Fatalf("plan = %+v", p)
 	}
 	if st, err := os.Stat(planFile); err != nil || st.Mode().Perm() != 0o600 {

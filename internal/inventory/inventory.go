@@ -41,6 +41,10 @@ type User struct {
 	Login        *LoginProfile
 	LoginKnown   bool
 	LoginUnknown string
+	// ReportTime is when the credential report that described the user's keys and password was
+	// generated; zero when they were read fresh. A change keycycle recorded on the user after it
+	// is not in the report.
+	ReportTime time.Time
 	// MFA: the user has an MFA device (the credential report's mfa_active). Only meaningful when
 	// MFAKnown is true.
 	MFA      bool
@@ -120,6 +124,8 @@ func (k KeyID) String() string {
 	switch {
 	case k == "":
 		return ""
+	case k.FromReport():
+		return "#" + string(k[len(reportKeyPrefix):]) + " (credential report)"
 	case len(k) <= 8:
 		return "..."
 	}
@@ -143,3 +149,17 @@ var (
 	_ fmt.Formatter  = KeyID("")
 	_ slog.LogValuer = KeyID("")
 )
+
+// reportKeyPrefix starts the placeholder id of a key known only from the credential report,
+// which lists a user's keys by slot (access_key_1, access_key_2), never by id.
+const reportKeyPrefix = "report:"
+
+// ReportKeyID is the placeholder id of the key in slot n (1 or 2) of a user's credential report
+// row. It names no real key: the executor resolves it against a fresh ListAccessKeys right before
+// acting, and a step whose placeholder matches no fresh key is stale.
+func ReportKeyID(n int) KeyID { return KeyID(fmt.Sprintf("%s%d", reportKeyPrefix, n)) }
+
+// FromReport reports whether k is a placeholder for a key known only from the credential report.
+func (k KeyID) FromReport() bool {
+	return len(k) > len(reportKeyPrefix) && string(k[:len(reportKeyPrefix)]) == reportKeyPrefix
+}

@@ -113,11 +113,9 @@ func FleetFromConfig(cfg *config.Config, r *Runner, d Deployment) (*Fleet, Selec
 		a.Concurrency = d.Concurrency
 	}
 	f := &Fleet{Hub: r.AWS, Runner: *r, Concurrency: a.Concurrency,
-		Limits: throttle.NewRegistry(throttle.Limits{
-			Read:     throttle.Budget{PerSecond: a.ReadsPerSecond, Burst: a.ReadBurst},
-			Write:    throttle.Budget{PerSecond: a.WritesPerSecond, Burst: a.WriteBurst},
-			Services: throttle.DefaultLimits().Services,
-		})}
+		// The configured budgets; left at the defaults, they adapt upwards to the default ceilings.
+		Limits: throttle.NewRegistry(throttle.Configured(throttle.Budget{PerSecond: a.ReadsPerSecond, Burst: a.ReadBurst},
+			throttle.Budget{PerSecond: a.WritesPerSecond, Burst: a.WriteBurst}))}
 	if !sel.Own {
 		f.Role = Role{Name: a.Role, ExternalID: a.ExternalID, SessionName: a.SessionName}
 	}

@@ -127,13 +127,19 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 		IAM:          iam.NewFromConfig(r.AWS),
 		Log:          r.log(),
 		PollInterval: r.ReportPoll,
-		NeedsDetail:  func(u inventory.User) bool { return policy.Triage(u, r.Rules, r.now()) },
-		Logins:       true,
+		// The plan reads the account, not the users: the credential report describes every
+		// key (by slot, without its id) and console password, and per-user reads happen in
+		// apply, right before a change (rotation.Executor). Only users the report does not
+		// know yet (created since it was generated) or whose keys keycycle changed after it
+		// (rotated, deactivated, deleted in its last 4 hours) are read here.
+		NeedsDetail: func(u inventory.User) bool { return policy.KeysChangedSinceReport(u, r.Rules) },
+		Logins:      true,
 	}
 	acct, st, err := sc.Scan(ctx, aws.ToString(id.Account))
 	if err != nil {
 		return Scanned{}, err
 	}
+	policy.NameReportKeys(&acct, r.Rules)
 	// Decided on the clock read after the scan (a server clock has seen its answers by now).
 	p := policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now())
 	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
@@ -169,6 +175,12 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 		IAM:       iamc,
 		Keys: func(ctx context.Context, user string) ([]inventory.AccessKey, error) {
 			return scan.ReadKeys(ctx, iamc, user)
+		},
+		ListKeys: func(ctx context.Context, user string) ([]inventory.AccessKey, error) {
+			return scan.ListKeys(ctx, iamc, user)
+		},
+		LastUse: func(ctx context.Context, user string, k *inventory.AccessKey) error {
+			return scan.LastUse(ctx, iamc, user, k)
 		},
 		Sinks: sinks,
 		Verifier: &rotation.STSVerifier{Config: r.AWS, Successes: r.Verify.Successes, Interval: r.Verify.Interval,

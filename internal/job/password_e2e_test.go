@@ -448,7 +448,18 @@ func TestConsoleRemovedAfterTheWarningPeriod(t *testing.T) {
 		!rec.LoginProfile.PasswordLastUsed.Equal(start.Add(-50*24*time.Hour)) {
 		t.Fatalf("audit record of the removal: %+v", rec.LoginProfile)
 	}
+	// The credential report (regenerated at most every 4 hours) still shows the password for a
+	// while: an apply then finds no login profile and changes nothing.
+	for _, r := range e.apply(t) {
+		if r.Step.User == "idle" && r.Step.Credential == plan.Password && (r.Outcome == rotation.Done || r.Outcome == rotation.Failed) {
+			t.Fatalf("a removed login profile was acted on again: %+v", r)
+		}
+	}
+	if _, ok := e.tags(t, "idle")["keycycle:console-warned"]; ok {
+		t.Fatal("a warning was recorded for a login profile that no longer exists")
+	}
 	// The user can get console access back from an administrator; keycycle starts over.
+	e.sb.Clock().Advance(5 * time.Hour)
 	for _, s := range e.plan(t).Steps {
 		if s.User == "idle" && s.Credential == plan.Password {
 			t.Fatalf("a removed login profile has no more steps: %+v", s)

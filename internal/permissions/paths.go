@@ -120,9 +120,9 @@ var paths = []Path{
 		scope: func(*Settings) []scope { return when(true, scope{Resources: []string{"*"}}) }, // no resource-level permissions
 	},
 	{Sid: "ReadUsers", Role: Member, Code: "internal/scan (ReadKeys), internal/rotation (re-read before a change), internal/job (force.go)",
-		Why: "read a user's keys, last use, login profile, tags and groups right before changing it",
+		Why: "read a user's keys, last use, login profile, tags (GetUser) and groups right before changing it",
 		Actions: []Action{
-			{Name: "iam:GetUser"}, {Name: "iam:ListUserTags"}, {Name: "iam:ListAccessKeys"},
+			{Name: "iam:GetUser"}, {Name: "iam:ListAccessKeys"},
 			{Name: "iam:GetAccessKeyLastUsed"}, {Name: "iam:ListGroupsForUser"}, {Name: "iam:GetLoginProfile"},
 		},
 		scope: func(s *Settings) []scope { return when(true, scope{Resources: s.users()}) },

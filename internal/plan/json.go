@@ -67,6 +67,8 @@ type wireKey struct {
 	Status        string     `json:"status"`
 	LastUsed      *time.Time `json:"last_used"` // null: never used or unknown
 	LastUsedKnown bool       `json:"last_used_known"`
+	// Created: only for a key known from the credential report (a "report:N" id).
+	Created *time.Time `json:"created,omitempty"`
 }
 
 type wireSummary struct {
@@ -112,6 +114,10 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 			if !k.LastUsed.IsZero() {
 				t := k.LastUsed.UTC()
 				wk.LastUsed = &t
+			}
+			if !k.Created.IsZero() {
+				t := k.Created.UTC()
+				wk.Created = &t
 			}
 			ws.Precondition.Keys = append(ws.Precondition.Keys, wk)
 		}
@@ -186,6 +192,9 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 			k := KeyState{ID: inventory.KeyID(wk.AccessKeyID), Status: inventory.KeyStatus(wk.Status), LastUsedKnown: wk.LastUsedKnown}
 			if wk.LastUsed != nil {
 				k.LastUsed = wk.LastUsed.UTC()
+			}
+			if wk.Created != nil {
+				k.Created = wk.Created.UTC()
 			}
 			s.Precondition.Keys = append(s.Precondition.Keys, k)
 		}

@@ -64,6 +64,10 @@ type KeyState struct {
 	LastUsed time.Time // zero: never used, or last use unknown (LastUsedKnown false)
 	// LastUsedKnown is false when the policy did not know the key's last use.
 	LastUsedKnown bool
+	// Created is the key's creation as the plan saw it; recorded only for a key known from the
+	// credential report (its ID a placeholder, inventory.ReportKeyID), where it is the report's
+	// last_rotated and lets the executor find the key among fresh ones. Zero: not recorded.
+	Created time.Time
 }
 
 // LoginState is what the policy saw of the user's console password (login profile).
@@ -91,7 +95,11 @@ type Precondition struct {
 func PreconditionOf(u inventory.User) Precondition {
 	var p Precondition
 	for _, k := range u.Keys {
-		p.Keys = append(p.Keys, KeyState{ID: k.ID, Status: k.Status, LastUsed: k.LastUsed, LastUsedKnown: k.LastUsedKnown})
+		ks := KeyState{ID: k.ID, Status: k.Status, LastUsed: k.LastUsed, LastUsedKnown: k.LastUsedKnown}
+		if k.ID.FromReport() {
+			ks.Created = k.Created
+		}
+		p.Keys = append(p.Keys, ks)
 	}
 	return p
 }

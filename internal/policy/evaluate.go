@@ -117,6 +117,7 @@ func evaluateUser(acct string, in inventory.User, rules *Rules, now time.Time) [
 	u := in
 	u.Keys = append([]inventory.AccessKey(nil), in.Keys...)
 	inventory.SortKeys(u.Keys)
+	nameReportKeys(&u, rules.Tags.StatePrefix)
 	e := &userEval{
 		rules:   rules,
 		now:     now,

@@ -136,6 +136,11 @@ type Executor struct {
 	AccountID string
 	IAM       IAMAPI
 	Keys      func(ctx context.Context, user string) ([]inventory.AccessKey, error)
+	// ListKeys and LastUse, when both set, split Keys so that a step reads only the last use it
+	// needs (calls.go): ListKeys lists the keys without their last use (LastUsedKnown false),
+	// LastUse fills in one key's.
+	ListKeys func(ctx context.Context, user string) ([]inventory.AccessKey, error)
+	LastUse  func(ctx context.Context, user string, k *inventory.AccessKey) error
 	// Sinks says where a rotate step's new key is delivered, in order. The first is the primary
 	// sink: required, a Holder and a Reader. Called once per rotate step, so rules can differ.
 	Sinks       func(st plan.Step) []Delivery
@@ -226,6 +231,8 @@ func (e *Executor) Apply(ctx context.Context, p plan.Plan) []Result {
 type changes struct {
 	deleted     map[inventory.KeyID]bool
 	deactivated map[inventory.KeyID]bool
+	// resolved maps the credential report's placeholder ids to the keys they were found to be.
+	resolved map[inventory.KeyID]inventory.KeyID
 }
 
 func (c changes) expect(p plan.Precondition) plan.Precondition {
@@ -246,7 +253,7 @@ func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []R
 	mu, _ := userLocks.LoadOrStore(e.LockScope+"/"+e.AccountID+"/"+name, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	ch := changes{deleted: map[inventory.KeyID]bool{}, deactivated: map[inventory.KeyID]bool{}}
+	ch := changes{deleted: map[inventory.KeyID]bool{}, deactivated: map[inventory.KeyID]bool{}, resolved: map[inventory.KeyID]inventory.KeyID{}}
 	out := make([]Result, 0, len(steps))
 	stop := false
 	for _, st := range steps {
@@ -268,9 +275,9 @@ func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []R
 		case Done, Resumed, DryRun:
 			switch st.Action {
 			case plan.Delete:
-				ch.deleted[st.AccessKeyID] = true
+				ch.deleted[r.Step.AccessKeyID] = true
 			case plan.Deactivate:
-				ch.deactivated[st.AccessKeyID] = true
+				ch.deactivated[r.Step.AccessKeyID] = true
 			}
 		default:
 			stop = true
@@ -348,7 +355,8 @@ func (e *Executor) read(ctx context.Context, user string) (state, error) {
 	return e.readUser(ctx, user, true)
 }
 
-// readUser reads the user, its tags and, withKeys, its access keys.
+// readUser reads the user with its tags (GetUser answers every tag: IAM allows 50 per user)
+// and, withKeys, its access keys.
 func (e *Executor) readUser(ctx context.Context, user string, withKeys bool) (state, error) {
 	u, err := e.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	if err != nil {
@@ -360,16 +368,9 @@ func (e *Executor) readUser(ctx context.Context, user string, withKeys bool) (st
 			return state{}, err
 		}
 	}
-	tags := map[string]string{}
-	p := iam.NewListUserTagsPaginator(e.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return state{}, fmt.Errorf("list tags of %s: %w", user, err)
-		}
-		for _, t := range page.Tags {
-			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-		}
+	tags := make(map[string]string, len(u.User.Tags))
+	for _, t := range u.User.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	return state{userID: aws.ToString(u.User.UserId), arn: aws.ToString(u.User.Arn), keys: keys, tags: tags}, nil
 }
@@ -378,9 +379,23 @@ func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
 	if st.Credential == plan.Password {
 		return e.passwordStep(ctx, st)
 	}
-	s, err := e.read(ctx, st.User)
+	s, err := e.readFor(ctx, st)
 	if err != nil {
 		return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's keys; nothing changed", Err: err}
+	}
+	if fromReport(st) {
+		// Decided on the credential report: find the keys it meant on this fresh read (calls.go).
+		rs, why := resolve(st, s.keys, ch.resolved)
+		if why != "" {
+			e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+			return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
+		}
+		st = rs
+		if k := s.key(st.AccessKeyID); k != nil && !k.LastUsedKnown && e.LastUse != nil && (st.Action == plan.Deactivate || st.Action == plan.Delete) {
+			if err := e.LastUse(ctx, st.User, k); err != nil {
+				return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the last use of the key; nothing changed", Err: err}
+			}
+		}
 	}
 	if st.UserID != "" && s.userID != st.UserID {
 		why := "user " + st.User + " was deleted and recreated since the plan (new user id)"

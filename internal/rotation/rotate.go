@@ -56,8 +56,10 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
 		return Result{Step: st, Outcome: Failed, Detail: "cannot record the rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}
 	}
-	if again, err := e.read(ctx, st.User); err != nil || again.tags[intentKey] != intent || len(again.keys) != len(s.keys) {
-		// Another run wrote its intent after ours, or a key appeared: leave the user to it.
+	// Only the tags are re-read: a key that appeared meanwhile fills the user's second slot, and
+	// IAM's two-key quota refuses CreateAccessKey below (blocked, nothing changed).
+	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
+		// Another run wrote its intent after ours: leave the user to it.
 		e.audit(st, e.RunID, "concurrent_rotation", Blocked, nil)
 		return Result{Step: st, Outcome: Blocked, Detail: "another keycycle run is rotating this user; left to it", Err: err}
 	}
@@ -77,7 +79,7 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	}
 	k := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn,
 		KeyID: inventory.KeyID(aws.ToString(out.AccessKey.AccessKeyId)), Secret: secret.New(aws.ToString(out.AccessKey.SecretAccessKey)),
-		Created: aws.ToTime(out.AccessKey.CreateDate), Tags: s.tags}
+		Created: aws.ToTime(out.AccessKey.CreateDate), Tags: s.tags, Replaces: old.ID}
 	out = nil // the only other copy of the secret is in k now
 	e.audit(st, rotationID, "key_created", Done, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw() })
 
@@ -121,7 +123,9 @@ func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent 
 		return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc, Sinks: d.res,
 			Detail: "new key delivered to " + loc + " but the completion record failed; the next apply records it", Err: err}
 	}
-	e.clearIntent(ctx, st.User, intent, d.ledgerTags(e.StatePrefix)...)
+	// The intent was confirmed ours right after it was written; no other run takes it over while
+	// it is live, so it is removed without reading it again.
+	e.untag(ctx, st.User, append([]string{inventory.IntentTag(e.StatePrefix)}, d.ledgerTags(e.StatePrefix)...)...)
 	e.audit(st, rotationID, "rotation_completed", outcome, func(r *audit.Record) {
 		r.NewKeyID, r.Sink, r.Reason, r.Sinks = k.KeyID.Raw(), d.res[0].Name, st.Reason, auditSinks(d.res)
 	})
@@ -214,7 +218,7 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 	step.AccessKeyID = intent.Old
 	primary := ds[0].Sink
 	for _, c := range candidates {
-		k := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, KeyID: c.ID, Created: c.Created, Tags: s.tags}
+		k := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, KeyID: c.ID, Created: c.Created, Tags: s.tags, Replaces: intent.Old}
 		held, err := primary.(Holder).Holds(ctx, k)
 		if err != nil {
 			return Result{Step: st, Outcome: Failed, Detail: "cannot tell whether the interrupted rotation's key was delivered; nothing changed", Err: err}, true

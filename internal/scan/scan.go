@@ -1,7 +1,11 @@
 // Package scan reads an AWS account's IAM users, access keys and console passwords into an
-// inventory, cheaply: the credential report and GetAccountAuthorizationDetails triage the whole
-// account in a few calls, and only users the policy may act on get a fresh ListAccessKeys and
-// GetAccessKeyLastUsed (and GetLoginProfile and GetUser for their console password). A read that fails is "unknown" for the users it concerns, never "empty".
+// inventory, cheaply: the credential report and GetAccountAuthorizationDetails describe the whole
+// account in a few calls. Keys the report describes carry placeholder ids (inventory.ReportKeyID:
+// the report lists keys by slot); NeedsDetail may ask for a fresh ListAccessKeys and
+// GetAccessKeyLastUsed (and GetLoginProfile and GetUser) of a user, and users the report does not
+// know yet are always read fresh. A read that fails is "unknown" for the users it concerns, never
+// "empty". ListKeys, LastUse and ReadLogin are the fresh per-user reads the executor makes right
+// before a change.
 package scan
 
 import (
@@ -73,7 +77,7 @@ func (s *Scanner) Scan(ctx context.Context, accountID string) (inventory.Account
 	if out, err := s.IAM.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{}); err == nil && len(out.AccountAliases) > 0 {
 		acct.Alias = out.AccountAliases[0]
 	}
-	report, err := s.credentialReport(ctx)
+	report, generated, err := s.credentialReport(ctx)
 	if err != nil {
 		return acct, st, &AccountError{AccountID: accountID, Err: fmt.Errorf("credential report: %w", err)}
 	}
@@ -93,7 +97,7 @@ func (s *Scanner) Scan(ctx context.Context, accountID string) (inventory.Account
 			continue
 		}
 		if ok && row.matches(u.Created) {
-			u.Keys, u.KeysKnown = row.keys(), true
+			u.Keys, u.KeysKnown, u.ReportTime = row.keys(), true, generated
 			u.Login, u.LoginKnown = row.login(), row.passwordKnown
 			u.MFA, u.MFAKnown = row.mfa, row.mfaKnown
 			if !row.passwordKnown {
@@ -159,7 +163,7 @@ func (s *Scanner) detail(ctx context.Context, accountID string, users []inventor
 				s.logger().Warn("cannot read access keys; user left unchanged", "account_id", accountID, "user", u.Name, "error", err)
 				return
 			}
-			u.Keys, u.KeysKnown, u.Unknown = keys, true, ""
+			u.Keys, u.KeysKnown, u.Unknown, u.ReportTime = keys, true, "", time.Time{}
 		}(&users[i])
 	}
 	wg.Wait()
@@ -186,6 +190,21 @@ type KeyReader interface {
 
 // ReadKeys lists a user's access keys (every page) and their last use.
 func ReadKeys(ctx context.Context, c KeyReader, userName string) ([]inventory.AccessKey, error) {
+	keys, err := ListKeys(ctx, c, userName)
+	if err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		if err := LastUse(ctx, c, userName, &keys[i]); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// ListKeys lists a user's access keys (every page), oldest first, without their last use
+// (LastUsedKnown false).
+func ListKeys(ctx context.Context, c iam.ListAccessKeysAPIClient, userName string) ([]inventory.AccessKey, error) {
 	var keys []inventory.AccessKey
 	p := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(userName)})
 	for p.HasMorePages() {
@@ -201,23 +220,31 @@ func ReadKeys(ctx context.Context, c KeyReader, userName string) ([]inventory.Ac
 			})
 		}
 	}
-	for i := range keys {
-		out, err := c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(keys[i].ID.Raw())})
-		if err != nil {
-			// An error is not "never used" (AWS-FACTS): the whole read fails.
-			return nil, fmt.Errorf("last use of %s's key %s: %w", userName, keys[i].ID, err)
-		}
-		keys[i].LastUsedKnown = true
-		if lu := out.AccessKeyLastUsed; lu != nil {
-			if lu.LastUsedDate != nil {
-				keys[i].LastUsed = lu.LastUsedDate.UTC()
-			}
-			keys[i].LastUsedService = aws.ToString(lu.ServiceName)
-			keys[i].LastUsedRegion = aws.ToString(lu.Region)
-		}
-	}
 	inventory.SortKeys(keys)
 	return keys, nil
+}
+
+// LastUseReader is what LastUse needs; *iam.Client satisfies it.
+type LastUseReader interface {
+	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+}
+
+// LastUse reads k's last use into it. An error is not "never used" (AWS-FACTS): k stays with
+// LastUsedKnown false and the error names the user and the key.
+func LastUse(ctx context.Context, c LastUseReader, userName string, k *inventory.AccessKey) error {
+	out, err := c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.ID.Raw())})
+	if err != nil {
+		return fmt.Errorf("last use of %s's key %s: %w", userName, k.ID, err)
+	}
+	k.LastUsedKnown = true
+	if lu := out.AccessKeyLastUsed; lu != nil {
+		if lu.LastUsedDate != nil {
+			k.LastUsed = lu.LastUsedDate.UTC()
+		}
+		k.LastUsedService = aws.ToString(lu.ServiceName)
+		k.LastUsedRegion = aws.ToString(lu.Region)
+	}
+	return nil
 }
 
 // LoginReader is what ReadLogin needs; *iam.Client satisfies it.
@@ -341,7 +368,13 @@ type reportKey struct {
 
 func (r reportRow) keys() []inventory.AccessKey {
 	var out []inventory.AccessKey
-	for _, k := range r.slots {
+	for n, k := range r.slots {
+		if n == 0 && !k.present && r.slots[1].present {
+			// The report fills slot 1 first: a key in slot 2 means slot 1 holds one it shows no
+			// date for, an inactive key never used (a use would be reported).
+			out = append(out, inventory.AccessKey{ID: inventory.ReportKeyID(1), Status: inventory.StatusInactive, LastUsedKnown: true})
+			continue
+		}
 		if !k.present {
 			continue
 		}
@@ -349,14 +382,14 @@ func (r reportRow) keys() []inventory.AccessKey {
 		if k.active {
 			st = inventory.StatusActive
 		}
-		out = append(out, inventory.AccessKey{Status: st, Created: k.rotated, LastUsed: k.lastUsed,
+		out = append(out, inventory.AccessKey{ID: inventory.ReportKeyID(n + 1), Status: st, Created: k.rotated, LastUsed: k.lastUsed,
 			LastUsedKnown: true, LastUsedService: k.service, LastUsedRegion: k.region})
 	}
 	return out
 }
 
 // credentialReport generates (or reuses, when fresh) the report, waits for it and parses it.
-func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, error) {
+func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, time.Time, error) {
 	poll := s.PollInterval
 	if poll <= 0 {
 		poll = 2 * time.Second
@@ -372,26 +405,27 @@ func (s *Scanner) credentialReport(ctx context.Context) (map[string]reportRow, e
 	for {
 		gen, err := s.IAM.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
 		if err != nil {
-			return nil, fmt.Errorf("generate: %w", err)
+			return nil, time.Time{}, fmt.Errorf("generate: %w", err)
 		}
 		if gen.State == iamtypes.ReportStateTypeComplete {
 			out, err := s.IAM.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
 			if err == nil {
-				return parseReport(out.Content)
+				rows, err := parseReport(out.Content)
+				return rows, aws.ToTime(out.GeneratedTime).UTC(), err
 			}
 			var ae smithy.APIError
 			if !errors.As(err, &ae) {
-				return nil, fmt.Errorf("get: %w", err)
+				return nil, time.Time{}, fmt.Errorf("get: %w", err)
 			}
 			switch ae.ErrorCode() {
 			case "ReportInProgress", "ReportExpired", "ReportNotPresent":
 				// generate again / wait
 			default:
-				return nil, fmt.Errorf("get: %w", err)
+				return nil, time.Time{}, fmt.Errorf("get: %w", err)
 			}
 		}
 		if err := backoff.Sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("report not ready after %s: %w", limit, err)
+			return nil, time.Time{}, fmt.Errorf("report not ready after %s: %w", limit, err)
 		}
 		wait = min(wait*2, poll)
 	}

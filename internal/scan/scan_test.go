@@ -70,7 +70,7 @@ func TestScanReadsEveryPageInFewCalls(t *testing.T) {
 		if !u.KeysKnown || len(u.Keys) != 1 || u.Tags["team"] != "t" {
 			t.Fatalf("user %+v", u)
 		}
-		if u.Keys[0].ID != "" {
+		if !u.Keys[0].ID.FromReport() {
 			detailed++
 		}
 	}

@@ -621,7 +621,9 @@ func (r *run) planDue(ctx context.Context) error {
 		return err
 	}
 	st := findStep(r.mine(sc.Plan), plan.Rotate, plan.AccessKey)
-	if st == nil || st.AccessKeyID != r.oldKey {
+	// The plan names the key by its credential report slot when the report described the user
+	// (the user has one key, so slot 1 is it), or by its id when the user was read fresh.
+	if st == nil || (st.AccessKeyID != r.oldKey && st.AccessKeyID != inventory.ReportKeyID(1)) {
 		return fmt.Errorf("plan has no rotation of key %s for %s: %d steps", r.oldKey, r.user, len(r.mine(sc.Plan).Steps))
 	}
 	r.check("plan: rotate %s: %s", st.AccessKeyID, st.Reason)

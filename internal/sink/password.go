@@ -95,7 +95,7 @@ func (s *SecretsManager) PromotePassword(ctx context.Context, p secret.Password)
 	if err != nil {
 		return err
 	}
-	return s.promote(ctx, v)
+	return s.promote(ctx, v, true)
 }
 
 // AbortPassword withdraws p's version (see Abort).

@@ -110,32 +110,37 @@ type secretOwner struct {
 	initial                         []byte
 }
 
-// stage writes body as v's AWSPENDING version, creating the secret when it does not exist.
+// stage writes body as v's AWSPENDING version, creating the secret when it does not exist. The
+// write is tried first: once a user's secret exists (every rotation but the first) staging is
+// one call, and the secret and its resource policy are created only when the write answers
+// ResourceNotFoundException.
 func (s *SecretsManager) stage(ctx context.Context, v smVersion, body []byte, o secretOwner) error {
-	if err := s.ensure(ctx, v.name, o); err != nil {
+	put := func() error {
+		_, err := s.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+			SecretId:           aws.String(v.name),
+			ClientRequestToken: aws.String(v.id),
+			SecretString:       aws.String(string(body)),
+			VersionStages:      []string{StagePending},
+		})
 		return err
 	}
-	_, err := s.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId:           aws.String(v.name),
-		ClientRequestToken: aws.String(v.id),
-		SecretString:       aws.String(string(body)),
-		VersionStages:      []string{StagePending},
-	})
+	err := put()
+	var nf *smtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		if err := s.create(ctx, v.name, o); err != nil {
+			return err
+		}
+		err = put()
+	}
 	if err != nil {
 		return fmt.Errorf("stage %s in secret %s: %w", v.what, v.name, err)
 	}
 	return nil
 }
 
-func (s *SecretsManager) ensure(ctx context.Context, name string, o secretOwner) error {
-	_, err := s.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
-	var nf *smtypes.ResourceNotFoundException
-	switch {
-	case err == nil:
-		return nil
-	case !errors.As(err, &nf):
-		return fmt.Errorf("describe secret %s: %w", name, err)
-	}
+// create creates the secret and puts its resource policy (a secret that exists already, created
+// by a concurrent run, gets the policy too).
+func (s *SecretsManager) create(ctx context.Context, name string, o secretOwner) error {
 	in := &secretsmanager.CreateSecretInput{
 		Name:        aws.String(name),
 		Description: aws.String(o.description),
@@ -235,11 +240,31 @@ func (s *SecretsManager) Read(ctx context.Context, k secret.AccessKey) (secret.V
 
 // Promote moves AWSCURRENT to k's version (Secrets Manager moves AWSPREVIOUS to the former
 // current version) and clears AWSPENDING. Idempotent.
+//
+// When k replaces a key this sink delivered before (k.Replaces), that key's version is almost
+// always the current one: the label is moved from it in one call, and only when Secrets Manager
+// refuses (the current version is another, or k's version is missing) does Promote read the
+// secret's versions and move the label from wherever it is. AWSPENDING stays on the promoted
+// version: AWS documents a pending label on the current version as a completed rotation, and
+// the next Stage moves it to the next key.
 func (s *SecretsManager) Promote(ctx context.Context, k secret.AccessKey) error {
-	return s.promote(ctx, smVersion{name: s.Location(k), id: VersionID(k.KeyID), what: "key " + k.KeyID.String()})
+	v := smVersion{name: s.Location(k), id: VersionID(k.KeyID), what: "key " + k.KeyID.String()}
+	if k.Replaces != "" && k.Replaces != k.KeyID {
+		_, err := s.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(v.name),
+			VersionStage: aws.String(StageCurrent), MoveToVersionId: aws.String(v.id), RemoveFromVersionId: aws.String(VersionID(k.Replaces))})
+		if err == nil {
+			return nil
+		}
+		var ip *smtypes.InvalidParameterException
+		if !errors.As(err, &ip) {
+			return fmt.Errorf("promote %s in secret %s: %w", v.what, v.name, err)
+		}
+	}
+	return s.promote(ctx, v, false)
 }
 
-func (s *SecretsManager) promote(ctx context.Context, v smVersion) error {
+// promote moves AWSCURRENT to v's version and, with clearPending, removes AWSPENDING from it.
+func (s *SecretsManager) promote(ctx context.Context, v smVersion, clearPending bool) error {
 	vs, ok, err := s.versions(ctx, v.name)
 	if err != nil {
 		return err
@@ -257,7 +282,7 @@ func (s *SecretsManager) promote(ctx context.Context, v smVersion) error {
 			return fmt.Errorf("promote %s in secret %s: %w", v.what, v.name, err)
 		}
 	}
-	if hasStage(vs[v.id], StagePending) {
+	if clearPending && hasStage(vs[v.id], StagePending) {
 		if _, err := s.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 			SecretId: aws.String(v.name), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(v.id),
 		}); err != nil {

@@ -19,11 +19,18 @@ import (
 	"github.com/keycycle/keycycle/internal/backoff"
 )
 
-// Budget is a sustained rate with a burst.
+// Budget is a sustained rate with a burst. PerSecond is where pacing starts; while calls
+// succeed the rate grows additively (Increase per success, default PerSecond/20) up to Ceiling,
+// and every Throttling answer halves it (never below PerSecond/16). Ceiling 0 is PerSecond: the
+// rate never goes above the start.
 type Budget struct {
 	PerSecond float64
 	Burst     int
+	Ceiling   float64
+	Increase  float64
 }
+
+func (b Budget) ceiling() float64 { return max(b.Ceiling, b.PerSecond) }
 
 // Limits are an account's read and write budgets: Read and Write for IAM and every service not
 // named in Services, which holds the budgets of services whose quotas differ.
@@ -33,14 +40,16 @@ type Limits struct {
 	Services map[string]Limits
 }
 
-// DefaultLimits are the polite estimates of AWS-FACTS.md: about 5 reads/s and 2 writes/s per
-// account sustained, bursts to 15 and 5, for IAM; STS (AssumeRole, GetCallerIdentity) and
+// DefaultLimits are the polite estimates of AWS-FACTS.md as a start: about 5 reads/s and 2
+// writes/s per account sustained, bursts to 15 and 5, for IAM, growing while IAM answers up to
+// ceilings of 20 reads/s and 8 writes/s (AWS publishes no IAM rate; these stay below what the
+// tools that run against IAM at scale report, and a Throttling answer halves the rate); STS (AssumeRole, GetCallerIdentity) and
 // Secrets Manager have far larger quotas (hundreds of requests per second; PutSecretValue,
 // UpdateSecret and UpdateSecretVersionStage share 50 per second per region), so they get 50 and
 // 20 per second.
 func DefaultLimits() Limits {
 	return Limits{
-		Read: Budget{PerSecond: 5, Burst: 15}, Write: Budget{PerSecond: 2, Burst: 5},
+		Read: Budget{PerSecond: 5, Burst: 15, Ceiling: 20}, Write: Budget{PerSecond: 2, Burst: 5, Ceiling: 8},
 		Services: map[string]Limits{
 			"STS":             {Read: Budget{PerSecond: 50, Burst: 100}, Write: Budget{PerSecond: 50, Burst: 100}},
 			"Secrets Manager": {Read: Budget{PerSecond: 50, Burst: 100}, Write: Budget{PerSecond: 20, Burst: 40}},
@@ -54,15 +63,19 @@ func (l Limits) Validate() error {
 		if b.PerSecond <= 0 || b.Burst < 1 {
 			return fmt.Errorf("%s budget: per_second must be > 0 and burst >= 1", name)
 		}
+		if b.Ceiling < 0 || b.Increase < 0 {
+			return fmt.Errorf("%s budget: ceiling and increase must not be negative", name)
+		}
 	}
 	return nil
 }
 
-// bucket is an adaptive token bucket: Throttled halves its rate (down to a floor), every
-// success after that wins back a twentieth of the configured rate (AIMD, as TCP).
+// bucket is an adaptive token bucket (AIMD, as TCP): every success adds recover to its rate, up
+// to max; Throttled halves it, down to a floor of a sixteenth of the start rate.
 type bucket struct {
 	mu      sync.Mutex
-	max     float64 // configured rate
+	start   float64 // configured start rate
+	max     float64 // ceiling
 	rate    float64 // current rate
 	burst   float64
 	tokens  float64
@@ -74,8 +87,12 @@ type bucket struct {
 }
 
 func newBucket(b Budget, now func() time.Time) *bucket {
-	return &bucket{max: b.PerSecond, rate: b.PerSecond, burst: float64(b.Burst), tokens: float64(b.Burst),
-		last: now(), now: now, recover: b.PerSecond / 20}
+	inc := b.Increase
+	if inc <= 0 {
+		inc = b.PerSecond / 20
+	}
+	return &bucket{start: b.PerSecond, max: b.ceiling(), rate: b.PerSecond, burst: float64(b.Burst), tokens: float64(b.Burst),
+		last: now(), now: now, recover: inc}
 }
 
 // reserve takes a token and says how long to wait before using it.
@@ -97,7 +114,7 @@ func (b *bucket) reserve() time.Duration {
 func (b *bucket) throttled() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.rate = max(b.rate/2, b.max/16)
+	b.rate = max(b.rate/2, b.start/16)
 	b.tokens = min(b.tokens, 0)
 	b.slowed++
 }
@@ -313,4 +330,18 @@ func (s *Services) Stats() Stats {
 		out.ReadRate, out.WriteRate = st.ReadRate, st.WriteRate
 	}
 	return out
+}
+
+// Configured returns DefaultLimits with the read and write budgets a configuration sets: a
+// budget equal to the default start and burst keeps the default ceiling (it adapts upwards); any
+// other is taken as it is, its own ceiling (keycycle never goes above a rate the user chose).
+func Configured(read, write Budget) Limits {
+	l := DefaultLimits()
+	if read.PerSecond != l.Read.PerSecond || read.Burst != l.Read.Burst {
+		l.Read = read
+	}
+	if write.PerSecond != l.Write.PerSecond || write.Burst != l.Write.Burst {
+		l.Write = write
+	}
+	return l
 }

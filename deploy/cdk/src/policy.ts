@@ -53,7 +53,7 @@ export function memberStatements(p: PolicyInputs): Statement[] {
     { Sid: 'ScanAccount', Effect: 'Allow', Resource: ['*'],
       Action: ['iam:GenerateCredentialReport', 'iam:GetAccountAuthorizationDetails', 'iam:GetCredentialReport', 'iam:ListAccountAliases'] },
     { Sid: 'ReadUsers', Effect: 'Allow', Resource: users,
-      Action: ['iam:GetAccessKeyLastUsed', 'iam:GetLoginProfile', 'iam:GetUser', 'iam:ListAccessKeys', 'iam:ListGroupsForUser', 'iam:ListUserTags'] },
+      Action: ['iam:GetAccessKeyLastUsed', 'iam:GetLoginProfile', 'iam:GetUser', 'iam:ListAccessKeys', 'iam:ListGroupsForUser'] },
     { Sid: 'RotateKeys', Effect: 'Allow', Resource: users, Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey'] },
     { Sid: 'RecordState', Effect: 'Allow', Resource: users, Action: ['iam:TagUser', 'iam:UntagUser'],
       Condition: { 'ForAllValues:StringLike': { 'aws:TagKeys': [`${p.statePrefix}*`] } } },

@@ -1,0 +1,76 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/keycycle/keycycle/internal/inventory"
+)
+
+// fromReport makes k a credential report key in slot n: a placeholder id, as the scan gives it.
+func fromReport(n int, k inventory.AccessKey) inventory.AccessKey {
+	k.ID = inventory.ReportKeyID(n)
+	return k
+}
+
+func reportAt(days float64) userOpt {
+	return func(u *inventory.User) { u.ReportTime = ago(days) }
+}
+
+func TestKeysChangedSinceReport(t *testing.T) {
+	rules := Rules{Tags: DefaultTagNames()}
+	deact := func(daysAgo float64) userOpt {
+		r := inventory.DeactivationRecord{At: ago(daysAgo), Key: kid("OLD1")}
+		return tags(inventory.DeactivatedTag("keycycle:"), r.TagValue())
+	}
+	tests := []struct {
+		name string
+		u    inventory.User
+		want bool
+	}{
+		{"read fresh: no report", user("a", rotated("OLD1", "NEW1", 0.01, never)), false},
+		{"no record", user("a", reportAt(0.1)), false},
+		{"rotated before the report", user("a", reportAt(0.1), rotated("OLD1", "NEW1", 1, never)), false},
+		{"rotated after the report", user("a", reportAt(0.1), rotated("OLD1", "NEW1", 0.05, never)), true},
+		{"old key deactivated after the report", user("a", reportAt(0.1), rotated("OLD1", "NEW1", 5, 0.05)), true},
+		{"deactivation record after the report", user("a", reportAt(0.1), deact(0.05)), true},
+		{"deactivation record before the report", user("a", reportAt(0.1), deact(0.2)), false},
+	}
+	for _, tc := range tests {
+		if got := KeysChangedSinceReport(tc.u, rules); got != tc.want {
+			t.Errorf("%s: KeysChangedSinceReport = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestNameReportKeys(t *testing.T) {
+	rules := Rules{Tags: DefaultTagNames()}
+	// Rotated a day before the report: the newest active key is the record's new key, the other
+	// the old one.
+	u := user("a", reportAt(0.1), rotated("OLD1", "NEW1", 1, never),
+		keys(fromReport(1, active("", 100, 2)), fromReport(2, active("", 1, 0.5))))
+	acct := inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	NameReportKeys(&acct, rules)
+	got := acct.Users[0]
+	if !got.KeysKnown || got.Key(kid("OLD1")) == nil || got.Key(kid("NEW1")) == nil {
+		t.Fatalf("keys not named from the rotation record: %+v", got.Keys)
+	}
+	if !got.Key(kid("NEW1")).Created.Equal(ago(1)) {
+		t.Errorf("NEW1 is the key created %s, want the newest", got.Key(kid("NEW1")).Created)
+	}
+
+	// Rotated after the report: the report's keys may be gone; unknown, with the reason.
+	u = user("a", reportAt(0.1), rotated("OLD1", "NEW1", 0.05, never), keys(fromReport(1, active("", 100, 2))))
+	acct = inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	NameReportKeys(&acct, rules)
+	if got := acct.Users[0]; got.KeysKnown || len(got.Keys) != 0 || got.Unknown == "" {
+		t.Errorf("keys changed after the report: known=%v keys=%v unknown=%q", got.KeysKnown, got.Keys, got.Unknown)
+	}
+
+	// No record: placeholders stay.
+	u = user("a", reportAt(0.1), keys(fromReport(1, active("", 100, 2))))
+	acct = inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	NameReportKeys(&acct, rules)
+	if id := acct.Users[0].Keys[0].ID; id != inventory.ReportKeyID(1) {
+		t.Errorf("unnamed key id %v, want the slot 1 placeholder", id)
+	}
+}
