@@ -26,6 +26,7 @@ var layers = map[string]string{
 	"internal/backoff":     "base",
 	"internal/audit":       "base",
 	"internal/yamlfile":    "base",
+	"internal/exitcode":    "base",
 	"internal/throttle":    "base",
 	"internal/awscfg":      "base",
 	"internal/config":      "base",
