@@ -331,6 +331,7 @@ func isTerminal(v any) bool {
 var outcomeSymbols = map[rotation.Outcome]string{
 	rotation.Done: "+", rotation.Resumed: "+", rotation.DryRun: "?", rotation.Stale: "!",
 	rotation.Blocked: "x", rotation.Failed: "x", rotation.Skipped: ".", rotation.Noted: "!",
+	rotation.Busy: ".", rotation.Refused: "x",
 }
 
 // renderResults prints one line per step that was acted on, then a summary line.
@@ -370,6 +371,9 @@ func renderResults(w io.Writer, results []rotation.Result) {
 	fmt.Fprintf(w, "Apply: %d done, %d resumed, %d dry-run, %d stale, %d blocked, %d failed, %d not tried.\n",
 		counts[rotation.Done], counts[rotation.Resumed], counts[rotation.DryRun], counts[rotation.Stale],
 		counts[rotation.Blocked], counts[rotation.Failed], counts[rotation.Skipped])
+	if n := rotation.SummaryExtra(counts); n != "" {
+		fmt.Fprintln(w, n)
+	}
 }
 
 func openFileAppend(path string) (io.WriteCloser, error) {

@@ -148,8 +148,15 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 }
 
 // Apply carries out p's steps for the runner's account. dryRun re-checks every step against live
-// state and reports what it would do, changing nothing.
+// state and reports what it would do, changing nothing. p is an upper bound, never a grant: each
+// step is carried out only when r.Rules, evaluated on the user's live state, plan it now
+// (otherwise its outcome is rotation.Refused).
 func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotation.Result, error) {
+	return r.apply(ctx, p, dryRun, r.Rules)
+}
+
+// apply is Apply under rules (a forced rotation's rules differ from r.Rules).
+func (r *Runner) apply(ctx context.Context, p plan.Plan, dryRun bool, rules policy.Rules) ([]rotation.Result, error) {
 	id, err := r.Identity(ctx)
 	if err != nil {
 		return nil, err
@@ -196,8 +203,21 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 			return scan.ReadLogin(ctx, iamc, user)
 		},
 		PasswordResetRequired: r.passwords().ResetRequired,
+		Policy: func(u inventory.User) []plan.Step {
+			return policy.EvaluateUser(accountID, u, rules, r.now())
+		},
+		Lease: r.lease(),
+	}
+	if rules.UsesGroups() {
+		ex.Groups = func(ctx context.Context, user string) ([]string, error) { return scan.ReadGroups(ctx, iamc, user) }
 	}
 	return ex.Apply(ctx, p), nil
+}
+
+// lease is the rotation lease: the default, or longer when verifying a new key may take longer
+// (a rotation must end within its lease).
+func (r *Runner) lease() time.Duration {
+	return max(inventory.DefaultLease, 2*r.Verify.Timeout)
 }
 
 // NewRunID is a sortable, unique run id: UTC time and random bits.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
 )
 
 // Matches reports whether u satisfies every criterion m sets.
@@ -172,4 +173,31 @@ func (r *Rules) dayOverride(u *inventory.User, name, field string, cur time.Dura
 			name, v, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), field, FormatDuration(cur))
 	}
 	return d, " from tag " + name, ""
+}
+
+// UsesGroups reports whether deciding about a user needs its group memberships: a selection,
+// exclusion or rule by group, or an exemption group.
+func (r Rules) UsesGroups() bool {
+	if r.Selection.ExemptionGroup != "" {
+		return true
+	}
+	for _, ms := range [][]Match{r.Selection.Include, r.Selection.Exclude} {
+		for _, m := range ms {
+			if len(m.Groups) > 0 {
+				return true
+			}
+		}
+	}
+	for _, n := range r.Named {
+		if len(n.Match.Groups) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// EvaluateUser is what the current policy plans now for one user of account accountID: the
+// executor re-evaluates every step of a saved plan or queue message with it, on a fresh read.
+func EvaluateUser(accountID string, u inventory.User, rules Rules, now time.Time) []plan.Step {
+	return Evaluate([]inventory.Account{{ID: accountID, Users: []inventory.User{u}}}, rules, now).Steps
 }

@@ -111,6 +111,11 @@ const (
 	DryRun  Outcome = "dry-run" // would be carried out
 	Noted   Outcome = "noted"   // warn/skip/blocked plan steps: nothing to carry out
 	Skipped Outcome = "skipped" // not tried because an earlier step of the same user failed
+	// Busy: left alone because another run holds a live lease on the user (its intent tag).
+	Busy Outcome = "busy"
+	// Refused: the plan (a file, a queue message) asked for a step the current policy would not
+	// plan on the user's live state; nothing changed (the plan is an upper bound, never a grant).
+	Refused Outcome = "refused"
 )
 
 // Result is the outcome of one plan step.
@@ -154,6 +159,17 @@ type Executor struct {
 	// Attempts and Backoff bound retries of sink writes and clean-up calls (default 3, 500ms).
 	Attempts int
 	Backoff  time.Duration
+	// Policy is the current policy: the steps it plans now for u, a fresh read of one user (keys
+	// or login profile, tags, path, groups). When set, a step is carried out only when Policy
+	// plans the same action on the same credential (recheck.go): a plan file or a queue message
+	// is an upper bound, never a grant. nil: no re-evaluation.
+	Policy func(u inventory.User) []plan.Step
+	// Groups reads a user's group names for Policy; nil when the rules select by no group.
+	Groups func(ctx context.Context, user string) ([]string, error)
+	// Lease is how long an intent this executor writes keeps other runs away from the user
+	// (default inventory.DefaultLease). It must exceed the longest rotation (verification waits
+	// included): a run that finds an expired lease recovers the rotation as interrupted.
+	Lease time.Duration
 	// Concurrency is how many users are worked on at once (default 4).
 	Concurrency int
 	// LockScope separates executors that must not exclude each other: empty for every real run
@@ -327,6 +343,7 @@ func (e *Executor) audit(st plan.Step, rotationID, event string, outcome Outcome
 type state struct {
 	userID string
 	arn    string
+	path   string
 	keys   []inventory.AccessKey
 	tags   map[string]string
 	login  *inventory.LoginProfile // password steps only; nil: no login profile
@@ -372,7 +389,7 @@ func (e *Executor) readUser(ctx context.Context, user string, withKeys bool) (st
 	for _, t := range u.User.Tags {
 		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
-	return state{userID: aws.ToString(u.User.UserId), arn: aws.ToString(u.User.Arn), keys: keys, tags: tags}, nil
+	return state{userID: aws.ToString(u.User.UserId), arn: aws.ToString(u.User.Arn), path: aws.ToString(u.User.Path), keys: keys, tags: tags}, nil
 }
 
 func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
@@ -406,6 +423,12 @@ func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
 	}
+	if r, busy := e.leased(st, s); busy {
+		return r
+	}
+	if r, ok := e.recheck(ctx, st, s); !ok {
+		return r
+	}
 	switch st.Action {
 	case plan.Rotate:
 		return e.rotate(ctx, st, s)
@@ -415,6 +438,44 @@ func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
 		return e.delete(ctx, st, s)
 	}
 	return Result{Step: st, Outcome: Noted, Detail: st.Reason}
+}
+
+// leaseRun is the run id this executor writes in its leases.
+func (e *Executor) leaseRun() string { return inventory.LeaseRunID(e.RunID) }
+
+func (e *Executor) lease() time.Duration {
+	if e.Lease <= 0 {
+		return inventory.DefaultLease
+	}
+	return e.Lease
+}
+
+// newIntent is the intent of a rotation of old starting now, under this run's lease.
+func (e *Executor) newIntent(old inventory.KeyID) string {
+	now := e.Now().UTC()
+	return inventory.RotationIntent{Started: now, Old: old, Lease: inventory.Lease{Run: e.leaseRun(), Until: now.Add(e.lease())}}.TagValue()
+}
+
+// leased reports whether another run holds a live lease on the user's access keys (its rotation
+// intent), and the Busy result that leaves the user to it.
+func (e *Executor) leased(st plan.Step, s state) (Result, bool) {
+	raw, ok := s.tags[inventory.IntentTag(e.StatePrefix)]
+	if !ok {
+		return Result{}, false
+	}
+	in, err := inventory.ParseRotationIntent(raw)
+	if err != nil || !in.Live(e.Now(), e.leaseRun()) {
+		return Result{}, false
+	}
+	owner := in.Run
+	if owner == "" {
+		owner = "an earlier keycycle run"
+	} else {
+		owner = "run " + owner
+	}
+	why := fmt.Sprintf("left to %s: it holds the rotation lease on this user until %s", owner, in.End(in.Started).Format(time.RFC3339))
+	e.audit(st, "", "lease_held", Busy, func(r *audit.Record) { r.Reason = why })
+	return Result{Step: st, Outcome: Busy, Detail: why}, true
 }
 
 // resumable: a rotate step on a user with an intent record is carried out even when the keys
