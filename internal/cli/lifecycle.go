@@ -340,7 +340,7 @@ func renderResults(w io.Writer, results []rotation.Result) {
 	userW := 0
 	accounts := map[string]bool{}
 	for _, r := range results {
-		userW = max(userW, len(r.Step.User))
+		userW = max(userW, len(plan.Printable(r.Step.User)))
 		accounts[r.Step.AccountID] = true
 	}
 	fmt.Fprintln(w, "Results:")
@@ -349,7 +349,7 @@ func renderResults(w io.Writer, results []rotation.Result) {
 		if r.Outcome == rotation.Noted && r.Step.Action != plan.Warn && r.Step.Action != plan.Blocked {
 			continue
 		}
-		who := fmt.Sprintf("%-*s", userW, r.Step.User)
+		who := fmt.Sprintf("%-*s", userW, plan.Printable(r.Step.User))
 		if len(accounts) > 1 { // several accounts: say whose user it is
 			who = r.Step.AccountID + " " + who
 		}
@@ -361,9 +361,9 @@ func renderResults(w io.Writer, results []rotation.Result) {
 		if r.NewKeyID != "" {
 			line += " -> " + r.NewKeyID.String()
 		}
-		line += "  " + r.Detail
+		line += "  " + plan.Printable(r.Detail)
 		if r.Err != nil {
-			line += ": " + r.Err.Error()
+			line += ": " + plan.Printable(r.Err.Error())
 		}
 		fmt.Fprintln(w, line)
 		renderSinks(w, r.Sinks)

@@ -239,3 +239,50 @@ func TestOrphanWithoutIntentIsCleanedUp(t *testing.T) {
 func iamUntag(r *job.Runner, user, key string) (*iam.UntagUserOutput, error) {
 	return iam.NewFromConfig(r.AWS).UntagUser(context.Background(), &iam.UntagUserInput{UserName: aws.String(user), TagKeys: []string{key}})
 }
+
+const goneScenario = `
+start: 2026-11-21T09:00:00Z
+accounts:
+  - id: "111111111111"
+    users:
+      - name: due
+        tags: {"keycycle:deactivated": "at=2026-11-01T09:00:00Z key=AKIAGONEGONE00000001"}
+        access_keys:
+          - {id: AKIAGONEGONE00000001, age_days: 200, status: Inactive, last_used_days_ago: 150}
+          - {id: AKIAGONEKEEP00000002, age_days: 30, status: Active, last_used_days_ago: 1}
+`
+
+// TestDeletionOfAKeyAnotherRunDeletedSaysSo (issue 11, point 5): between this run's fresh read
+// and its DeleteAccessKey another run deletes the key. That is not "deletion failed; key still
+// there": the outcome is stale, with the truth, and the run does not fail.
+func TestDeletionOfAKeyAnotherRunDeletedSaysSo(t *testing.T) {
+	e := newEnv(t, awssimtest.WithScenarioYAML(t, goneScenario))
+	p := e.plan(t)
+	if countActions(p)["delete"] != 1 {
+		t.Fatalf("setup: want one delete, got %+v", p.Steps)
+	}
+	h := newHooked()
+	r := e.runner()
+	r.AWS = h.config(e.cfg)
+	h.before["DeleteAccessKey"] = func(n int) {
+		if n == 1 {
+			if _, err := iam.NewFromConfig(e.cfg).DeleteAccessKey(context.Background(), &iam.DeleteAccessKeyInput{
+				UserName: aws.String("due"), AccessKeyId: aws.String("AKIAGONEGONE00000001")}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	res, err := r.Apply(context.Background(), p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var del rotation.Result
+	for _, x := range res {
+		if x.Step.Action == "delete" {
+			del = x
+		}
+	}
+	if del.Outcome != rotation.Stale || !strings.Contains(del.Detail, "already deleted") || strings.Contains(del.Detail, "still there") {
+		t.Fatalf("want stale 'already deleted', got %s: %q %v", del.Outcome, del.Detail, del.Err)
+	}
+}

@@ -165,3 +165,37 @@ func TestPreconditionStale(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintableEscapesWhatATerminalActsOn(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":                       "alice",
+		"svc,batch+x=y.z@example.com": "svc,batch+x=y.z@example.com",
+		"ünïcode":                     "ünïcode",
+		"evil\nPlan: 0 to rotate":     `evil\nPlan: 0 to rotate`,
+		"red\x1b[31mtext\x1b[0m":      `red\x1b[31mtext\x1b[0m`,
+		"cr\rover":                    `cr\rover`,
+		"bidi\u202ereversed":          `bidi\u202ereversed`,
+		"bad\xffutf8":                 `bad\xffutf8`,
+		"del\x7f and c1 \u009b":       `del\x7f and c1 \u009b`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRenderTextEscapesUserNamesAndReasons(t *testing.T) {
+	p := New(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), []Step{{AccountID: "111111111111", User: "mallory\x1b]0;owned\x07\nfake line",
+		Credential: AccessKey, AccessKeyID: "AKIAEXAMPLEEXAMPLE01", Action: Rotate, Reason: "tag says \x1b[2J", Rule: "default"}})
+	var b strings.Builder
+	if err := RenderText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\x07") || strings.Count(out, "\n") != 4 {
+		t.Fatalf("raw control characters reached the text form:\n%q", out)
+	}
+	if !strings.Contains(out, `mallory\x1b]0;owned\a\nfake line`) {
+		t.Errorf("escaped user name missing:\n%s", out)
+	}
+}

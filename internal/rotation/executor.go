@@ -5,6 +5,7 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -499,6 +500,11 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 		return Result{Step: st, Outcome: DryRun, Detail: "would deactivate: " + st.Reason}
 	}
 	if _, err := e.IAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw()), Status: iamtypes.StatusTypeInactive}); err != nil {
+		if gone(err) {
+			why := "the key was deleted meanwhile (by another run or a person); nothing to deactivate"
+			e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+			return Result{Step: st, Outcome: Stale, Detail: why}
+		}
 		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "deactivation failed; key still active", Err: fmt.Errorf("deactivate %s of %s: %w", k.ID, st.User, err)}
 	}
@@ -535,6 +541,13 @@ func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
 		return Result{Step: st, Outcome: DryRun, Detail: "would delete: " + st.Reason}
 	}
 	if _, err := e.IAM.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw())}); err != nil {
+		if gone(err) {
+			// Another run (or a person) deleted it between our read and our call: the step's
+			// goal is reached, not failed.
+			why := "the key was already deleted (by another run or a person); nothing left to delete"
+			e.audit(st, "", "already_deleted", Stale, func(r *audit.Record) { r.Reason = why })
+			return Result{Step: st, Outcome: Stale, Detail: why}
+		}
 		e.audit(st, "", "delete_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "deletion failed; key still there (inactive)", Err: fmt.Errorf("delete %s of %s: %w", k.ID, st.User, err)}
 	}
@@ -543,6 +556,12 @@ func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
 	}
 	e.audit(st, "", "key_deleted", Done, func(r *audit.Record) { r.Reason = st.Reason })
 	return Result{Step: st, Outcome: Done, Detail: "deleted: " + st.Reason}
+}
+
+// gone reports whether IAM answered that the key (or its user) does not exist.
+func gone(err error) bool {
+	var nse *iamtypes.NoSuchEntityException
+	return errors.As(err, &nse)
 }
 
 func (e *Executor) untag(ctx context.Context, user string, keys ...string) {
