@@ -92,8 +92,11 @@ func TestEvaluatePasswords(t *testing.T) {
 			user: user("alice", console(200, 65, 1), mfa(true), tags("keycycle:password-rotate-after-days", "365")),
 			want: []pw{
 				{plan.Rotate, false, "password age 65d (changed 2026-09-17) >= password_rotate_after 60d (rule"},
-				{plan.Warn, false, `tag keycycle:password-rotate-after-days="365" is outside the allowed 1d to 90d: ignored, password_rotate_after stays 60d`},
+				{plan.Warn, false, `tag keycycle:password-rotate-after-days="365" on user alice is outside the allowed 1d to 90d: ignored, password_rotate_after stays 60d`},
 			}},
+		{name: "tag of 2^48+1 days does not wrap around to 1 day (issue 11)",
+			user: user("alice", console(200, 5, 1), mfa(true), tags("keycycle:password-rotate-after-days", "281474976710657")),
+			want: []pw{{plan.Warn, false, `tag keycycle:password-rotate-after-days="281474976710657" on user alice is outside the allowed 1d to 90d`}}},
 		{name: "password rotation off",
 			user:  user("alice", console(200, 100, 1), mfa(true), tags("keycycle:password-rotate-after-days", "30")),
 			rules: func(r *Rules) { r.Default.PasswordRotateAfter = 0 }},

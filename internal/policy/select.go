@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -162,17 +163,22 @@ func (r *Rules) dayOverride(u *inventory.User, name, field string, cur time.Dura
 	if !ok {
 		return cur, "", ""
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	var ne *strconv.NumError
+	if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) && !strings.HasPrefix(strings.TrimSpace(v), "-") {
+		n, err = math.MaxInt64, nil // far above any bound: refused below, never wrapped around
+	}
 	if err != nil || n <= 0 {
-		return cur, "", fmt.Sprintf("tag %s=%q is not a whole number of days: ignored, %s stays %s",
-			name, v, field, FormatDuration(cur))
+		return cur, "", fmt.Sprintf("tag %s=%q on user %s is not a whole number of days: ignored, %s stays %s",
+			name, v, u.Name, field, FormatDuration(cur))
 	}
-	d := time.Duration(n) * Day
-	if d < r.Overrides.Min || d > r.Overrides.Max {
-		return cur, "", fmt.Sprintf("tag %s=%q is outside the allowed %s to %s: ignored, %s stays %s",
-			name, v, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), field, FormatDuration(cur))
+	// Compared in days: n days as a time.Duration overflows past about 106,751 days (2^63 ns),
+	// and a wrapped value could fall inside the bounds (2^48+1 days became 1 day).
+	if n < int64(r.Overrides.Min/Day) || (r.Overrides.Min%Day != 0 && n == int64(r.Overrides.Min/Day)) || n > int64(r.Overrides.Max/Day) {
+		return cur, "", fmt.Sprintf("tag %s=%q on user %s is outside the allowed %s to %s: ignored, %s stays %s",
+			name, v, u.Name, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), field, FormatDuration(cur))
 	}
-	return d, " from tag " + name, ""
+	return time.Duration(n) * Day, " from tag " + name, ""
 }
 
 // UsesGroups reports whether deciding about a user needs its group memberships: a selection,
