@@ -396,7 +396,7 @@ func TestEvaluate(t *testing.T) {
 			}},
 		{name: "override of 2^48+1 days does not wrap around to 1 day (issue 11)",
 			users: []inventory.User{user("alice", keys(active("AAA1", 5, 1)), tags("keycycle:rotate-after-days", "281474976710657"))},
-			want: []want{{"alice", plan.Warn, "", `tag keycycle:rotate-after-days="281474976710657" on user alice is outside the allowed 1d to 90d: ignored, rotate_after stays 90d`}}},
+			want:  []want{{"alice", plan.Warn, "", `tag keycycle:rotate-after-days="281474976710657" on user alice is outside the allowed 1d to 90d: ignored, rotate_after stays 90d`}}},
 		{name: "override beyond int64: ignored, warned",
 			users: []inventory.User{user("alice", keys(active("AAA1", 5, 1)), tags("keycycle:rotate-after-days", "99999999999999999999999"))},
 			want:  []want{{"alice", plan.Warn, "", "on user alice is outside the allowed 1d to 90d"}}},
