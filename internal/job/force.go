@@ -27,7 +27,7 @@ func (r *Runner) PlanForce(ctx context.Context, userName string) (plan.Plan, err
 		return plan.Plan{}, fmt.Errorf("force rotation of %s: %w", userName, err)
 	}
 	rules := forcedRules(r.Rules)
-	p := policy.Evaluate([]inventory.Account{{ID: aws.ToString(id.Account), Users: []inventory.User{u}}}, rules, r.now())
+	p := r.blockUnholdable(policy.Evaluate([]inventory.Account{{ID: aws.ToString(id.Account), Users: []inventory.User{u}}}, rules, r.now()))
 	for i := range p.Steps {
 		if p.Steps[i].Action == plan.Rotate && !strings.HasPrefix(p.Steps[i].Reason, "forced") {
 			p.Steps[i].Reason = "forced rotation requested: " + p.Steps[i].Reason
@@ -45,7 +45,7 @@ func (r *Runner) PlanUser(ctx context.Context, userName string) (plan.Plan, inve
 		return plan.Plan{}, inventory.Account{}, fmt.Errorf("plan %s: %w", userName, err)
 	}
 	acct := inventory.Account{ID: aws.ToString(id.Account), Users: []inventory.User{u}}
-	return policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now()), acct, nil
+	return r.blockUnholdable(policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now())), acct, nil
 }
 
 // readUser reads one user as a scan would see it, with its keys and login profile.

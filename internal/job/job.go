@@ -22,6 +22,7 @@ import (
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
 	"github.com/keycycle/keycycle/internal/scan"
+	"github.com/keycycle/keycycle/internal/secret"
 )
 
 // Secret says where new access keys are stored (Secrets Manager, the primary sink).
@@ -141,10 +142,41 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 	}
 	policy.NameReportKeys(&acct, r.Rules)
 	// Decided on the clock read after the scan (a server clock has seen its answers by now).
-	p := policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now())
+	p := r.blockUnholdable(policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now()))
 	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
 		"rotate", p.Summary.Rotate, "deactivate", p.Summary.Deactivate, "delete", p.Summary.Delete, "blocked", p.Summary.Blocked)
 	return Scanned{Account: acct, Stats: st, Plan: p}, nil
+}
+
+// blockUnholdable turns every rotate step whose credential a required sink cannot hold under its
+// name (a user name IAM allows that Secrets Manager or SSM refuses in a name, say "svc,batch")
+// into a blocked step, with the reason and a configuration hint: found at plan time, never by
+// creating a key that cannot be stored (I5). The executor checks again before acting.
+func (r *Runner) blockUnholdable(p plan.Plan) plan.Plan {
+	routes, err := r.sinkRoutes(nil)
+	if err != nil {
+		return p // an unusable delivery configuration is reported by apply
+	}
+	changed := false
+	for i := range p.Steps {
+		st := &p.Steps[i]
+		if st.Action != plan.Rotate {
+			continue
+		}
+		var why string
+		if st.Credential == plan.Password {
+			why = rotation.CheckPasswordNames(routes(*st), secret.Password{AccountID: st.AccountID, UserName: st.User})
+		} else {
+			why = rotation.CheckNames(routes(*st), secret.AccessKey{AccountID: st.AccountID, UserName: st.User})
+		}
+		if why != "" {
+			st.Action, st.Reason, changed = plan.Blocked, why+"; the step was: "+st.Reason, true
+		}
+	}
+	if !changed {
+		return p
+	}
+	return plan.New(p.GeneratedAt, p.Steps)
 }
 
 // Apply carries out p's steps for the runner's account. dryRun re-checks every step against live

@@ -272,19 +272,20 @@ func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []R
 	defer mu.(*sync.Mutex).Unlock()
 	ch := changes{deleted: map[inventory.KeyID]bool{}, deactivated: map[inventory.KeyID]bool{}, resolved: map[inventory.KeyID]inventory.KeyID{}}
 	out := make([]Result, 0, len(steps))
-	stop := false
+	// A step that did not complete stops the later steps of the same credential: a user's access
+	// keys and console password do not depend on each other.
+	stopped := map[plan.Credential]bool{}
 	for _, st := range steps {
 		if !st.Changes() {
 			out = append(out, Result{Step: st, Outcome: Noted, Detail: st.Reason})
 			continue
 		}
-		if stop {
+		if stopped[st.Credential] {
 			out = append(out, Result{Step: st, Outcome: Skipped, Detail: "not tried: an earlier step for this user did not complete"})
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			out = append(out, Result{Step: st, Outcome: Skipped, Detail: "not tried: run cancelled", Err: err})
-			stop = true
 			continue
 		}
 		r := e.step(ctx, st, ch)
@@ -297,7 +298,7 @@ func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []R
 				ch.deactivated[r.Step.AccessKeyID] = true
 			}
 		default:
-			stop = true
+			stopped[st.Credential] = true
 		}
 		e.logResult(r)
 		out = append(out, r)

@@ -298,6 +298,10 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	}
 	now := e.Now().UTC()
 	probe := secret.Password{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}
+	if why := CheckPasswordNames(ds, probe); why != "" {
+		e.audit(st, "", "name_unholdable", Blocked, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Blocked, Detail: "refused, nothing changed: " + why}
+	}
 	if e.DryRun {
 		d := newPasswordDelivery(ds, ps, probe, SinkDryRun)
 		return Result{Step: st, Outcome: DryRun, Detail: "would rotate the console password: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}

@@ -26,6 +26,10 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	if err != nil {
 		return Result{Step: st, Outcome: Blocked, Detail: "refused: the delivery configuration is unusable; nothing changed", Err: err}
 	}
+	if why := CheckNames(ds, secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}); why != "" {
+		e.audit(st, "", "name_unholdable", Blocked, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Blocked, Detail: "refused, nothing changed: " + why}
+	}
 	if raw, pending := s.tags[inventory.IntentTag(e.StatePrefix)]; pending {
 		// The lease expired (step checked it): the rotation that wrote it was interrupted.
 		intent, err := inventory.ParseRotationIntent(raw)
