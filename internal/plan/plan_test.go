@@ -86,6 +86,21 @@ func TestJSONRefusals(t *testing.T) {
 		"edited summary":  func(s string) string { return strings.Replace(s, `"delete":1`, `"delete":0`, 1) },
 		"edited action":   func(s string) string { return strings.Replace(s, `"action":"warn"`, `"action":"delete"`, 1) },
 		"not json at all": func(string) string { return "{" },
+		// Outside input is checked, not trusted (issue 11).
+		"account id": func(s string) string {
+			return strings.Replace(s, `"account_id":"111111111111"`, `"account_id":"1111"`, 1)
+		},
+		"user with newline": func(s string) string {
+			return strings.Replace(s, `"user":"alice"`, `"user":"alice
+Plan: 0 to rotate"`, 1)
+		},
+		"user too long": func(s string) string {
+			return strings.Replace(s, `"user":"alice"`, `"user":"`+strings.Repeat("a", 65)+`"`, 1)
+		},
+		"key id": func(s string) string {
+			return strings.Replace(s, `"access_key_id":"AKIAALICEOLDKEY00001"`, `"access_key_id":"AKIA 1"`, 1)
+		},
+		"key status": func(s string) string { return strings.Replace(s, `"status":"Active"`, `"status":"Enabled"`, 1) },
 	} {
 		var p Plan
 		if err := json.Unmarshal([]byte(mut(string(good))), &p); err == nil {

@@ -43,7 +43,9 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 		if s, err = e.read(ctx, st.User); err != nil {
 			return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user after recovery; nothing more changed", Err: err}
 		}
-	} else if orphan := e.orphan(ctx, st, s); orphan != nil && !e.DryRun {
+	} else if orphan := e.orphan(ctx, st, s); orphan != nil && e.DryRun {
+		return Result{Step: st, Outcome: DryRun, Detail: "would recover the orphan key " + orphan.ID.String() + " (deleted unless the primary sink holds it), then rotate: " + st.Reason}
+	} else if orphan != nil {
 		// A key no record explains: the intent of the rotation that created it was lost.
 		r, done := e.recoverOrphan(ctx, st, s, ds, *orphan)
 		if done {
