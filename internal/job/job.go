@@ -17,6 +17,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/audit"
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/exitcode"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
@@ -196,7 +197,7 @@ func (r *Runner) apply(ctx context.Context, p plan.Plan, dryRun bool, rules poli
 	accountID := aws.ToString(id.Account)
 	for _, st := range p.Steps {
 		if st.AccountID != accountID {
-			return nil, fmt.Errorf("the plan has steps for account %s but the credentials are for account %s", st.AccountID, accountID)
+			return nil, exitcode.With(exitcode.Invalid, fmt.Errorf("the plan has steps for account %s but the credentials are for account %s", st.AccountID, accountID))
 		}
 	}
 	runID := r.RunID

@@ -18,6 +18,7 @@ import (
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
+	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/rotation"
 )
 
@@ -284,5 +285,33 @@ func TestDeletionOfAKeyAnotherRunDeletedSaysSo(t *testing.T) {
 	}
 	if del.Outcome != rotation.Stale || !strings.Contains(del.Detail, "already deleted") || strings.Contains(del.Detail, "still there") {
 		t.Fatalf("want stale 'already deleted', got %s: %q %v", del.Outcome, del.Detail, del.Err)
+	}
+}
+
+// The console password has the same lease: a saved plan's password rotation is left to the run
+// that holds it, and the password is not changed twice.
+func TestLivePasswordLeaseIsLeftToItsOwner(t *testing.T) {
+	e := newPasswordEnv(t)
+	p := e.plan(t)
+	passwordStep(t, p, "console", plan.Rotate)
+	now := e.sb.Clock().Now()
+	in := inventory.PasswordIntent{Started: now, Lease: inventory.Lease{Run: "run-a", Until: now.Add(10 * time.Minute)}}
+	if _, err := iam.NewFromConfig(e.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("console"),
+		Tags: []iamtypes.Tag{{Key: aws.String("keycycle:password-rotation"), Value: aws.String(in.TagValue())}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.runner().Apply(context.Background(), p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := passwordResult(t, res, "console", plan.Rotate)
+	if r.Outcome != rotation.Busy || !strings.Contains(r.Detail, "run-a") {
+		t.Fatalf("want busy, left to run-a: %+v", r)
+	}
+	if v := storedPassword(t, e, "console", "AWSCURRENT"); v.Password != "" {
+		t.Fatal("a password was delivered while another run held the lease")
+	}
+	if e.tags(t, "console")["keycycle:password-rotation"] != in.TagValue() {
+		t.Fatal("the other run's lease was touched")
 	}
 }
