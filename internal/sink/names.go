@@ -30,3 +30,13 @@ func (s *SSM) CheckPasswordName(p secret.Password) error {
 	}
 	return sinkname.Parameter(s.PasswordLocation(p), p.AccountID, "")
 }
+
+// CheckName reports whether GitHub accepts the names of the two secrets k is written to (a
+// template such as AWS_KEY_{{user}} with the user "a.b@example.com" does not).
+func (g *GitHub) CheckName(k secret.AccessKey) error {
+	id, sec := g.names(k)
+	if err := sinkname.GitHubSecret(id); err != nil {
+		return err
+	}
+	return sinkname.GitHubSecret(sec)
+}

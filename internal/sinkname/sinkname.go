@@ -95,6 +95,21 @@ func parameterARNLen(name, accountID, region string) int {
 	return n + len(name)
 }
 
+// GitHubSecret checks a GitHub Actions secret name: letters, digits and _, not starting with a
+// digit or with GITHUB_ (any case).
+func GitHubSecret(name string) error {
+	ok := name != "" && !(name[0] >= '0' && name[0] <= '9') && !strings.HasPrefix(strings.ToUpper(name), "GITHUB_")
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("a GitHub secret name has only letters, digits and _, and starts with neither a digit nor GITHUB_: %q", clip(name))
+	}
+	return nil
+}
+
 // worst renders a name template ({{account}}, {{user}}) with the longest values they can take.
 func worst(template string) string {
 	return strings.NewReplacer("{{account}}", strings.Repeat("0", AccountIDLen), "{{user}}", strings.Repeat("u", UserNameMax)).Replace(template)

@@ -61,3 +61,19 @@ func TestTemplatesAgainstTheLongestUserName(t *testing.T) {
 		t.Error("an over-long parameter template passed")
 	}
 }
+
+func TestGitHubSecret(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"AWS_ACCESS_KEY_ID":   true,
+		"AWS_KEY_svc_batch":   true,
+		"AWS_KEY_svc,batch":   false,
+		"AWS_KEY_a.b@example": false,
+		"1ST":                 false,
+		"github_token":        false,
+		"":                    false,
+	} {
+		if err := GitHubSecret(name); (err == nil) != ok {
+			t.Errorf("GitHubSecret(%q) = %v, want ok %v", name, err, ok)
+		}
+	}
+}
