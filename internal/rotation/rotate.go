@@ -268,10 +268,11 @@ func (e *Executor) release(ctx context.Context, user, intent string) {
 // appeared re-reads the user's keys and returns one that is not in before: created by someone
 // else since this run read the user.
 func (e *Executor) appeared(ctx context.Context, user string, before []inventory.AccessKey) *inventory.KeyID {
-	keys, err := e.Keys(ctx, user)
+	list := e.Keys
 	if e.ListKeys != nil {
-		keys, err = e.ListKeys(ctx, user)
+		list = e.ListKeys // the ids are enough
 	}
+	keys, err := list(ctx, user)
 	if err != nil {
 		// Unknown: assume a key appeared, so the intent stays and guards it until its lease ends.
 		id := inventory.KeyID("unknown")
