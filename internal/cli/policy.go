@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/permissions"
 )
 
@@ -28,9 +27,9 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 		if len(args) > 0 {
 			return usageError(fs, "takes no arguments")
 		}
-		cfg, err := config.Load(*cfgFile)
+		cfg, err := loadConfig(e, *cfgFile)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "keycycle: invalid configuration:\n%v\n", err)
+			fmt.Fprintf(e.stderr, "keycycle: %v\n", err)
 			return exitUsage
 		}
 		doc, err := permissions.Policy(cfg, permissions.Role(*role), permissions.Options{

@@ -5,6 +5,9 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -141,4 +144,19 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	cfg.File = name
 	return cfg, nil
+}
+
+// Digest identifies the effective configuration: "sha256:" and the hex SHA-256 of its canonical
+// JSON form (the file name left out, so a copy elsewhere digests the same). A saved plan records
+// it, and apply refuses the plan under a configuration with another digest. A digest reveals
+// nothing of the configuration (the Slack URL's token included).
+func (c *Config) Digest() string {
+	cp := *c
+	cp.File = ""
+	data, err := json.Marshal(&cp)
+	if err != nil { // only funcs or channels could fail, and Config has none
+		panic(fmt.Sprintf("config digest: %v", err))
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -292,3 +292,12 @@ func nameAccount(accountID string, err error) error {
 	}
 	return fmt.Errorf("account %s: %w", accountID, err)
 }
+
+// RunnerFor returns the runner of one account: a copy of the template signing with the account's
+// configuration (the member role, or the hub's own credentials in a single-account run).
+func (f *Fleet) RunnerFor(accountID string) *Runner {
+	r := f.Runner
+	r.AWS = f.Config(accountID)
+	r.caller = nil
+	return &r
+}

@@ -111,3 +111,19 @@ func (r *Runner) Force(ctx context.Context, userName string, dryRun bool) (plan.
 	res, err := r.Apply(ctx, p, dryRun)
 	return p, res, err
 }
+
+// DeactivateOld deactivates a user's access key now, overriding the guard that waits for the old
+// key to stand unused (`keycycle rotate --deactivate-old`, for a leaked key). The user is read
+// fresh; the executor still refuses to take away the user's last active key (I2). why names who
+// asked; it becomes the step's reason and so the audit record's.
+func (r *Runner) DeactivateOld(ctx context.Context, userName string, key inventory.KeyID, why string, dryRun bool) ([]rotation.Result, error) {
+	id, u, err := r.readUser(ctx, userName)
+	if err != nil {
+		return nil, fmt.Errorf("deactivate the old key of %s: %w", userName, err)
+	}
+	st := plan.Step{AccountID: aws.ToString(id.Account), User: u.Name, UserID: u.UserID, Credential: plan.AccessKey,
+		AccessKeyID: key, Action: plan.Deactivate, Rule: "forced",
+		Reason:       "forced deactivation of key " + key.String() + ", overriding the unused-since-delivery guard: " + why,
+		Precondition: plan.PreconditionOf(u)}
+	return r.Apply(ctx, plan.New(r.now(), []plan.Step{st}), dryRun)
+}

@@ -165,7 +165,7 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 		runID = NewRunID(r.now())
 	}
 	iamc := iam.NewFromConfig(r.AWS)
-	readers := append([]string{principalARN(aws.ToString(id.Arn))}, r.Secret.Readers...)
+	readers := append([]string{PrincipalARN(aws.ToString(id.Arn))}, r.Secret.Readers...)
 	sinks, err := r.sinkRoutes(readers)
 	if err != nil {
 		return nil, err
@@ -207,9 +207,9 @@ func NewRunID(now time.Time) string {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
-// principalARN turns an assumed-role session ARN (arn:PARTITION:sts::ACCT:assumed-role/ROLE/SESSION)
+// PrincipalARN turns an assumed-role session ARN (arn:PARTITION:sts::ACCT:assumed-role/ROLE/SESSION)
 // into the role ARN that aws:PrincipalArn compares against; other ARNs are returned as they are.
-func principalARN(arn string) string {
+func PrincipalARN(arn string) string {
 	f := strings.SplitN(arn, ":", 6)
 	if len(f) != 6 || f[2] != "sts" || !strings.HasPrefix(f[5], "assumed-role/") {
 		return arn
