@@ -146,7 +146,8 @@ func mainWith(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "\n")
 			printCommandUsage(e.stderr, ue.cmd)
 		} else {
-			fmt.Fprintf(e.stderr, "Run 'keycycle help' for the commands.\n")
+			fmt.Fprintln(e.stderr)
+			printUsage(e.stderr)
 		}
 		return exitUsage
 	}
