@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/keycycle/keycycle/internal/exitcode"
+	"github.com/keycycle/keycycle/internal/yamlfile"
 )
 
 // Exit codes of Main: the table of internal/exitcode (docs/cli.md).
@@ -295,7 +296,7 @@ func suggestFlag(c *cobra.Command, err error) error {
 	var names []string
 	c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
 	c.InheritedFlags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
-	if best := nearest(name, names); best != "" {
+	if best := yamlfile.Nearest(name, names); best != "" {
 		return fmt.Errorf("%s (did you mean --%s?)", msg, best)
 	}
 	return err
@@ -308,39 +309,6 @@ func suggestCommand(root *cobra.Command, name string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", s[0])
-}
-
-// nearest returns the candidate closest to name by edit distance, or "" when none is close (more
-// than a third of the name's letters differ).
-func nearest(name string, candidates []string) string {
-	best, bestD := "", len(name)/3+1
-	for _, c := range candidates {
-		if d := editDistance(name, c); d < bestD || (d == bestD && best == "" && d <= 2) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // usageError reports a bad command line for fs's command and returns exitUsage.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -109,8 +110,59 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// notFoundRE reads the YAML library's own "unknown field" message, to say it without Go type names.
-var notFoundRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+// notFoundRE and typeRE read the YAML library's own messages, to say them without Go type names,
+// with the field's path, and with the nearest known field for a mistyped one.
+var (
+	notFoundRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	typeRE     = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `[^`]*`)? into (\\S+)$")
+)
+
+// nearestField suggests the field a mistyped key at path meant: a sibling, else a field one
+// level down ("rotate_afer" at the top: "thresholds.rotate_after").
+func nearestField(path []any) string {
+	t := reflect.TypeFor[fileConfig]()
+	name := fmt.Sprint(path[len(path)-1])
+	parent := path[:len(path)-1]
+	siblings := yamlfile.FieldNames(t, parent...)
+	if near := yamlfile.Nearest(name, siblings); near != "" {
+		return near
+	}
+	var nested []string
+	for _, s := range siblings {
+		for _, c := range yamlfile.FieldNames(t, append(append([]any{}, parent...), s)...) {
+			nested = append(nested, s+"."+c)
+		}
+	}
+	for _, n := range nested {
+		if _, leaf, _ := strings.Cut(n, "."); yamlfile.Nearest(name, []string{leaf}) != "" {
+			return n
+		}
+	}
+	return ""
+}
+
+// explain rewrites a decoding problem: `unknown field "rotate_afer", did you mean
+// "rotate_after"?` at thresholds.rotate_afer; `expected a list, got a mapping` at
+// selection.exclude[0].users.
+func explain(doc *yamlfile.Doc, p yamlfile.Problem) yamlfile.Problem {
+	if m := notFoundRE.FindStringSubmatch(p.Msg); m != nil {
+		p.Msg = fmt.Sprintf("unknown field %q", m[1])
+		if path := doc.KeyPath(p.Line, m[1]); path != nil {
+			p.Field = yamlfile.FieldPath(path...)
+			if near := nearestField(path); near != "" {
+				p.Msg += fmt.Sprintf(", did you mean %q?", near)
+			}
+		}
+		return p
+	}
+	if m := typeRE.FindStringSubmatch(p.Msg); m != nil {
+		p.Msg = fmt.Sprintf("expected %s, got %s", yamlfile.TypeWords(m[2]), yamlfile.TagWords(m[1]))
+		if path := doc.ValuePath(p.Line, m[1]); path != nil {
+			p.Field = yamlfile.FieldPath(path...)
+		}
+	}
+	return p
+}
 
 // Parse reads a configuration document; name is used in problem messages. An empty document gives
 // the defaults.
@@ -124,10 +176,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, err
 		}
 		for _, p := range ps {
-			if m := notFoundRE.FindStringSubmatch(p.Msg); m != nil {
-				p.Msg = fmt.Sprintf("unknown field %q", m[1])
-			}
-			problems = append(problems, p)
+			problems = append(problems, explain(doc, p))
 		}
 	}
 	b := &builder{doc: doc}
