@@ -14,8 +14,8 @@ type inner struct {
 }
 
 type outer struct {
-	Name    string  `yaml:"name"`
-	Exclude []inner `yaml:"exclude"`
+	Name     string  `yaml:"name"`
+	Exclude  []inner `yaml:"exclude"`
 	Embedded `yaml:",inline"`
 }
 
