@@ -361,3 +361,15 @@ notfy: {}
 		}
 	}
 }
+
+// The example configuration the repository ships (deploy/keycycle.example.yaml, used by
+// docs/deploy.md) is valid.
+func TestShippedExampleIsValid(t *testing.T) {
+	cfg, err := Load("../../deploy/keycycle.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DryRun || len(cfg.Delivery.Sinks) != 2 || cfg.Notify.FallbackEmail != "security@example.com" {
+		t.Fatalf("example = %+v", cfg)
+	}
+}
