@@ -58,10 +58,11 @@ func (e *env) env(key string) string {
 	return os.Getenv(key)
 }
 
-// logger returns the slog logger on stderr. It is quiet by default (warnings and errors only);
-// verbose (the argument or --verbose) lowers it to debug; --log-format json switches to JSON.
+// logger returns the slog logger on stderr. It is quiet by default (errors only: what a run
+// warns about is in its report, and a failure is not printed twice); verbose (the argument or
+// --verbose) lowers it to debug; --log-format json switches to JSON.
 func (e *env) logger(verbose bool) *slog.Logger {
-	return e.loggerAt(slog.LevelWarn, verbose)
+	return e.loggerAt(slog.LevelError, verbose)
 }
 
 // loggerAt is logger with another default level (the sandbox, a server, logs at info).

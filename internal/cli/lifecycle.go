@@ -472,7 +472,8 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 			}
 			return st.code()
 		}
-		if !dry && !*noCheck && problemsOrNil(ctx, e, r, cfg) {
+		// The pre-flight runs for a dry run too: it says whether the real run could deliver.
+		if !*noCheck && problemsOrNil(ctx, e, r, cfg) {
 			return exitUsage
 		}
 		if dry {

@@ -98,7 +98,7 @@ func rotateCommand(fs *flag.FlagSet, e *env) runFunc {
 			fmt.Fprintln(out, "\nNothing to rotate.")
 			return planStatus(p).code()
 		}
-		if !dry && !*noCheck && problemsOrNil(ctx, e, r, cfg) {
+		if !*noCheck && problemsOrNil(ctx, e, r, cfg) {
 			return exitUsage
 		}
 		if dry {
