@@ -12,7 +12,6 @@ import (
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
-	"github.com/keycycle/keycycle/internal/rotation"
 )
 
 // rotateCommand is `keycycle rotate --user U [--account A] [--deactivate-old]`: rotate one user's
@@ -115,29 +114,10 @@ func rotateCommand(fs *flag.FlagSet, e *env) runFunc {
 				return exitInterrupted
 			}
 		}
-		results, err := ar.Apply(ctx, p, dry)
+		results, err := ar.ApplyForce(ctx, p, job.ForceOptions{DeactivateOld: *deactivateOld,
+			Why: fmt.Sprintf("keycycle rotate --deactivate-old by %s", origin.CallerARN)}, dry)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "keycycle rotate: %v\n", err)
-		}
-		rotated := false
-		for _, res := range results {
-			if res.Step.Action == plan.Rotate && res.Step.Credential == plan.AccessKey && (res.Outcome == rotation.Done || res.Outcome == rotation.Resumed) {
-				rotated = true
-			}
-		}
-		if *deactivateOld && rotated && ctx.Err() == nil {
-			why := fmt.Sprintf("keycycle rotate --deactivate-old by %s", origin.CallerARN)
-			var key plan.Step
-			for _, st := range p.Steps {
-				if st.Action == plan.Rotate && st.Credential == plan.AccessKey {
-					key = st
-				}
-			}
-			more, err := ar.DeactivateOld(ctx, *user, key.AccessKeyID, why, dry)
-			if err != nil {
-				fmt.Fprintf(e.stderr, "keycycle rotate: %v\n", err)
-			}
-			results = append(results, more...)
 		}
 		fmt.Fprintln(out)
 		renderResults(out, results)
