@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/exitcode"
 	"github.com/keycycle/keycycle/internal/job"
 )
 
@@ -22,7 +24,20 @@ func checkCommand(fs *flag.FlagSet, e *env) runFunc {
 		if r == nil {
 			return code
 		}
-		problems := preflight(ctx, r, cfg)
+		fleet, targets, err := scope(ctx, e, cfg, r)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "keycycle check: %v\n", err)
+			return exitcode.Of(err)
+		}
+		runners := map[string]*job.Runner{}
+		for _, t := range targets {
+			if t.AccountID == "" {
+				runners[""] = r // the credentials' own account
+				continue
+			}
+			runners[t.AccountID] = fleet.RunnerFor(t.AccountID)
+		}
+		problems := preflight(ctx, runners, cfg)
 		if ctx.Err() != nil {
 			return exitInterrupted
 		}
@@ -39,11 +54,43 @@ func checkCommand(fs *flag.FlagSet, e *env) runFunc {
 	}
 }
 
-// preflight runs the checks and returns the problems as lines.
-func preflight(ctx context.Context, r *job.Runner, cfg *config.Config) []string {
-	var out []string
-	for _, p := range r.Check(ctx, cfg, job.CheckOptions{}) {
-		out = append(out, p.String())
+// preflight runs the checks in every account of runners (by account id; "" is the credentials'
+// own) and returns the problems as lines, each once: a problem found in several accounts names
+// them.
+func preflight(ctx context.Context, runners map[string]*job.Runner, cfg *config.Config) []string {
+	ids := make([]string, 0, len(runners))
+	for id := range runners {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	where := map[string][]string{}
+	var order []string
+	for _, id := range ids {
+		for _, p := range runners[id].Check(ctx, cfg, job.CheckOptions{}) {
+			line := p.String()
+			if _, ok := where[line]; !ok {
+				order = append(order, line)
+			}
+			where[line] = append(where[line], id)
+		}
+	}
+	out := make([]string, 0, len(order))
+	for _, line := range order {
+		if len(runners) > 1 {
+			line += " (account " + strings.Join(where[line], ", ") + ")"
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// checkRunners are the runners apply's pre-flight checks with: one per account that has changes.
+func checkRunners(fleet *job.Fleet, planned []job.AccountResult) map[string]*job.Runner {
+	out := map[string]*job.Runner{}
+	for _, a := range planned {
+		if a.Err == nil && changes(a.Scanned.Plan) > 0 {
+			out[a.AccountID] = fleet.RunnerFor(a.AccountID)
+		}
 	}
 	return out
 }

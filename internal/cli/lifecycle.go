@@ -473,7 +473,7 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 			return st.code()
 		}
 		// The pre-flight runs for a dry run too: it says whether the real run could deliver.
-		if !*noCheck && problemsOrNil(ctx, e, r, cfg) {
+		if !*noCheck && problemsOrNil(ctx, e, checkRunners(fleet, planned), cfg) {
 			return exitUsage
 		}
 		if dry {

@@ -97,7 +97,7 @@ func rotateCommand(fs *flag.FlagSet, e *env) runFunc {
 			fmt.Fprintln(out, "\nNothing to rotate.")
 			return planStatus(p).code()
 		}
-		if !*noCheck && problemsOrNil(ctx, e, r, cfg) {
+		if !*noCheck && problemsOrNil(ctx, e, map[string]*job.Runner{acct: ar}, cfg) {
 			return exitUsage
 		}
 		if dry {
@@ -152,8 +152,8 @@ func auditPathOf(flagValue, configured string) string {
 }
 
 // problemsOrNil runs the pre-flight check and prints its problems; it reports whether there were any.
-func problemsOrNil(ctx context.Context, e *env, r *job.Runner, cfg *config.Config) bool {
-	problems := preflight(ctx, r, cfg)
+func problemsOrNil(ctx context.Context, e *env, runners map[string]*job.Runner, cfg *config.Config) bool {
+	problems := preflight(ctx, runners, cfg)
 	if len(problems) == 0 {
 		return false
 	}

@@ -470,6 +470,10 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 		t.Fatal(err)
 	}
 	if withNotify {
+		// The pre-flight (keycycle check, and apply before it changes anything), as the member role.
+		if ps := ra.Check(ctx, cfg, job.CheckOptions{}); len(ps) > 0 {
+			t.Fatalf("pre-flight check: %v", ps)
+		}
 		rep := ra.NotifyRun(ctx, sa.Account, sa.Plan, resA, false)
 		if err := rep.Err(); err != nil || len(rep.Events) == 0 || len(rep.Channels) != 2 {
 			t.Fatalf("notify: %v %+v", err, rep)
