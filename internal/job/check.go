@@ -240,7 +240,7 @@ func (r *Runner) checkSES(ctx context.Context, field, from, region string, add a
 			pending = append(pending, fmt.Sprintf("%s (verification %s)", id, out.VerificationStatus))
 		case code == "NotFoundException":
 		case isAccessDenied(code):
-			add(field, "SES refuses ses:GetEmailIdentity on %s (%s)", id, code)
+			add(field, "SES refuses ses:GetEmailIdentity on %s (%s): grant what keycycle policy --check prints", id, code)
 			return
 		default:
 			add(field, "SES is not reachable: %v", err)
@@ -269,7 +269,7 @@ func (r *Runner) checkSNS(ctx context.Context, field, topic string, add addFunc)
 	case code == "NotFound":
 		add(field, "SNS topic %s does not exist", topic)
 	case isAccessDenied(code):
-		add(field, "SNS refuses sns:GetTopicAttributes on %s (%s)", topic, code)
+		add(field, "SNS refuses sns:GetTopicAttributes on %s (%s): grant what keycycle policy --check prints", topic, code)
 	default:
 		add(field, "SNS topic %s cannot be checked: %v", topic, err)
 	}

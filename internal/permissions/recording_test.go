@@ -172,7 +172,7 @@ func TestPolicyIsExactlyWhatTheCodeCalls(t *testing.T) {
 			}
 			for _, role := range roles {
 				// The run with every sink also has the cleanup queue (the CDK construct's short waits).
-				doc, err := permissions.Policy(cfg, role, permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify})
+				doc, err := permissions.Policy(cfg, role, permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify, Check: tc.notify})
 				if err != nil {
 					t.Fatal(err)
 				}
