@@ -37,9 +37,12 @@ func checkCommand(fs *flag.FlagSet, e *env) runFunc {
 			}
 			runners[t.AccountID] = fleet.RunnerFor(t.AccountID)
 		}
-		problems := preflight(ctx, runners, cfg)
+		problems, notes := preflight(ctx, runners, cfg)
 		if ctx.Err() != nil {
 			return exitInterrupted
+		}
+		for _, n := range notes {
+			fmt.Fprintf(e.stderr, "  ? %s\n", n)
 		}
 		if len(problems) > 0 {
 			fmt.Fprintf(e.stderr, "keycycle check: %d problem(s):\n", len(problems))
@@ -55,15 +58,16 @@ func checkCommand(fs *flag.FlagSet, e *env) runFunc {
 }
 
 // preflight runs the checks in every account of runners (by account id; "" is the credentials'
-// own) and returns the problems as lines, each once: a problem found in several accounts names
-// them.
-func preflight(ctx context.Context, runners map[string]*job.Runner, cfg *config.Config) []string {
+// own) and returns the problems as lines, each once (a problem found in several accounts names
+// them), and apart the checks that could not be made (notes: they do not stop a run).
+func preflight(ctx context.Context, runners map[string]*job.Runner, cfg *config.Config) (problems, notes []string) {
 	ids := make([]string, 0, len(runners))
 	for id := range runners {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	where := map[string][]string{}
+	unverified := map[string]bool{}
 	var order []string
 	for _, id := range ids {
 		for _, p := range runners[id].Check(ctx, cfg, job.CheckOptions{}) {
@@ -72,16 +76,21 @@ func preflight(ctx context.Context, runners map[string]*job.Runner, cfg *config.
 				order = append(order, line)
 			}
 			where[line] = append(where[line], id)
+			unverified[line] = p.Unverified
 		}
 	}
-	out := make([]string, 0, len(order))
 	for _, line := range order {
+		u := unverified[line]
 		if len(runners) > 1 {
 			line += " (account " + strings.Join(where[line], ", ") + ")"
 		}
-		out = append(out, line)
+		if u {
+			notes = append(notes, line)
+		} else {
+			problems = append(problems, line)
+		}
 	}
-	return out
+	return problems, notes
 }
 
 // checkRunners are the runners apply's pre-flight checks with: one per account that has changes.

@@ -327,6 +327,18 @@ notify:
 	if r.code != exitcode.OK || !strings.Contains(r.stdout, "OK: every configured sink and notifier is usable") {
 		t.Fatalf("check: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	// An identity without the verification-only read (keycycle policy --check): noted, not a
+	// problem; the run may work.
+	if err := sb.SetFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "ses", Action: "GetEmailIdentity"}, Code: "AccessDeniedException", Status: 403, Times: 100},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	r = runMain(t, "", "check", "--config", writeConf(t, good))
+	if r.code != exitcode.OK || !strings.Contains(r.stderr, "? notify.email.from: cannot verify the sender: SES refuses ses:GetEmailIdentity") ||
+		!strings.Contains(r.stderr, "keycycle policy --check") {
+		t.Fatalf("check without ses:GetEmailIdentity: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 func mustRead(t *testing.T, f string) []byte {

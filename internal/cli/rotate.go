@@ -153,7 +153,10 @@ func auditPathOf(flagValue, configured string) string {
 
 // problemsOrNil runs the pre-flight check and prints its problems; it reports whether there were any.
 func problemsOrNil(ctx context.Context, e *env, runners map[string]*job.Runner, cfg *config.Config) bool {
-	problems := preflight(ctx, runners, cfg)
+	problems, notes := preflight(ctx, runners, cfg)
+	for _, n := range notes {
+		fmt.Fprintf(e.stderr, "keycycle: pre-flight: %s\n", n)
+	}
 	if len(problems) == 0 {
 		return false
 	}

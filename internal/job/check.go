@@ -31,6 +31,9 @@ import (
 type Problem struct {
 	Field string
 	Msg   string
+	// Unverified: the check itself was refused (a verification-only read the identity may not
+	// make: `keycycle policy --check` grants it); the run may work, nothing is known to be wrong.
+	Unverified bool
 }
 
 func (p Problem) String() string { return p.Field + ": " + p.Msg }
@@ -75,6 +78,11 @@ func (r *Runner) Check(ctx context.Context, cfg *config.Config, o CheckOptions) 
 		problems = append(problems, Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
 		mu.Unlock()
 	}
+	unverified := func(field, format string, args ...any) {
+		mu.Lock()
+		problems = append(problems, Problem{Field: field, Msg: fmt.Sprintf(format, args...), Unverified: true})
+		mu.Unlock()
+	}
 	// run starts a check once per key (the same sink in several lists is checked once).
 	run := func(key string, f func()) {
 		if seen[key] {
@@ -117,7 +125,7 @@ func (r *Runner) Check(ctx context.Context, cfg *config.Config, o CheckOptions) 
 				}
 				run("webhook "+s.URL, func() { checkWebhook(ctx, o.HTTP, field, s.URL, add) })
 			case config.SinkEmail:
-				run("ses "+s.From, func() { r.checkSES(ctx, field, s.From, "", add) })
+				run("ses "+s.From, func() { r.checkSES(ctx, field, s.From, "", add, unverified) })
 			case config.SinkGitHub:
 				run("github "+s.TokenSecret, func() { r.checkSecretExists(ctx, field, s.TokenSecret, add) })
 			}
@@ -125,10 +133,10 @@ func (r *Runner) Check(ctx context.Context, cfg *config.Config, o CheckOptions) 
 	}
 	n := cfg.Notify
 	if n.Email.From != "" {
-		run("notify ses", func() { r.checkSES(ctx, "notify.email.from", n.Email.From, n.Email.Region, add) })
+		run("notify ses", func() { r.checkSES(ctx, "notify.email.from", n.Email.From, n.Email.Region, add, unverified) })
 	}
 	if n.SNSTopicARN != "" {
-		run("notify sns", func() { r.checkSNS(ctx, "notify.sns.topic_arn", n.SNSTopicARN, add) })
+		run("notify sns", func() { r.checkSNS(ctx, "notify.sns.topic_arn", n.SNSTopicARN, add, unverified) })
 	}
 	if n.SlackWebhookURL != "" {
 		run("notify slack", func() { checkSlack(ctx, o.HTTP, "notify.slack.webhook_url", n.SlackWebhookURL, add) })
@@ -216,7 +224,7 @@ func (r *Runner) checkLambda(ctx context.Context, field, fn string, add addFunc)
 }
 
 // checkSES asks SES whether the sender address, or its domain, is verified for sending.
-func (r *Runner) checkSES(ctx context.Context, field, from, region string, add addFunc) {
+func (r *Runner) checkSES(ctx context.Context, field, from, region string, add, unverified addFunc) {
 	c := sesv2.NewFromConfig(r.AWS, func(o *sesv2.Options) {
 		if region != "" {
 			o.Region = region
@@ -240,7 +248,7 @@ func (r *Runner) checkSES(ctx context.Context, field, from, region string, add a
 			pending = append(pending, fmt.Sprintf("%s (verification %s)", id, out.VerificationStatus))
 		case code == "NotFoundException":
 		case isAccessDenied(code):
-			add(field, "SES refuses ses:GetEmailIdentity on %s (%s): grant what keycycle policy --check prints", id, code)
+			unverified(field, "cannot verify the sender: SES refuses ses:GetEmailIdentity on %s (%s); grant what keycycle policy --check prints", id, code)
 			return
 		default:
 			add(field, "SES is not reachable: %v", err)
@@ -256,7 +264,7 @@ func (r *Runner) checkSES(ctx context.Context, field, from, region string, add a
 }
 
 // checkSNS asks for the topic's attributes: NotFound means the topic does not exist.
-func (r *Runner) checkSNS(ctx context.Context, field, topic string, add addFunc) {
+func (r *Runner) checkSNS(ctx context.Context, field, topic string, add, unverified addFunc) {
 	a, err := arn.Parse(topic)
 	if err != nil {
 		add(field, "not a topic ARN: %v", err)
@@ -269,7 +277,7 @@ func (r *Runner) checkSNS(ctx context.Context, field, topic string, add addFunc)
 	case code == "NotFound":
 		add(field, "SNS topic %s does not exist", topic)
 	case isAccessDenied(code):
-		add(field, "SNS refuses sns:GetTopicAttributes on %s (%s): grant what keycycle policy --check prints", topic, code)
+		unverified(field, "cannot verify the topic: SNS refuses sns:GetTopicAttributes on %s (%s); grant what keycycle policy --check prints", topic, code)
 	default:
 		add(field, "SNS topic %s cannot be checked: %v", topic, err)
 	}
