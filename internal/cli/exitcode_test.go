@@ -369,3 +369,27 @@ func TestQuietByDefault(t *testing.T) {
 		t.Fatalf("apply --audit: exit %d\n%s\n%s", r.code, r.stderr, mustRead(t, audit))
 	}
 }
+
+// terminalBuffer is stderr that says it is a terminal.
+type terminalBuffer struct{ lockedBuffer }
+
+func (*terminalBuffer) IsTerminal() bool { return true }
+
+// Progress (accounts, users read, steps) appears on a terminal only.
+func TestProgressOnATerminalOnly(t *testing.T) {
+	sandboxEnv(t)
+	var out lockedBuffer
+	var term terminalBuffer
+	if code := mainWith(context.Background(), &env{stdout: &out, stderr: &term, stdin: strings.NewReader("")}, []string{"plan"}); code != exitcode.Pending {
+		t.Fatalf("plan: exit %d\n%s", code, term.String())
+	}
+	if !strings.Contains(term.String(), "accounts 1/1 (last 111111111111), users read 2, steps 1") {
+		t.Fatalf("no progress on the terminal: %q", term.String())
+	}
+	if strings.Contains(out.String(), "accounts 1/1") {
+		t.Fatalf("progress went to stdout:\n%s", out.String())
+	}
+	if r := runMain(t, "", "plan"); strings.Contains(r.stderr, "accounts 1/1") {
+		t.Fatalf("progress when stderr is not a terminal: %q", r.stderr)
+	}
+}

@@ -23,8 +23,8 @@ func scope(ctx context.Context, e *env, cfg *config.Config, r *job.Runner) (*job
 		// Progress for a person only: nothing of it when stderr is piped or redirected.
 		start := time.Now()
 		f.Progress = func(p job.Progress) {
-			fmt.Fprintf(e.stderr, "\r\x1b[Kaccounts %d/%d, steps %d, accounts with errors %d, %s",
-				p.Done, p.Accounts, p.Steps, p.Failed, time.Since(start).Round(100*time.Millisecond))
+			fmt.Fprintf(e.stderr, "\r\x1b[Kaccounts %d/%d (last %s), users read %d, steps %d, accounts with errors %d, %s",
+				p.Done, p.Accounts, p.Last, p.Users, p.Steps, p.Failed, time.Since(start).Round(100*time.Millisecond))
 			if p.Done == p.Accounts {
 				fmt.Fprintln(e.stderr)
 			}

@@ -60,7 +60,9 @@ type AccountResult struct {
 // Progress is reported after every account.
 type Progress struct {
 	Accounts, Done, Failed int
-	Steps                  int // steps carried out (apply) or planned (plan) so far
+	Steps                  int    // steps carried out (apply) or planned (plan) so far
+	Users                  int    // users read so far (plan)
+	Last                   string // the account just finished
 }
 
 // Fleet runs keycycle across many accounts from one hub identity: it assumes a role in each
@@ -234,6 +236,8 @@ func (f *Fleet) each(ctx context.Context, targets []Target, work func(context.Co
 			pmu.Lock()
 			prog.Done++
 			prog.Steps += steps
+			prog.Users += res.Scanned.Stats.Users
+			prog.Last = res.AccountID
 			if res.Err != nil || failed(res.Results) {
 				prog.Failed++
 			}
