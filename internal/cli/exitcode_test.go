@@ -393,3 +393,15 @@ func TestProgressOnATerminalOnly(t *testing.T) {
 		t.Fatalf("progress when stderr is not a terminal: %q", r.stderr)
 	}
 }
+
+// A sender whose SES verification is pending is a problem: SES would refuse to send from it.
+func TestCheckPendingSender(t *testing.T) {
+	sandboxEnvWith(t, lifecycleScenario+`    email_identities:
+      - {identity: keycycle@example.com, verified: false}
+`)
+	conf := writeConf(t, "notify:\n  email:\n    from: keycycle@example.com\n")
+	r := runMain(t, "", "check", "--config", conf)
+	if r.code != exitcode.Invalid || !strings.Contains(r.stderr, "notify.email.from: SES identity keycycle@example.com (verification PENDING) is not verified for sending in us-east-1 yet") {
+		t.Fatalf("check: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
