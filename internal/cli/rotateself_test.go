@@ -18,6 +18,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/exitcode"
 )
 
 const selfScenario = `
@@ -307,5 +308,21 @@ delivery:
 	b, _ = os.ReadFile(auditFile)
 	if strings.Contains(r.stdout+r.stderr+string(b), body.SecretAccessKey) {
 		t.Fatal("the secret reached the CLI output or the audit trail")
+	}
+}
+
+// A declined prompt changes nothing and exits 130; the prompt goes to the terminal.
+func TestRotateSelfDeclined(t *testing.T) {
+	sb, home := selfEnv(t)
+	path, before, old := credentialsFor(t, sb, home, "alice")
+	r, prompt := runTerm(t, context.Background(), "no\n", "rotate-self", "--profile", "work")
+	if r.code != exitcode.Interrupted || !strings.Contains(prompt, "Only 'yes'") || !strings.Contains(r.stderr, "cancelled") {
+		t.Fatalf("exit %d, prompt %q\n%s\n%s", r.code, prompt, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(path); string(b) != before {
+		t.Fatalf("the file changed:\n%s", b)
+	}
+	if keys, _ := sb.Keys("111111111111", "alice"); len(keys) != 1 || keys[0].AccessKeyID != old.AccessKeyID {
+		t.Fatalf("keys changed: %+v", keys)
 	}
 }
