@@ -438,6 +438,10 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 			fmt.Fprintln(e.stderr, "keycycle apply: interrupted while planning; nothing was changed")
 			return exitInterrupted
 		}
+		if len(planned) == 0 && *t.accounts != "" {
+			fmt.Fprintln(e.stderr, "keycycle apply: no account matches --account; nothing was done")
+			return exitUsage
+		}
 		var st status
 		failedAccounts := reportAccountErrors(e.stderr, planned)
 		if failedAccounts == len(planned) && len(planned) > 0 {

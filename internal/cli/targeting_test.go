@@ -37,6 +37,9 @@ func TestTargeting(t *testing.T) {
 	if r.code != exitcode.Invalid || !strings.Contains(r.stderr, "no account matches --account") {
 		t.Fatalf("plan --account 2222*: exit %d\n%s", r.code, r.stderr)
 	}
+	if r := runMain(t, "", "apply", "--account", "2222*", "--yes"); r.code != exitcode.Invalid {
+		t.Fatalf("apply --account 2222*: exit %d\n%s", r.code, r.stderr)
+	}
 	r = runMain(t, "", "apply", "--user", "alice,nobody", "--account", "1111*", "--yes", "--dry-run=false")
 	if r.code != exitcode.OK {
 		t.Fatalf("apply --user alice: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
