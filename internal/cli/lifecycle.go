@@ -448,7 +448,11 @@ func applyCommand(fs *flag.FlagSet, e *env) runFunc {
 			return exitFail
 		}
 		st.failed = failedAccounts > 0
-		p := job.Merge(planned, r.Now())
+		generated := r.Now()
+		if saved != nil {
+			generated = saved.GeneratedAt
+		}
+		p := job.Merge(planned, generated)
 		text := *output == "text"
 		out := e.stdout
 		if !text {
