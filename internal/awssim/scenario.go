@@ -41,6 +41,19 @@ type ScenarioAccount struct {
 	Email string `yaml:"email"`
 	// Queues are SQS queues that exist from the start (sqs.go), created in the order listed.
 	Queues []ScenarioQueue `yaml:"queues"`
+	// EmailIdentities are SES identities that exist from the start (sesv2.go), verified unless
+	// they say otherwise.
+	EmailIdentities []ScenarioEmailIdentity `yaml:"email_identities"`
+}
+
+// ScenarioEmailIdentity is an SES identity: an e-mail address or a domain. Verified false models
+// one whose verification is still pending (the link not clicked, the DNS records not published):
+// GetEmailIdentity answers VerifiedForSendingStatus false and VerificationStatus PENDING, and
+// SendEmail from it is refused with MessageRejected, as SES does.
+type ScenarioEmailIdentity struct {
+	Identity string `yaml:"identity"`
+	Region   string `yaml:"region"` // default: the account's region
+	Verified *bool  `yaml:"verified"`
 }
 
 // ScenarioQueue is an SQS queue, with attributes as CreateQueue takes them (a dead-letter queue
@@ -289,6 +302,11 @@ func (sc *Scenario) validate(doc *yamlfile.Doc) yamlfile.Problems {
 			}
 		}
 		validateFunctions(a.Region, a.Functions, bad, func(j int, field string) []any { return at("functions", j, field) })
+		for j, id := range a.EmailIdentities {
+			if _, _, ok := sesNormalize(id.Identity); !ok {
+				bad(fmt.Sprintf("%q is not an e-mail address or a domain", id.Identity), at("email_identities", j, "identity")...)
+			}
+		}
 	}
 	ps = append(ps, sc.validateOrganization(doc)...)
 	ps = append(ps, sc.validateQueues(doc)...)
@@ -542,6 +560,7 @@ func (s *Server) Load(sc *Scenario) error {
 			}
 		}
 		loadFunctions(a, sa.Functions)
+		loadEmailIdentities(a, sa.EmailIdentities, start)
 		a.operator = &credential{AccessKeyID: w.newID("AKIA"), Secret: w.newSecret(), Kind: kindOperator, Account: a}
 		w.creds[a.operator.AccessKeyID] = a.operator
 		w.accounts[a.ID] = a

@@ -23,7 +23,8 @@ import (
 //
 // Modelled: CreateEmailIdentity, GetEmailIdentity, DeleteEmailIdentity, ListEmailIdentities,
 // SendEmail (Simple and Raw content). Divergences (docs/sandbox.md): a created identity is
-// verified at once (real SES waits for a DNS record or a clicked link); every account has
+// verified at once (real SES waits for a DNS record or a clicked link; scenario identities with
+// verified: false stay pending); every account has
 // production access (no SES sandbox: recipients need no verification, no sending quota);
 // templates, configuration sets and attachments of Simple content are not modelled.
 var sesActions = map[string]handler{
@@ -55,10 +56,11 @@ const (
 
 var sesDomainRE = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`)
 
-// sesIdentity is a verified email address or domain.
+// sesIdentity is an email address or domain, verified unless Pending.
 type sesIdentity struct {
 	Name       string // as created; a domain (also an address's domain part) lower-cased
 	Type       string // EMAIL_ADDRESS | DOMAIN
+	Pending    bool   // verification not completed (scenario email_identities with verified: false)
 	Created    time.Time
 	Tags       []tag
 	DkimTokens []string // domains only
@@ -133,11 +135,29 @@ func sesVerified(q *request, addr string) bool {
 		return false
 	}
 	m := sesRegion(q)
-	if m[canon] != nil {
+	if m[canon] != nil && !m[canon].Pending {
 		return true
 	}
 	_, domain, _ := strings.Cut(canon, "@")
-	return m[domain] != nil && m[domain].Type == sesDomain
+	return m[domain] != nil && m[domain].Type == sesDomain && !m[domain].Pending
+}
+
+// loadEmailIdentities seeds a scenario account's SES identities (validated already).
+func loadEmailIdentities(a *account, ids []ScenarioEmailIdentity, start time.Time) {
+	for _, si := range ids {
+		typ, canon, _ := sesNormalize(si.Identity)
+		region := si.Region
+		if region == "" {
+			region = a.Region
+		}
+		if a.identities == nil {
+			a.identities = map[string]map[string]*sesIdentity{}
+		}
+		if a.identities[region] == nil {
+			a.identities[region] = map[string]*sesIdentity{}
+		}
+		a.identities[region][canon] = &sesIdentity{Name: canon, Type: typ, Created: start, Pending: si.Verified != nil && !*si.Verified}
+	}
 }
 
 type sesDkimJSON struct {
@@ -155,6 +175,10 @@ func sesDkim(id *sesIdentity) sesDkimJSON {
 		return sesDkimJSON{Status: "NOT_STARTED", SigningAttributesOrigin: "AWS_SES"}
 	}
 	t := epoch(id.Created)
+	if id.Pending { // the DKIM records are not published yet
+		return sesDkimJSON{SigningEnabled: true, Status: "PENDING", Tokens: id.DkimTokens, SigningAttributesOrigin: "AWS_SES",
+			CurrentSigningKeyLength: "RSA_2048_BIT", NextSigningKeyLength: "RSA_2048_BIT", LastKeyGenerationTimestamp: &t}
+	}
 	return sesDkimJSON{SigningEnabled: true, Status: "SUCCESS", Tokens: id.DkimTokens, SigningAttributesOrigin: "AWS_SES",
 		CurrentSigningKeyLength: "RSA_2048_BIT", NextSigningKeyLength: "RSA_2048_BIT", LastKeyGenerationTimestamp: &t}
 }
@@ -231,11 +255,15 @@ func sesGetEmailIdentity(_ *Server, q *request) (any, *apiError) {
 	if id == nil {
 		return nil, sesNotFound("Email identity %s does not exist.", q.params["EmailIdentity"])
 	}
-	out := sesGetEmailIdentityOutput{IdentityType: id.Type, FeedbackForwardingStatus: true, VerifiedForSendingStatus: true,
+	out := sesGetEmailIdentityOutput{IdentityType: id.Type, FeedbackForwardingStatus: true, VerifiedForSendingStatus: !id.Pending,
 		VerificationStatus: "SUCCESS", DkimAttributes: sesDkim(id), Policies: map[string]string{}, Tags: append([]tag{}, id.Tags...)}
 	out.MailFromAttributes.BehaviorOnMxFailure = "USE_DEFAULT_VALUE"
 	out.VerificationInfo.LastCheckedTimestamp = epoch(id.Created)
-	out.VerificationInfo.LastSuccessTimestamp = epoch(id.Created)
+	if id.Pending {
+		out.VerificationStatus = "PENDING"
+	} else {
+		out.VerificationInfo.LastSuccessTimestamp = epoch(id.Created)
+	}
 	return out, nil
 }
 
@@ -307,7 +335,11 @@ func sesListEmailIdentities(_ *Server, q *request) (any, *apiError) {
 	}
 	out := sesListEmailIdentitiesOutput{EmailIdentities: []sesIdentityInfo{}, NextToken: next}
 	for _, k := range names[start:end] {
-		out.EmailIdentities = append(out.EmailIdentities, sesIdentityInfo{IdentityType: m[k].Type, IdentityName: m[k].Name, SendingEnabled: true, VerificationStatus: "SUCCESS"})
+		info := sesIdentityInfo{IdentityType: m[k].Type, IdentityName: m[k].Name, SendingEnabled: true, VerificationStatus: "SUCCESS"}
+		if m[k].Pending {
+			info.VerificationStatus = "PENDING"
+		}
+		out.EmailIdentities = append(out.EmailIdentities, info)
 	}
 	return out, nil
 }

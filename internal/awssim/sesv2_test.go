@@ -195,3 +195,36 @@ func TestSESRefusesBadMessages(t *testing.T) {
 		t.Fatalf("refused mails were recorded: %d", n)
 	}
 }
+
+// A scenario identity with verified: false is pending, as an address whose link was not clicked:
+// GetEmailIdentity says so, and SES refuses to send from it.
+func TestSESPendingIdentityFromScenario(t *testing.T) {
+	ctx := context.Background()
+	_, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, `
+accounts:
+  - id: "111111111111"
+    email_identities:
+      - {identity: pending@example.com, verified: false}
+      - {identity: example.org}
+`))
+	c := sesv2.NewFromConfig(cfg)
+	out, err := c.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: aws.String("pending@example.com")})
+	if err != nil || out.VerifiedForSendingStatus || out.VerificationStatus != "PENDING" {
+		t.Fatalf("pending identity: %v %+v", err, out)
+	}
+	if out, err := c.GetEmailIdentity(ctx, &sesv2.GetEmailIdentityInput{EmailIdentity: aws.String("example.org")}); err != nil || !out.VerifiedForSendingStatus {
+		t.Fatalf("verified domain: %v %+v", err, out)
+	}
+	_, err = c.SendEmail(ctx, &sesv2.SendEmailInput{FromEmailAddress: aws.String("pending@example.com"),
+		Destination: &sestypes.Destination{ToAddresses: []string{"a@example.net"}},
+		Content: &sestypes.EmailContent{Simple: &sestypes.Message{Subject: &sestypes.Content{Data: aws.String("s")},
+			Body: &sestypes.Body{Text: &sestypes.Content{Data: aws.String("b")}}}}})
+	var rej *sestypes.MessageRejected
+	if !errors.As(err, &rej) {
+		t.Fatalf("send from a pending identity: want MessageRejected, got %v", err)
+	}
+	if _, err := awssim.ParseScenario("s.yaml", []byte("accounts:\n  - id: \"111111111111\"\n    email_identities: [{identity: \"not an address\"}]\n")); err == nil ||
+		!strings.Contains(err.Error(), "email_identities[0].identity") {
+		t.Fatalf("bad identity: %v", err)
+	}
+}

@@ -18,13 +18,14 @@ import (
 // account.topics[region][name]. Published messages are recorded in the outbox and delivered
 // nowhere: subscriptions are not modelled.
 //
-// Modelled: CreateTopic, DeleteTopic, ListTopics, Publish (standard and FIFO topics, with
-// FIFO deduplication over 5 minutes of sandbox time).
+// Modelled: CreateTopic, DeleteTopic, ListTopics, GetTopicAttributes, Publish (standard and FIFO
+// topics, with FIFO deduplication over 5 minutes of sandbox time).
 var snsActions = map[string]handler{
-	"CreateTopic": snsCreateTopic,
-	"DeleteTopic": snsDeleteTopic,
-	"ListTopics":  snsListTopics,
-	"Publish":     snsPublish,
+	"CreateTopic":        snsCreateTopic,
+	"GetTopicAttributes": snsGetTopicAttributes,
+	"DeleteTopic":        snsDeleteTopic,
+	"ListTopics":         snsListTopics,
+	"Publish":            snsPublish,
 }
 
 const (
@@ -134,6 +135,42 @@ func snsTopicParam(s *Server, q *request, arn, action string) (*snsTopic, *apiEr
 			"User: %s is not authorized to perform: SNS:%s on resource: %s because no resource-based policy allows the SNS:%s action", q.caller.arn(), action, arn, action)
 	}
 	return t, nil
+}
+
+type snsAttributeEntry struct {
+	Key   string `xml:"key"`
+	Value string `xml:"value"`
+}
+
+type snsGetTopicAttributesResult struct {
+	Attributes []snsAttributeEntry `xml:"Attributes>entry"`
+}
+
+// snsGetTopicAttributes answers a topic's attributes: those it was created with, and the ones SNS
+// always reports (TopicArn, Owner, the subscription counts, which are 0: subscriptions are not
+// modelled). A missing topic is NotFound (404), a malformed ARN InvalidParameter, as in SNS.
+func snsGetTopicAttributes(s *Server, q *request) (any, *apiError) {
+	t, e := snsTopicParam(s, q, q.form.Get("TopicArn"), "GetTopicAttributes")
+	if e != nil {
+		return nil, e
+	}
+	attrs := map[string]string{
+		"TopicArn": t.ARN, "Owner": q.acct.ID, "SubscriptionsConfirmed": "0", "SubscriptionsPending": "0",
+		"SubscriptionsDeleted": "0", "DisplayName": "",
+	}
+	for k, v := range t.Attributes {
+		attrs[k] = v
+	}
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := snsGetTopicAttributesResult{}
+	for _, k := range keys {
+		out.Attributes = append(out.Attributes, snsAttributeEntry{Key: k, Value: attrs[k]})
+	}
+	return out, nil
 }
 
 type snsCreateTopicResult struct {

@@ -199,3 +199,27 @@ func TestSNSFifoTopicDeduplicates(t *testing.T) {
 		t.Fatalf("outbox = %+v", ob.SNS)
 	}
 }
+
+func TestSNSGetTopicAttributes(t *testing.T) {
+	ctx := context.Background()
+	_, c := snsClient(t)
+	arn := createTopic(t, c, &sns.CreateTopicInput{Name: aws.String("keycycle-results"), Attributes: map[string]string{"DisplayName": "keycycle"}})
+	out, err := c.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Attributes["TopicArn"] != arn || out.Attributes["Owner"] != "111111111111" || out.Attributes["DisplayName"] != "keycycle" ||
+		out.Attributes["SubscriptionsConfirmed"] != "0" {
+		t.Fatalf("attributes = %v", out.Attributes)
+	}
+	_, err = c.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String("arn:aws:sns:us-east-1:111111111111:missing")})
+	var nf *snstypes.NotFoundException
+	if !errors.As(err, &nf) || nf.ErrorCode() != "NotFound" {
+		t.Fatalf("missing topic: want NotFound, got %v", err)
+	}
+	_, err = c.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String("not-an-arn")})
+	var inv *snstypes.InvalidParameterException
+	if !errors.As(err, &inv) {
+		t.Fatalf("bad ARN: want InvalidParameter, got %v", err)
+	}
+}

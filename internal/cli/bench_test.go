@@ -49,7 +49,7 @@ func BenchmarkCLIPlan(b *testing.B) {
 		var out, errOut lockedBuffer
 		e := &env{stdout: &out, stderr: &errOut, stdin: strings.NewReader("")}
 		b.StartTimer()
-		if code := mainWith(context.Background(), e, []string{"plan"}); code != 0 && code != 2 {
+		if code := mainWith(context.Background(), e, []string{"plan"}); code != exitOK && code != exitPending && code != exitAttention {
 			b.Fatalf("plan: exit %d\n%s", code, errOut.String())
 		}
 		b.StopTimer()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
@@ -18,16 +19,19 @@ import (
 // as the Lambda function's do.
 func scope(ctx context.Context, e *env, cfg *config.Config, r *job.Runner) (*job.Fleet, []job.Target, error) {
 	f, sel := job.FleetFromConfig(cfg, r, job.Deployment{})
-	if sel.Own {
-		return f, []job.Target{{}}, nil
-	}
 	if isTerminal(e.stderr) {
+		// Progress for a person only: nothing of it when stderr is piped or redirected.
+		start := time.Now()
 		f.Progress = func(p job.Progress) {
-			fmt.Fprintf(e.stderr, "\r\x1b[Kaccounts %d/%d, steps %d, accounts with errors %d", p.Done, p.Accounts, p.Steps, p.Failed)
+			fmt.Fprintf(e.stderr, "\r\x1b[Kaccounts %d/%d (last %s), users read %d, steps %d, accounts with errors %d, %s",
+				p.Done, p.Accounts, p.Last, p.Users, p.Steps, p.Failed, time.Since(start).Round(100*time.Millisecond))
 			if p.Done == p.Accounts {
 				fmt.Fprintln(e.stderr)
 			}
 		}
+	}
+	if sel.Own {
+		return f, []job.Target{{}}, nil
 	}
 	var org *organizations.Client
 	if !sel.List {

@@ -93,7 +93,7 @@ func TestPlanJSONAndSavedPlanApply(t *testing.T) {
 	auditFile := filepath.Join(dir, "audit.jsonl")
 
 	r := runMain(t, "", "plan", "--output", "json", "--out", planFile)
-	if r.code != 0 {
+	if r.code != 3 { // changes pending
 		t.Fatalf("plan: exit %d\n%s", r.code, r.stderr)
 	}
 	var p struct {
@@ -122,7 +122,7 @@ func TestPlanJSONAndSavedPlanApply(t *testing.T) {
 	}
 	// Dry run (the default): re-checked, nothing changed.
 	r = runMain(t, "", "apply", "--yes", "--audit", auditFile, planFile)
-	if r.code != 0 || !strings.Contains(r.stdout, "Dry run") || !strings.Contains(r.stdout, "dry-run") {
+	if r.code != 3 || !strings.Contains(r.stdout, "Dry run") || !strings.Contains(r.stdout, "dry-run") {
 		t.Fatalf("dry-run apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if keys, _ := sb.Keys("111111111111", "due"); len(keys) != 1 {
@@ -139,7 +139,7 @@ func TestPlanJSONAndSavedPlanApply(t *testing.T) {
 	}
 	// The same saved plan again: its precondition no longer holds, so the step is stale.
 	r = runMain(t, "", "apply", "--yes", "--dry-run=false", "--audit", auditFile, planFile)
-	if r.code != 0 || !strings.Contains(r.stdout, "stale") {
+	if r.code != 4 || !strings.Contains(r.stdout, "stale") { // a stale step needs a person: plan again
 		t.Fatalf("re-applying a stale plan: exit %d\n%s", r.code, r.stdout)
 	}
 	if keys, _ := sb.Keys("111111111111", "due"); len(keys) != 2 {
@@ -162,14 +162,18 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	planFile := filepath.Join(dir, "plan.json")
 	auditFile := filepath.Join(dir, "audit.jsonl")
 	var all strings.Builder
-	for _, args := range [][]string{
-		{"plan", "--out", planFile, "--verbose"},
-		{"plan", "--output", "json"},
-		{"apply", "--yes", "--dry-run=false", "--audit", auditFile, "--verbose"},
-		{"apply", "--yes", "--dry-run=false", "--audit", auditFile, "--verbose"},
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"plan", "--out", planFile, "--verbose"}, 3},
+		{[]string{"plan", "--output", "json"}, 3},
+		{[]string{"apply", "--yes", "--dry-run=false", "--audit", auditFile, "--verbose"}, 0},
+		{[]string{"apply", "--yes", "--dry-run=false", "--audit", auditFile, "--verbose"}, 0},
 	} {
+		args := c.args
 		r := runMain(t, "", args...)
-		if r.code != 0 {
+		if r.code != c.code {
 			t.Fatalf("%v: exit %d\n%s", args, r.code, r.stderr)
 		}
 		all.WriteString(r.stdout + r.stderr)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/permissions"
 )
 
@@ -24,13 +23,14 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 	cleanup := fs.Bool("cleanup-queue", false, "hub: the deployment retires old keys through its cleanup queue <name>-cleanup (the CDK construct's cleanupWaitDuration)")
 	singleLevel := fs.Bool("single-level", false, "hub: the deployment has no account queue and planner function (the schedule plans every account itself, as the CDK construct)")
 	selftestPerms := fs.Bool("selftest", false, "member: add what `keycycle selftest` needs (creating and deleting its throwaway user under /keycycle-selftest/)")
+	checkPerms := fs.Bool("check", false, "member: add what `keycycle check` and apply's pre-flight read to verify senders and topics (ses:GetEmailIdentity, sns:GetTopicAttributes)")
 	return func(_ context.Context, args []string) int {
 		if len(args) > 0 {
 			return usageError(fs, "takes no arguments")
 		}
-		cfg, err := config.Load(*cfgFile)
+		cfg, err := loadConfig(e, *cfgFile)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "keycycle: invalid configuration:\n%v\n", err)
+			fmt.Fprintf(e.stderr, "keycycle: %v\n", err)
 			return exitUsage
 		}
 		doc, err := permissions.Policy(cfg, permissions.Role(*role), permissions.Options{
@@ -38,6 +38,7 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 			MemberRole: *memberRole, Name: *name, Discovery: permissions.Discovery(*discovery), Engine: permissions.Engine(*engine),
 			CleanupQueue: *cleanup,
 			Selftest:     *selftestPerms,
+			Check:        *checkPerms,
 			SingleLevel:  *singleLevel,
 		})
 		if err != nil {

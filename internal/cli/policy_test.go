@@ -62,3 +62,26 @@ func TestPolicyCommandRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// --check adds the pre-flight's verification reads of the configured senders and topic.
+func TestPolicyCheckFlag(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "keycycle.yaml")
+	if err := os.WriteFile(cfg, []byte("notify:\n  email: {from: keycycle@example.com}\n  sns: {topic_arn: 'arn:aws:sns:us-east-1:123456789012:events'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, withCheck := range []bool{false, true} {
+		args := []string{"policy", "--config", cfg, "--account", "123456789012"}
+		if withCheck {
+			args = append(args, "--check")
+		}
+		code, stdout, stderr := run(args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		for _, a := range []string{"ses:GetEmailIdentity", "sns:GetTopicAttributes"} {
+			if strings.Contains(stdout, a) != withCheck {
+				t.Errorf("%v: %s granted = %v", args, a, !withCheck)
+			}
+		}
+	}
+}

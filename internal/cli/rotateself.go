@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/keycycle/keycycle/internal/exitcode"
 	"io"
 	"os"
 	"path/filepath"
@@ -64,14 +65,14 @@ func rotateSelfCommand(fs *flag.FlagSet, e *env) runFunc {
 		fmt.Fprintf(e.stdout, "Rotate access key %s of %s\n  stored in %s:\n  create a new key, check that it authenticates, write it to the file, then %s the old key.\n",
 			t.KeyID, t.UserARN, t.Location, then)
 		if !*yes {
-			ok, err := confirm(e, "\nRotate this key? Only 'yes' is accepted: ")
+			ok, err := confirm(e, "rotate", "\nRotate this key? Only 'yes' is accepted: ")
 			if err != nil {
-				fmt.Fprintf(e.stderr, "keycycle rotate-self: %v\n", strings.Replace(err.Error(), "apply", "rotate", 1))
-				return exitUsage
+				fmt.Fprintf(e.stderr, "keycycle rotate-self: %v\n", err)
+				return exitcode.Of(err)
 			}
 			if !ok {
-				fmt.Fprintln(e.stdout, "Rotation cancelled; nothing was changed.")
-				return exitOK
+				fmt.Fprintln(e.stderr, "Rotation cancelled; nothing was changed.")
+				return exitInterrupted
 			}
 		}
 		res, err := self.Rotate(ctx, t)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/exitcode"
 )
 
 const selfScenario = `
@@ -257,8 +258,14 @@ delivery:
 		L, W, E any
 	}{ob.Lambda, ob.Webhooks, ob.Emails})
 	all.Write(j)
-	if len(ob.Lambda) != 1 || len(ob.Webhooks) != 1 || len(ob.Emails) != 1 {
-		t.Fatalf("outbox: %d invocations, %d webhooks, %d mails", len(ob.Lambda), len(ob.Webhooks), len(ob.Emails))
+	posts := 0 // the pre-flight check's HEAD asked whether the webhook answers; one POST delivered
+	for _, w := range ob.Webhooks {
+		if w.Method == "POST" {
+			posts++
+		}
+	}
+	if len(ob.Lambda) != 1 || posts != 1 || len(ob.Emails) != 1 {
+		t.Fatalf("outbox: %d invocations, %d webhook POSTs, %d mails", len(ob.Lambda), posts, len(ob.Emails))
 	}
 	text := all.String()
 	for _, s := range secrets {
@@ -301,5 +308,21 @@ delivery:
 	b, _ = os.ReadFile(auditFile)
 	if strings.Contains(r.stdout+r.stderr+string(b), body.SecretAccessKey) {
 		t.Fatal("the secret reached the CLI output or the audit trail")
+	}
+}
+
+// A declined prompt changes nothing and exits 130; the prompt goes to the terminal.
+func TestRotateSelfDeclined(t *testing.T) {
+	sb, home := selfEnv(t)
+	path, before, old := credentialsFor(t, sb, home, "alice")
+	r, prompt := runTerm(t, context.Background(), "no\n", "rotate-self", "--profile", "work")
+	if r.code != exitcode.Interrupted || !strings.Contains(prompt, "Only 'yes'") || !strings.Contains(r.stderr, "cancelled") {
+		t.Fatalf("exit %d, prompt %q\n%s\n%s", r.code, prompt, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(path); string(b) != before {
+		t.Fatalf("the file changed:\n%s", b)
+	}
+	if keys, _ := sb.Keys("111111111111", "alice"); len(keys) != 1 || keys[0].AccessKeyID != old.AccessKeyID {
+		t.Fatalf("keys changed: %+v", keys)
 	}
 }

@@ -33,8 +33,8 @@ func sandboxCommand(fs *flag.FlagSet, e *env) runFunc {
 
 // runSandbox serves the sandbox until ctx ends, after printing how to reach it to stdout.
 func runSandbox(ctx context.Context, e *env, listen, scenarioFile string, verbose bool) int {
-	log := e.logger(verbose)
-	var sc *awssim.Scenario // nil: the built-in scenario
+	log := e.loggerAt(slog.LevelInfo, verbose) // a server: its log is part of its output
+	var sc *awssim.Scenario                    // nil: the built-in scenario
 	if scenarioFile != "" {
 		data, err := os.ReadFile(scenarioFile)
 		if err != nil {

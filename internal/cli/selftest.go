@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/keycycle/keycycle/internal/awscfg"
-	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/selftest"
 )
@@ -40,9 +39,9 @@ func selftestCommand(fs *flag.FlagSet, e *env) runFunc {
 		if *cleanup && (*resume != "" || *fast) {
 			return usageError(fs, "--cleanup takes no --resume or --fast")
 		}
-		cfg, err := config.Load(*cfgFile)
+		cfg, err := loadConfig(e, *cfgFile)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "keycycle: invalid configuration, nothing was done:\n%v\n", err)
+			fmt.Fprintf(e.stderr, "keycycle: %v\n", err)
 			return exitUsage
 		}
 		awsCfg, clock, err := awscfg.Load(ctx, awscfg.Options{Profile: *profile, Region: *region})

@@ -5,8 +5,12 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -117,8 +121,59 @@ const (
 	MaxListEntries = 10000   // entries of any one list (users, accounts, rules, sinks...)
 )
 
-// notFoundRE reads the YAML library's own "unknown field" message, to say it without Go type names.
-var notFoundRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+// notFoundRE and typeRE read the YAML library's own messages, to say them without Go type names,
+// with the field's path, and with the nearest known field for a mistyped one.
+var (
+	notFoundRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	typeRE     = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `[^`]*`)? into (\\S+)$")
+)
+
+// nearestField suggests the field a mistyped key at path meant: a sibling, else a field one
+// level down ("rotate_afer" at the top: "thresholds.rotate_after").
+func nearestField(path []any) string {
+	t := reflect.TypeFor[fileConfig]()
+	name := fmt.Sprint(path[len(path)-1])
+	parent := path[:len(path)-1]
+	siblings := yamlfile.FieldNames(t, parent...)
+	if near := yamlfile.Nearest(name, siblings); near != "" {
+		return near
+	}
+	var nested []string
+	for _, s := range siblings {
+		for _, c := range yamlfile.FieldNames(t, append(append([]any{}, parent...), s)...) {
+			nested = append(nested, s+"."+c)
+		}
+	}
+	for _, n := range nested {
+		if _, leaf, _ := strings.Cut(n, "."); yamlfile.Nearest(name, []string{leaf}) != "" {
+			return n
+		}
+	}
+	return ""
+}
+
+// explain rewrites a decoding problem: `unknown field "rotate_afer", did you mean
+// "rotate_after"?` at thresholds.rotate_afer; `expected a list, got a mapping` at
+// selection.exclude[0].users.
+func explain(doc *yamlfile.Doc, p yamlfile.Problem) yamlfile.Problem {
+	if m := notFoundRE.FindStringSubmatch(p.Msg); m != nil {
+		p.Msg = fmt.Sprintf("unknown field %q", m[1])
+		if path := doc.KeyPath(p.Line, m[1]); path != nil {
+			p.Field = yamlfile.FieldPath(path...)
+			if near := nearestField(path); near != "" {
+				p.Msg += fmt.Sprintf(", did you mean %q?", near)
+			}
+		}
+		return p
+	}
+	if m := typeRE.FindStringSubmatch(p.Msg); m != nil {
+		p.Msg = fmt.Sprintf("expected %s, got %s", yamlfile.TypeWords(m[2]), yamlfile.TagWords(m[1]))
+		if path := doc.ValuePath(p.Line, m[1]); path != nil {
+			p.Field = yamlfile.FieldPath(path...)
+		}
+	}
+	return p
+}
 
 // Parse reads a configuration document; name is used in problem messages. An empty document gives
 // the defaults.
@@ -138,10 +193,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, err
 		}
 		for _, p := range ps {
-			if m := notFoundRE.FindStringSubmatch(p.Msg); m != nil {
-				p.Msg = fmt.Sprintf("unknown field %q", m[1])
-			}
-			problems = append(problems, p)
+			problems = append(problems, explain(doc, p))
 		}
 	}
 	b := &builder{doc: doc}
@@ -158,4 +210,19 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	cfg.File = name
 	return cfg, nil
+}
+
+// Digest identifies the effective configuration: "sha256:" and the hex SHA-256 of its canonical
+// JSON form (the file name left out, so a copy elsewhere digests the same). A saved plan records
+// it, and apply refuses the plan under a configuration with another digest. A digest reveals
+// nothing of the configuration (the Slack URL's token included).
+func (c *Config) Digest() string {
+	cp := *c
+	cp.File = ""
+	data, err := json.Marshal(&cp)
+	if err != nil { // only funcs or channels could fail, and Config has none
+		panic(fmt.Sprintf("config digest: %v", err))
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -135,7 +135,7 @@ unknown_section: true
 		{29, "secret.name_template", "unknown placeholder {{username}}"},
 		{30, "secret.readers[0]", `"alice" is not an IAM principal ARN`},
 		{32, "notify.fallback_email", `"ops at example.com" is not an e-mail address`},
-		{33, "", `unknown field "unknown_section"`},
+		{33, "unknown_section", `unknown field "unknown_section"`},
 	}
 	var got []p
 	for _, x := range ps {
@@ -336,5 +336,40 @@ func TestSelftestMarker(t *testing.T) {
 	_, err = Parse("k.yaml", []byte("selftest:\n  allowed_aliases: [\"[\"]\n  allowed_accounts: [\"12\"]\n"))
 	if err == nil || !strings.Contains(err.Error(), "k.yaml:2") || !strings.Contains(err.Error(), "selftest.allowed_accounts[0]") {
 		t.Fatalf("bad marker settings must be refused naming the field and line: %v", err)
+	}
+}
+
+// Decoding problems name the field path, say types in the file's terms, and suggest the field a
+// mistyped key meant.
+func TestProblemsNameTheFieldAndSuggest(t *testing.T) {
+	_, err := Parse("c.yaml", []byte(`rotate_afer: 90d
+thresholds:
+  rotate_afer: 90d
+selection:
+  exclude:
+    - users: {a: b}
+notfy: {}
+`))
+	for _, want := range []string{
+		`c.yaml:1: rotate_afer: unknown field "rotate_afer", did you mean "thresholds.rotate_after"?`,
+		`c.yaml:3: thresholds.rotate_afer: unknown field "rotate_afer", did you mean "rotate_after"?`,
+		`c.yaml:6: selection.exclude[0].users: expected a list, got a mapping`,
+		`c.yaml:7: notfy: unknown field "notfy", did you mean "notify"?`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+}
+
+// The example configuration the repository ships (deploy/keycycle.example.yaml, used by
+// docs/deploy.md) is valid.
+func TestShippedExampleIsValid(t *testing.T) {
+	cfg, err := Load("../../deploy/keycycle.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DryRun || len(cfg.Delivery.Sinks) != 2 || cfg.Notify.FallbackEmail != "security@example.com" {
+		t.Fatalf("example = %+v", cfg)
 	}
 }

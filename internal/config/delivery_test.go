@@ -116,7 +116,7 @@ rules:
 		`k.yaml:18: delivery[6].url: the URL must not carry a user or password`,
 		`k.yaml:17: delivery[6]: a webhook sink needs signing_secret_env`,
 		`k.yaml:20: delivery[6].attempts: must be 1 to 10`,
-		`k.yaml:22: unknown field "nonsense"`,
+		`k.yaml:22: delivery[7].nonsense: unknown field "nonsense"`,
 		`k.yaml:26: rules[0].delivery: a delivery list needs at least one sink`,
 	} {
 		if !strings.Contains(text, want) {
@@ -188,7 +188,7 @@ delivery:
 	text := fmt.Sprint(err)
 	for _, want := range []string{
 		`k.yaml:5: delivery[1].repository: "acme" is not owner/name`,
-		`k.yaml:6: unknown field "token"`,
+		`k.yaml:6: delivery[1].token: unknown field "token"`,
 		`delivery[1]: a github sink needs token_secret`,
 		`k.yaml:9: delivery[2].organization: repository and organization exclude each other`,
 		`k.yaml:10: delivery[2].visibility: visibility "secret": want all or private`,

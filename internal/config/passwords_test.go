@@ -70,7 +70,7 @@ func TestPasswordProblemsNameTheirLines(t *testing.T) {
 		"passwords: {secret_name_template: 'keycycle/{{account}}/{{user}}'}\n":                               "passwords.secret_name_template: \"keycycle/{{account}}/{{user}}\" is also the secret of access keys",
 		"passwords: {parameter_template: 'console'}\n":                                                       "passwords.parameter_template: \"console\" must contain {{user}}",
 		"delivery: [{type: ssm, parameter: '/k/{{user}}'}]\npasswords:\n  parameter_template: /k/{{user}}\n": "c.yaml:3: passwords.parameter_template: \"/k/{{user}}\" is also the parameter of access keys",
-		"passwords: {reset_required: maybe}\n":                                                               "c.yaml:1: cannot unmarshal",
+		"passwords: {reset_required: maybe}\n":                                                               "c.yaml:1: passwords.reset_required: expected true or false, got a string",
 		"tags: {password_rotate_after_days: 'aws:x'}\n":                                                      "tags.password_rotate_after_days",
 		"passwords: {rotate: true}\n":                                                                        `unknown field "rotate"`,
 	} {

@@ -60,7 +60,9 @@ type AccountResult struct {
 // Progress is reported after every account.
 type Progress struct {
 	Accounts, Done, Failed int
-	Steps                  int // steps carried out (apply) or planned (plan) so far
+	Steps                  int    // steps carried out (apply) or planned (plan) so far
+	Users                  int    // users read so far (plan)
+	Last                   string // the account just finished
 }
 
 // Fleet runs keycycle across many accounts from one hub identity: it assumes a role in each
@@ -234,6 +236,8 @@ func (f *Fleet) each(ctx context.Context, targets []Target, work func(context.Co
 			pmu.Lock()
 			prog.Done++
 			prog.Steps += steps
+			prog.Users += res.Scanned.Stats.Users
+			prog.Last = res.AccountID
 			if res.Err != nil || failed(res.Results) {
 				prog.Failed++
 			}
@@ -291,4 +295,13 @@ func nameAccount(accountID string, err error) error {
 		return fmt.Errorf("account (not identified): %w", err)
 	}
 	return fmt.Errorf("account %s: %w", accountID, err)
+}
+
+// RunnerFor returns the runner of one account: a copy of the template signing with the account's
+// configuration (the member role, or the hub's own credentials in a single-account run).
+func (f *Fleet) RunnerFor(accountID string) *Runner {
+	r := f.Runner
+	r.AWS = f.Config(accountID)
+	r.caller = nil
+	return &r
 }

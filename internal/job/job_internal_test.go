@@ -14,8 +14,8 @@ func TestPrincipalARN(t *testing.T) {
 		"arn:aws:iam::111111111111:user/people/alice":                 "arn:aws:iam::111111111111:user/people/alice",
 		"arn:aws:iam::111111111111:root":                              "arn:aws:iam::111111111111:root",
 	} {
-		if got := principalARN(in); got != want {
-			t.Errorf("principalARN(%q) = %q, want %q", in, got, want)
+		if got := PrincipalARN(in); got != want {
+			t.Errorf("PrincipalARN(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -477,6 +477,9 @@ func failures(res []rotation.Result) error {
 // forceRequest is one force request, whichever format it came in.
 type forceRequest struct {
 	AccountID, User string
+	// DeactivateOld (keycycle's format only: "deactivate_old": true) deactivates the old key as
+	// soon as the new one is delivered, as `keycycle rotate --deactivate-old` (a leaked key).
+	DeactivateOld bool
 }
 
 // parseForce reads the three force formats. A malformed request is an error naming what is wrong.
@@ -489,14 +492,16 @@ func parseForce(raw []byte, defaultAccount string) (forceRequest, error) {
 		Force       any    `json:"force"`
 		Account     string `json:"account"`
 		ForceRotate string `json:"ForceRotate"`
+		// DeactivateOld must be a JSON boolean: a string "false" must not retire a key.
+		DeactivateOld *bool `json:"deactivate_old"`
 	}
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return forceRequest{}, fmt.Errorf("message is not JSON: %w", err)
+		return forceRequest{}, fmt.Errorf("malformed message (not JSON, or a field of the wrong type): %w", err)
 	}
 	var req forceRequest
 	switch {
 	case f.Keycycle == "force":
-		req = forceRequest{AccountID: f.AccountID, User: f.User}
+		req = forceRequest{AccountID: f.AccountID, User: f.User, DeactivateOld: f.DeactivateOld != nil && *f.DeactivateOld}
 	case f.ForceRotate != "":
 		req = forceRequest{AccountID: f.Account, User: f.ForceRotate}
 	case f.UserName != "":
@@ -530,7 +535,12 @@ func parseForce(raw []byte, defaultAccount string) (forceRequest, error) {
 
 func (h *Handler) force(ctx context.Context, req forceRequest) (Report, error) {
 	r := h.runner(req.AccountID)
-	_, res, err := r.Force(ctx, req.User, h.DryRun)
+	p, err := r.PlanForce(ctx, req.User)
+	var res []rotation.Result
+	if err == nil {
+		res, err = r.ApplyForce(ctx, p, job.ForceOptions{DeactivateOld: req.DeactivateOld,
+			Why: "force message with deactivate_old"}, h.DryRun)
+	}
 	rep := Report{Accounts: 1}
 	if err != nil {
 		rep.Errors = append(rep.Errors, fmt.Sprintf("account %s: %v", req.AccountID, err))

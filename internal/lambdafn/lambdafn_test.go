@@ -282,3 +282,21 @@ func TestForceRotatesTheConsolePasswordToo(t *testing.T) {
 		t.Fatalf("the stored password is not the one in force (%v)", err)
 	}
 }
+
+// keycycle's force message with "deactivate_old": true retires the old key at once (a leaked
+// key); a string is not a yes.
+func TestForceDeactivateOld(t *testing.T) {
+	f := newFixture(t)
+	before, _ := f.sb.Keys("222222222222", "young")
+	if _, err := f.h.Handle(context.Background(), json.RawMessage(`{"keycycle": "force", "account_id": "222222222222", "user": "young", "deactivate_old": "yes"}`)); err == nil {
+		t.Fatal(`"deactivate_old": "yes" must be refused`)
+	}
+	rep := invoke(t, f.h, context.Background(), `{"keycycle": "force", "account_id": "222222222222", "user": "young", "deactivate_old": true}`).(Report)
+	if len(rep.Errors) != 0 || len(rep.Results) != 2 || !strings.HasPrefix(rep.Results[1], "done deactivate young") {
+		t.Fatalf("force with deactivate_old: %+v", rep)
+	}
+	keys, _ := f.sb.Keys("222222222222", "young")
+	if len(keys) != 2 || keys[0].AccessKeyID != before[0].AccessKeyID || keys[0].Status != "Inactive" || keys[1].Status != "Active" {
+		t.Fatalf("keys after force with deactivate_old: %+v", keys)
+	}
+}

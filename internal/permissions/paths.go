@@ -242,6 +242,24 @@ var paths = []Path{
 		scope: func(s *Settings) []scope { return when(len(s.Topics) > 0, scope{Resources: s.Topics}) },
 	},
 
+	{Sid: "CheckSenders", Role: Member, Code: "internal/job (check.go): keycycle check and apply's pre-flight (keycycle policy --check)",
+		Why: "verify before a run that the configured senders (or their domains) are verified for sending in SES",
+		Actions: []Action{
+			{Name: "ses:GetEmailIdentity"},
+		},
+		scope: func(s *Settings) []scope {
+			ids, _ := s.sesIdentities()
+			return when(s.Check && len(ids) > 0, scope{Resources: ids})
+		},
+	},
+	{Sid: "CheckTopics", Role: Member, Code: "internal/job (check.go): keycycle check and apply's pre-flight (keycycle policy --check)",
+		Why: "verify before a run that the configured topic exists",
+		Actions: []Action{
+			{Name: "sns:GetTopicAttributes"},
+		},
+		scope: func(s *Settings) []scope { return when(s.Check && len(s.Topics) > 0, scope{Resources: s.Topics}) },
+	},
+
 	// Hub: the Lambda function's role.
 	{Sid: "ListAccounts", Role: Hub, Code: "internal/scan (org.go): internal/lambdafn without KEYCYCLE_ACCOUNTS and KEYCYCLE_OUS, internal/cli with accounts.source organization",
 		Why: "list the organization's accounts to work on",

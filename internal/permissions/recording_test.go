@@ -172,7 +172,7 @@ func TestPolicyIsExactlyWhatTheCodeCalls(t *testing.T) {
 			}
 			for _, role := range roles {
 				// The run with every sink also has the cleanup queue (the CDK construct's short waits).
-				doc, err := permissions.Policy(cfg, role, permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify})
+				doc, err := permissions.Policy(cfg, role, permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify, Check: tc.notify})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -470,6 +470,10 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 		t.Fatal(err)
 	}
 	if withNotify {
+		// The pre-flight (keycycle check, and apply before it changes anything), as the member role.
+		if ps := ra.Check(ctx, cfg, job.CheckOptions{}); len(ps) > 0 {
+			t.Fatalf("pre-flight check: %v", ps)
+		}
 		rep := ra.NotifyRun(ctx, sa.Account, sa.Plan, resA, false)
 		if err := rep.Err(); err != nil || len(rep.Events) == 0 || len(rep.Channels) != 2 {
 			t.Fatalf("notify: %v %+v", err, rep)

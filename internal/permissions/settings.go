@@ -63,6 +63,10 @@ type Options struct {
 	CleanupQueue bool
 	// Selftest adds what `keycycle selftest` needs besides the member policy (member only).
 	Selftest bool
+	// Check adds what `keycycle check` and apply's pre-flight read only to verify (member only):
+	// ses:GetEmailIdentity of the senders, sns:GetTopicAttributes of the topic. Without it the
+	// pre-flight reports those two as refused; the rest of it needs nothing beyond the sinks'.
+	Check bool
 	// SingleLevel: the deployment has no account queue and planner function (the schedule plans
 	// every account itself, as the CDK construct deploys it). Lambda engine only.
 	SingleLevel bool

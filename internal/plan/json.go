@@ -20,6 +20,17 @@ type wirePlan struct {
 	GeneratedAt time.Time   `json:"generated_at"`
 	Steps       []wireStep  `json:"steps"`
 	Summary     wireSummary `json:"summary"`
+	Origin      *wireOrigin `json:"origin,omitempty"`
+}
+
+type wireOrigin struct {
+	ConfigDigest string     `json:"config_digest"`
+	Caller       wireCaller `json:"caller"`
+}
+
+type wireCaller struct {
+	Account string `json:"account"`
+	ARN     string `json:"arn"`
 }
 
 type wireStep struct {
@@ -124,6 +135,9 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 		}
 		w.Steps = append(w.Steps, ws)
 	}
+	if o := p.Origin; o != nil {
+		w.Origin = &wireOrigin{ConfigDigest: o.ConfigDigest, Caller: wireCaller{Account: o.CallerAccount, ARN: o.CallerARN}}
+	}
 	sum := Summarize(p.Steps)
 	w.Summary = wireSummary{
 		Rotate: sum.Rotate, Deactivate: sum.Deactivate, Delete: sum.Delete,
@@ -162,6 +176,9 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("plan: %w", err)
 	}
 	out := Plan{Version: w.Version, GeneratedAt: w.GeneratedAt.UTC(), Steps: make([]Step, 0, len(w.Steps))}
+	if o := w.Origin; o != nil {
+		out.Origin = &Origin{ConfigDigest: o.ConfigDigest, CallerAccount: o.Caller.Account, CallerARN: o.Caller.ARN}
+	}
 	var errs []error
 	for i, ws := range w.Steps {
 		if !ws.Action.Valid() {

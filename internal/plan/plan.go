@@ -5,6 +5,7 @@ package plan
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
@@ -197,6 +198,16 @@ func (s Step) Changes() bool {
 	return s.Action.Destructive() || s.Action == Rotate || (s.Action == Warn && s.StartsWarning && s.Credential == Password)
 }
 
+// ReasonKeysUnknown starts the reason of the skip step of a user whose keys could not be read
+// (an unreadable credential report line, AccessDenied on ListAccessKeys): nothing is known of the
+// user, so nothing is done, and a person must look (exit code 4).
+const ReasonKeysUnknown = "keys unknown"
+
+// KeysUnknown reports whether s is the step of a user whose keys could not be read.
+func (s Step) KeysUnknown() bool {
+	return s.Action == Skip && s.AccessKeyID == "" && strings.HasPrefix(s.Reason, ReasonKeysUnknown+" ")
+}
+
 // Summary counts steps by action.
 type Summary struct {
 	Rotate, Deactivate, Delete, Warn, Blocked, Skip int
@@ -230,6 +241,19 @@ type Plan struct {
 	GeneratedAt time.Time
 	Steps       []Step
 	Summary     Summary
+	// Origin is what made the plan, recorded when it is saved; nil when unknown.
+	Origin *Origin
+}
+
+// Origin ties a saved plan to what made it: `keycycle apply plan.json` refuses the plan under
+// another configuration or another identity, so a plan made for SSM delivery is never carried out
+// with the defaults' Secrets Manager.
+type Origin struct {
+	// ConfigDigest is config.Config.Digest of the configuration the plan was made with.
+	ConfigDigest string
+	// CallerAccount and CallerARN are who planned (sts:GetCallerIdentity); an assumed-role
+	// session is recorded as its role ARN, so a new session of the same role matches.
+	CallerAccount, CallerARN string
 }
 
 // New returns a plan of the steps, sorted (see Sort), with its summary.

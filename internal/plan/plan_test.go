@@ -215,3 +215,29 @@ func TestRenderTextEscapesUserNamesAndReasons(t *testing.T) {
 		t.Errorf("escaped user name missing:\n%s", out)
 	}
 }
+
+// A saved plan's origin (configuration digest, caller) survives the JSON round trip; a plan
+// without one has none.
+func TestOriginRoundTrip(t *testing.T) {
+	p := New(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), nil)
+	p.Origin = &Origin{ConfigDigest: "sha256:abc", CallerAccount: "111111111111", CallerARN: "arn:aws:iam::111111111111:user/ops"}
+	data, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"origin":{"config_digest":"sha256:abc","caller":{"account":"111111111111","arn":"arn:aws:iam::111111111111:user/ops"}}`) {
+		t.Fatalf("JSON: %s", data)
+	}
+	var back Plan
+	if err := back.UnmarshalJSON(data); err != nil {
+		t.Fatal(err)
+	}
+	if back.Origin == nil || *back.Origin != *p.Origin {
+		t.Fatalf("origin = %+v", back.Origin)
+	}
+	p.Origin = nil
+	data, _ = json.Marshal(p)
+	if strings.Contains(string(data), "origin") {
+		t.Fatalf("a plan without origin wrote one: %s", data)
+	}
+}

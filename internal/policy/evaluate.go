@@ -171,7 +171,7 @@ func evaluateUser(acct string, in inventory.User, rules *Rules, now time.Time) [
 	}
 	e.evaluatePassword()
 	if !u.KeysKnown {
-		e.add(plan.Skip, "", "keys unknown (%s): no action", orDefault(u.Unknown, "not read"))
+		e.add(plan.Skip, "", plan.ReasonKeysUnknown+" (%s): no action", orDefault(u.Unknown, "not read"))
 		return e.out
 	}
 	var warn string
