@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
 )
@@ -72,5 +74,26 @@ func TestNameReportKeys(t *testing.T) {
 	NameReportKeys(&acct, rules)
 	if id := acct.Users[0].Keys[0].ID; id != inventory.ReportKeyID(1) {
 		t.Errorf("unnamed key id %v, want the slot 1 placeholder", id)
+	}
+}
+
+// The credential report gives no creation date for an inactive key: reasons say so, not year 1.
+func TestReasonsSayUnknownForADateNoSourceGave(t *testing.T) {
+	k := inactive("OLD2", 0, never)
+	k.Created = time.Time{}
+	u := user("a", keys(active("OLD1", 120, 1), k))
+	p := Evaluate([]inventory.Account{{ID: "111111111111", Users: []inventory.User{u}}}, DefaultRules(), now)
+	found := false
+	for _, st := range p.Steps {
+		found = found || st.AccessKeyID == kid("OLD2")
+		if strings.Contains(st.Reason, "0001-01-01") {
+			t.Errorf("reason shows year 1: %s", st.Reason)
+		}
+		if st.AccessKeyID == kid("OLD2") && !strings.Contains(st.Reason, "created unknown") {
+			t.Errorf("reason does not say the creation date is unknown: %s", st.Reason)
+		}
+	}
+	if !found {
+		t.Fatalf("no step about the inactive key: %+v", p.Steps)
 	}
 }

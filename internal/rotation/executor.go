@@ -246,6 +246,33 @@ func (e *Executor) Apply(ctx context.Context, p plan.Plan) []Result {
 	return out
 }
 
+// onlyHiddenFromReport reports whether fresh differs from the precondition p of a step decided on
+// the credential report only by inactive keys it does not list: the report cannot show an inactive
+// key never used (N/A in every column of its slot, AWS-FACTS), and one created inactive since the
+// report is no change to the keys the step acts on. Such a step is not stale (planning again would
+// give the same plan, forever): the current policy decides on the fresh read instead (recheck,
+// which reads the last uses it needs), so this needs e.Policy.
+func (e *Executor) onlyHiddenFromReport(p plan.Precondition, fresh []inventory.AccessKey, reportStep bool) bool {
+	if !reportStep || e.Policy == nil {
+		return false
+	}
+	known := map[inventory.KeyID]bool{}
+	for _, k := range p.Keys {
+		known[k.ID] = true
+	}
+	var shown []inventory.AccessKey
+	hidden := 0
+	for _, k := range fresh {
+		if !known[k.ID] && !k.Active() {
+			hidden++
+			continue
+		}
+		shown = append(shown, k)
+	}
+	stale, _ := p.Stale(shown)
+	return hidden > 0 && !stale
+}
+
 // changes are what this run already did to a user, so later steps' preconditions expect them.
 type changes struct {
 	deleted     map[inventory.KeyID]bool
@@ -404,7 +431,8 @@ func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
 	if err != nil {
 		return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's keys; nothing changed", Err: err}
 	}
-	if fromReport(st) {
+	reportStep := fromReport(st)
+	if reportStep {
 		// Decided on the credential report: find the keys it meant on this fresh read (calls.go).
 		rs, why := resolve(st, s.keys, ch.resolved)
 		if why != "" {
@@ -423,19 +451,28 @@ func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Stale, Detail: why}
 	}
-	if stale, why := ch.expect(st.Precondition).Stale(s.keys); stale && !e.resumable(st, s) {
+	if stale, why := ch.expect(st.Precondition).Stale(s.keys); stale && !e.resumable(st, s) && !e.onlyHiddenFromReport(ch.expect(st.Precondition), s.keys, reportStep) {
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
 	}
 	if r, busy := e.leased(st, s); busy {
 		return r
 	}
+	room := ""
+	if reportStep {
+		var fail *Result
+		if s, room, fail = e.makeRoom(ctx, st, s); fail != nil {
+			return *fail
+		}
+	}
 	if r, ok := e.recheck(ctx, st, s); !ok {
 		return r
 	}
 	switch st.Action {
 	case plan.Rotate:
-		return e.rotate(ctx, st, s)
+		r := e.rotate(ctx, st, s)
+		r.Detail = room + r.Detail
+		return r
 	case plan.Deactivate:
 		return e.deactivate(ctx, st, s)
 	case plan.Delete:

@@ -24,28 +24,10 @@ func (e *Executor) recheck(ctx context.Context, st plan.Step, s state) (Result, 
 	if e.Policy == nil {
 		return Result{}, true
 	}
-	u := inventory.User{Name: st.User, UserID: s.userID, ARN: s.arn, Path: s.path, Tags: s.tags}
-	if e.Groups != nil {
-		// Read once per user and Apply: a user's steps follow each other within moments.
-		if g, ok := e.groups.Load(st.User); ok {
-			u.Groups = g.([]string)
-		} else {
-			g, err := e.Groups(ctx, st.User)
-			if err != nil {
-				return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's groups to re-evaluate the policy; nothing changed", Err: err}, false
-			}
-			e.groups.Store(st.User, g)
-			u.Groups = g
-		}
+	u, fail := e.liveUser(ctx, st, s)
+	if fail != nil {
+		return *fail, false
 	}
-	if st.Credential == plan.Password {
-		u.Login, u.LoginKnown = s.login, true
-		u.KeysKnown, u.Unknown = false, "not read for a password step"
-	} else {
-		u.Keys, u.KeysKnown = append([]inventory.AccessKey(nil), s.keys...), true
-		u.LoginKnown, u.LoginUnknown = false, "not read for an access key step"
-	}
-	inventory.SortKeys(u.Keys)
 	now, why := e.allowed(st, u)
 	if now == nil {
 		return Result{}, true
@@ -115,4 +97,102 @@ func SummaryExtra(counts map[Outcome]int) string {
 		return ""
 	}
 	return "Also: " + strings.Join(parts, ", ") + "."
+}
+
+// liveUser is the user as the policy sees it on the fresh read s of step st: keys or login
+// profile (whichever st is about), tags, path and groups (read once per user and Apply).
+func (e *Executor) liveUser(ctx context.Context, st plan.Step, s state) (inventory.User, *Result) {
+	u := inventory.User{Name: st.User, UserID: s.userID, ARN: s.arn, Path: s.path, Tags: s.tags}
+	if e.Groups != nil {
+		// Read once per user and Apply: a user's steps follow each other within moments.
+		if g, ok := e.groups.Load(st.User); ok {
+			u.Groups = g.([]string)
+		} else {
+			g, err := e.Groups(ctx, st.User)
+			if err != nil {
+				return u, &Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's groups to re-evaluate the policy; nothing changed", Err: err}
+			}
+			e.groups.Store(st.User, g)
+			u.Groups = g
+		}
+	}
+	if st.Credential == plan.Password {
+		u.Login, u.LoginKnown = s.login, true
+		u.KeysKnown, u.Unknown = false, "not read for a password step"
+	} else {
+		u.Keys, u.KeysKnown = append([]inventory.AccessKey(nil), s.keys...), true
+		u.LoginKnown, u.LoginUnknown = false, "not read for an access key step"
+	}
+	inventory.SortKeys(u.Keys)
+	return u, nil
+}
+
+// makeRoom carries out, before a rotation decided on the credential report, the deletion the
+// current policy plans to make room for it when the fresh read s shows an inactive key the report
+// did not list (a key never used has N/A in every column of its slot, AWS-FACTS, so no plan made
+// from the report can name it; without this the user would never be rotated). Only a deletion the
+// policy itself plans on the live state, of an inactive key, for this rotation: the executor's
+// checks of a deletion hold (I4). It returns the read with the key gone (or, in a dry run, as if
+// gone) and words for the result; a failed deletion is the rotation's result.
+func (e *Executor) makeRoom(ctx context.Context, st plan.Step, s state) (state, string, *Result) {
+	if e.Policy == nil || st.Action != plan.Rotate || st.Credential != plan.AccessKey {
+		return s, "", nil
+	}
+	known := map[inventory.KeyID]bool{}
+	for _, k := range st.Precondition.Keys {
+		known[k.ID] = true
+	}
+	hidden := map[inventory.KeyID]bool{}
+	for i := range s.keys {
+		if k := &s.keys[i]; !known[k.ID] && !k.Active() {
+			hidden[k.ID] = true
+			if !k.LastUsedKnown && e.LastUse != nil {
+				if err := e.LastUse(ctx, st.User, k); err != nil {
+					return s, "", &Result{Step: st, Outcome: Failed, Detail: "cannot read the last use of an inactive key the credential report did not list; nothing changed", Err: err}
+				}
+			}
+		}
+	}
+	if len(hidden) == 0 {
+		return s, "", nil
+	}
+	u, fail := e.liveUser(ctx, st, s)
+	if fail != nil {
+		return s, "", fail
+	}
+	var del *plan.Step
+	rotates := false
+	for _, p := range e.Policy(u) {
+		switch {
+		case p.Credential != plan.AccessKey:
+		case p.Action == plan.Delete && hidden[p.AccessKeyID] && del == nil:
+			d := p
+			del = &d
+		case p.Action == plan.Rotate && p.AccessKeyID == st.AccessKeyID:
+			rotates = true
+		}
+	}
+	if del == nil || !rotates {
+		return s, "", nil // the policy decides (recheck): blocked for no room, or something else
+	}
+	del.Reason += " (the credential report does not list it)"
+	r := e.delete(ctx, *del, s)
+	switch r.Outcome {
+	case Done, DryRun, Stale:
+	default:
+		r.Step = st
+		r.Detail = "could not make room: " + r.Detail
+		return s, "", &r
+	}
+	rest := make([]inventory.AccessKey, 0, len(s.keys))
+	for _, k := range s.keys {
+		if k.ID != del.AccessKeyID {
+			rest = append(rest, k)
+		}
+	}
+	s.keys = rest
+	if e.DryRun {
+		return s, "would first delete inactive key " + del.AccessKeyID.String() + ", which the credential report does not list, to make room; ", nil
+	}
+	return s, "deleted inactive key " + del.AccessKeyID.String() + " first, which the credential report does not list, to make room; ", nil
 }
