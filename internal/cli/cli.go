@@ -60,6 +60,7 @@ var commands = []command{
 	{name: "plan", summary: "show what keycycle would do, and why, like terraform plan", setup: planCommand},
 	{name: "apply", args: "[plan.json]", summary: "carry out a plan (re-checking each step against AWS first)", setup: applyCommand},
 	{name: "rotate-self", summary: "rotate the access key of your own credentials file profile, verified before it is written", setup: rotateSelfCommand},
+	{name: "report", summary: reportSummary, setup: reportCommand},
 	{name: "policy", summary: "print the least-privilege IAM policy (JSON) a configuration needs, for the member or the hub role", setup: policyCommand},
 	{name: "selftest", summary: "prove the whole lifecycle on a throwaway user of the configured account, then remove it (docs/selftest.md)", setup: selftestCommand},
 	{name: "sandbox", summary: "run the built-in AWS sandbox (IAM, STS, Secrets Manager, SSM, SES, SNS, SQS, Lambda, Organizations) in the foreground", setup: sandboxCommand},
