@@ -74,7 +74,8 @@ func reportCommand(fs *flag.FlagSet, e *env) runFunc {
 			if len(audits) == 0 {
 				return usageError(fs, "--history needs --audit files (or audit.file in the configuration)")
 			}
-			r = report.Report{Version: report.Version}
+			r = report.Report{Version: report.Version, Thresholds: []report.RuleThreshold{}, Controls: []report.Control{},
+				Accounts: []report.Account{}, Users: []report.User{}}
 		} else {
 			runner, cfg, setupCode := c.setup(ctx, e)
 			if runner == nil {
