@@ -26,13 +26,13 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 // page is what the HTML template renders: the report and the figures the charts draw.
 type page struct {
 	Report
-	Bars      []bar
+	Bars []bar
 	// BarsHeight is the compliance bar chart's height.
 	BarsHeight int
-	Histogram []bucket
-	HistMax   int
-	Calendar  []calWeek
-	Rows      []htmlRow
+	Histogram  []bucket
+	HistMax    int
+	Calendar   []calWeek
+	Rows       []htmlRow
 }
 
 // bar is one compliance bar.
