@@ -156,7 +156,9 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request, body []byte, si
 		return
 	}
 	bucketName, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	action := s3Action(r.Method, bucketName, key, r.URL.Query())
+	q := r.URL.Query()
+	q.Del("x-id") // the SDKs name the operation in the query; S3 ignores it
+	action := s3Action(r.Method, bucketName, key, q)
 	s.stats.count(cred.Account.ID, "s3", action)
 	if d := s.faults.latency("s3", action, cred.Account.ID); d > 0 {
 		if s.sleep(r.Context(), d) != nil {
@@ -273,9 +275,9 @@ func s3Action(method, bucketName, key string, q url.Values) string {
 		return "ListBuckets"
 	case key == "" && method == http.MethodGet && q.Get("list-type") == "2":
 		return "ListObjectsV2"
-	case key == "" || len(q) > 0 && method != http.MethodGet && method != http.MethodHead:
-		return ""
-	case method == http.MethodPut && q.Get("uploadId") == "" && q.Get("partNumber") == "":
+	case key == "" || len(q) > 0:
+		return "" // subresources (?acl, ?tagging, multipart uploads, ...) are not modelled
+	case method == http.MethodPut:
 		return "PutObject"
 	case method == http.MethodGet:
 		return "GetObject"
