@@ -42,12 +42,11 @@ const (
 	// EnvConfigYAML is the configuration document itself, for deployments that cannot add a file
 	// (the CloudFormation template); it wins over EnvConfig.
 	EnvConfigYAML = "KEYCYCLE_CONFIG_YAML"
-	// EnvReportBucket turns on the scheduled report (JSON and HTML) in this S3 bucket;
-	// EnvReportPrefix starts its keys (default "keycycle/"), EnvReportKMSKey encrypts it with
-	// SSE-KMS (default SSE-S3), EnvReportDays is the forecast's length (default 30).
+	// EnvReportBucket turns on the scheduled report (JSON and HTML, SSE-S3 encrypted) in this S3
+	// bucket; EnvReportPrefix starts its keys (default "keycycle/"), EnvReportDays is the
+	// forecast's length (default 30).
 	EnvReportBucket = "KEYCYCLE_REPORT_BUCKET"
 	EnvReportPrefix = "KEYCYCLE_REPORT_PREFIX"
-	EnvReportKMSKey = "KEYCYCLE_REPORT_KMS_KEY_ID"
 	EnvReportDays   = "KEYCYCLE_REPORT_DAYS"
 )
 
@@ -110,7 +109,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 				return nil, fmt.Errorf("%s must be a number of days within 1..366, got %q", EnvReportDays, v)
 			}
 		}
-		h.Reports = Reports{Store: newS3(awsCfg), Bucket: b, Prefix: getenv(EnvReportPrefix), KMSKeyID: getenv(EnvReportKMSKey), Days: days}
+		h.Reports = Reports{Store: newS3(awsCfg), Bucket: b, Prefix: getenv(EnvReportPrefix), Days: days}
 	}
 	if u := getenv(EnvCleanupQueueURL); u != "" {
 		wait, err := strconv.Atoi(getenv(EnvCleanupWait))

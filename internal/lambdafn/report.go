@@ -32,8 +32,6 @@ type Reports struct {
 	// <prefix><YYYY-MM-DD>/report.{json,html} and <prefix>latest.{json,html}, a planner's (two-level
 	// fan-out) per-account report to <prefix><YYYY-MM-DD>/accounts/<id>.{json,html}.
 	Prefix string
-	// KMSKeyID encrypts the objects with SSE-KMS under this key; empty: SSE-S3 (AES256).
-	KMSKeyID string
 	// Days is the forecast's length (0: report.DefaultDays).
 	Days int
 }
@@ -108,9 +106,6 @@ func (h *Handler) writeReport(ctx context.Context, rep report.Report, bases []st
 			in := &s3.PutObjectInput{
 				Bucket: aws.String(h.Reports.Bucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes()),
 				ContentType: aws.String(f.ctype), ServerSideEncryption: s3types.ServerSideEncryptionAes256,
-			}
-			if h.Reports.KMSKeyID != "" {
-				in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(h.Reports.KMSKeyID)
 			}
 			if _, err := h.Reports.Store.PutObject(ctx, in); err != nil {
 				return written, fmt.Errorf("write report s3://%s/%s: %w", h.Reports.Bucket, key, err)
