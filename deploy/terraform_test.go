@@ -310,6 +310,9 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 		{name: "report bucket", discovery: permissions.DiscoverOrganization, report: "keycycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
 			"create_report_bucket": cty.True,
 		}},
+		{name: "report bucket of a name with capitals", discovery: permissions.DiscoverOrganization, report: "key-cycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
+			"create_report_bucket": cty.True, "name": cty.StringVal("Key_Cycle"),
+		}},
 		{name: "named report bucket and prefix", discovery: permissions.DiscoverOrganization, report: "acme-keycycle", prefix: "reports/", inputs: map[string]cty.Value{
 			"create_report_bucket": cty.True, "report_bucket_name": cty.StringVal("acme-keycycle"), "report_prefix": cty.StringVal("reports/"),
 		}},
@@ -596,6 +599,7 @@ func tfFunctions() map[string]function.Function {
 		"endswith":   str("endswith", strings.HasSuffix),
 		"tostring":   stdlib.MakeToFunc(cty.String),
 		"replace":    tfReplace,
+		"lower":      stdlib.LowerFunc,
 		"file":       tfFile,
 		"fileexists": tfFileExists,
 		"regex":      stdlib.RegexFunc,

@@ -2,7 +2,7 @@
 # JSON and HTML (internal/lambdafn/report.go, docs/report.md).
 
 locals {
-  report_bucket = var.create_report_bucket ? coalesce(var.report_bucket_name, "${var.name}-reports-${local.account}-${local.region}") : null
+  report_bucket = var.create_report_bucket ? coalesce(var.report_bucket_name, "${replace(lower(var.name), "_", "-")}-reports-${local.account}-${local.region}") : null
 }
 
 resource "aws_s3_bucket" "report" {
