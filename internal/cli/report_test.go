@@ -137,3 +137,32 @@ func TestReportHistoryOfAUser(t *testing.T) {
 		t.Fatalf("table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestReportAcrossAnOrganization: one report of every account the configuration selects, with a
+// roll-up per account; an account that cannot be read is named, and the command exits 1.
+func TestReportAcrossAnOrganization(t *testing.T) {
+	sandboxEnvWith(t, orgScenario)
+	cfg := writeConfig(t, "accounts:\n  source: organization\n  role: KeycycleMember\n  exclude: [\"111111111111\"]\n")
+	r := runMain(t, "", "report", "--config", cfg, "--format", "json", "--days", "0")
+	if r.code != 1 || !strings.Contains(r.stderr, "444444444444") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var rep struct {
+		Accounts []struct {
+			ID         string  `json:"account_id"`
+			Users      int     `json:"users"`
+			Compliance float64 `json:"compliance_percent"`
+		} `json:"accounts"`
+		Failed []struct {
+			ID string `json:"account_id"`
+		} `json:"failed_accounts"`
+		Forecast *struct{} `json:"forecast"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if len(rep.Accounts) != 2 || rep.Accounts[0].ID != "222222222222" || rep.Accounts[1].ID != "333333333333" ||
+		rep.Accounts[0].Users != 1 || len(rep.Failed) != 1 || rep.Failed[0].ID != "444444444444" || rep.Forecast != nil {
+		t.Fatalf("report %+v", rep)
+	}
+}
