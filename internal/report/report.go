@@ -181,6 +181,10 @@ func Build(in Input) Report {
 	r.Thresholds = thresholds(in.Rules)
 	for _, a := range accounts {
 		acct := a
+		acct.Users = make([]inventory.User, len(a.Users))
+		for i, u := range a.Users {
+			acct.Users[i] = cloneUser(u) // naming the report's keys must not change the caller's inventory
+		}
 		policy.NameReportKeys(&acct, in.Rules)
 		users := append([]inventory.User(nil), acct.Users...)
 		sort.SliceStable(users, func(i, j int) bool { return users[i].Name < users[j].Name })
