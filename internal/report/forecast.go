@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"maps"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -81,7 +80,11 @@ type sim struct {
 	// labels name the stand-in ids the forecast gives keys it knows no id for: keys known only
 	// by their credential report slot and keys it creates.
 	labels map[inventory.KeyID]string
-	n      int
+	// masked maps the masked form of each stand-in (what reasons print) to its label.
+	masked map[string]string
+	// index finds a user by account and name: its account's and its own position.
+	index map[[2]string][2]int
+	n     int
 }
 
 // simKeyPrefix starts the forecast's stand-in key ids; '_' never occurs in a real access key id,
@@ -89,7 +92,7 @@ type sim struct {
 const simKeyPrefix = "KEYCYCLE_FORECAST_"
 
 func newSim(accounts []inventory.Account, rules policy.Rules) *sim {
-	s := &sim{rules: rules, labels: map[inventory.KeyID]string{}}
+	s := &sim{rules: rules, labels: map[inventory.KeyID]string{}, masked: map[string]string{}}
 	for _, a := range accounts {
 		c := a
 		c.Users = make([]inventory.User, len(a.Users))
@@ -109,6 +112,12 @@ func newSim(accounts []inventory.Account, rules policy.Rules) *sim {
 			}
 		}
 		s.accounts = append(s.accounts, c)
+	}
+	s.index = map[[2]string][2]int{}
+	for i, a := range s.accounts {
+		for j, u := range a.Users {
+			s.index[[2]string{a.ID, u.Name}] = [2]int{i, j}
+		}
 	}
 	return s
 }
@@ -134,6 +143,7 @@ func (s *sim) newID(label string) inventory.KeyID {
 	n := strconv.FormatInt(int64(s.n), 36)
 	id := inventory.KeyID(simKeyPrefix + strings.Repeat("0", max(0, 4-len(n))) + strings.ToUpper(n))
 	s.labels[id] = label
+	s.masked[id.String()] = label
 	return id
 }
 
@@ -145,33 +155,32 @@ func (s *sim) label(id inventory.KeyID) string {
 	return id.String()
 }
 
-// relabel replaces the masked stand-in ids in a reason by their labels.
+// relabel replaces the masked stand-in ids in a reason by their labels: one map lookup per
+// occurrence, whatever the number of stand-ins.
 func (s *sim) relabel(reason string) string {
-	if !strings.Contains(reason, simKeyPrefix[:4]) {
-		return reason
+	mask := inventory.KeyID(simKeyPrefix + "0000").String()
+	head := mask[:len(mask)-4] // "KEYC..."
+	var b strings.Builder
+	for {
+		i := strings.Index(reason, head)
+		if i < 0 || i+len(mask) > len(reason) {
+			b.WriteString(reason)
+			return b.String()
+		}
+		b.WriteString(reason[:i])
+		m := reason[i : i+len(mask)]
+		if l, ok := s.masked[m]; ok {
+			b.WriteString(l)
+		} else {
+			b.WriteString(m)
+		}
+		reason = reason[i+len(mask):]
 	}
-	ids := make([]inventory.KeyID, 0, len(s.labels))
-	for id := range s.labels {
-		ids = append(ids, id)
-	}
-	// Longest-numbered first, so that no label replaces part of another.
-	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
-	for _, id := range ids {
-		reason = strings.ReplaceAll(reason, id.String(), s.labels[id])
-	}
-	return reason
 }
 
 func (s *sim) user(acct, name string) *inventory.User {
-	for i := range s.accounts {
-		if s.accounts[i].ID != acct {
-			continue
-		}
-		for j := range s.accounts[i].Users {
-			if u := &s.accounts[i].Users[j]; u.Name == name {
-				return u
-			}
-		}
+	if p, ok := s.index[[2]string{acct, name}]; ok {
+		return &s.accounts[p[0]].Users[p[1]]
 	}
 	return nil
 }

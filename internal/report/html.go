@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
@@ -33,6 +34,9 @@ type page struct {
 	HistMax    int
 	Calendar   []calWeek
 	Rows       []htmlRow
+	// Events are the forecast events listed one by one; MoreEvents counts those left out.
+	Events     []Event
+	MoreEvents int
 }
 
 // bar is one compliance bar.
@@ -145,9 +149,19 @@ func WriteHTML(w io.Writer, r Report) error {
 	}
 	if r.Forecast != nil {
 		p.Calendar = calendar(*r.Forecast)
+		p.Events = r.Forecast.Events
+		if len(p.Events) > htmlEvents {
+			p.Events, p.MoreEvents = p.Events[:htmlEvents], len(p.Events)-htmlEvents
+		}
 	}
 	return htmlTemplate.Execute(w, p)
 }
+
+// calTitleLines bounds the events a calendar day's tooltip lists.
+const calTitleLines = 25
+
+// htmlEvents bounds the forecast events the page lists one by one (the JSON has them all).
+const htmlEvents = 2000
 
 // calendar lays the forecast's days out in weeks starting on Monday.
 func calendar(f Forecast) []calWeek {
@@ -165,10 +179,15 @@ func calendar(f Forecast) []calWeek {
 		at := f.From.Add(time.Duration(d) * 24 * time.Hour)
 		cd := calDay{Date: at.Format("Mon 2 Jan")}
 		n := map[string]int{}
-		title := ""
-		for _, e := range byDay[d] {
+		var title strings.Builder
+		for i, e := range byDay[d] {
 			n[e.Action]++
-			title += e.Action + " " + e.User + " " + stepSubject(e.Credential, e.Key) + "\n"
+			switch {
+			case i < calTitleLines:
+				title.WriteString(e.Action + " " + e.User + " " + stepSubject(e.Credential, e.Key) + "\n")
+			case i == calTitleLines:
+				fmt.Fprintf(&title, "... and %d more\n", len(byDay[d])-calTitleLines)
+			}
 		}
 		var actions []string
 		for a := range n {
@@ -178,7 +197,7 @@ func calendar(f Forecast) []calWeek {
 		for _, a := range actions {
 			cd.Counts = append(cd.Counts, calCount{Action: a, N: n[a]})
 		}
-		cd.Title = title
+		cd.Title = title.String()
 		cur.Days = append(cur.Days, cd)
 		if len(cur.Days) == 7 {
 			weeks = append(weeks, cur)
