@@ -554,10 +554,15 @@ func (r *cfnResolver) resourceRef(name string) string {
 
 func (r *cfnResolver) physicalName(name string) string {
 	res := r.tpl.Resources[name]
-	for _, k := range []string{"QueueName", "TopicName", "FunctionName", "RoleName", "LogGroupName", "Name"} {
+	for _, k := range []string{"QueueName", "TopicName", "FunctionName", "RoleName", "LogGroupName", "Name", "BucketName"} {
 		if v, ok := res.Properties[k]; ok {
-			return fmt.Sprint(r.resolve(v))
+			if s, ok := r.resolve(v).(string); ok || k != "BucketName" {
+				return fmt.Sprint(s)
+			}
 		}
+	}
+	if res.Type == "AWS::S3::Bucket" {
+		return "stack-" + strings.ToLower(name) + "-1a2b3c4d" // generated bucket names are lower-case
 	}
 	return "stack-" + name + "-1A2B3C4D"
 }
@@ -712,6 +717,8 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 		name      string
 		params    map[string]string
 		discovery permissions.Discovery
+		// report and prefix: the report bucket and prefix the parameters deploy ("": none, default prefix).
+		report, prefix string
 	}{
 		{name: "defaults", params: map[string]string{"CodeS3Bucket": "artifacts"}, discovery: permissions.DiscoverOrganization},
 		{name: "listed accounts, mail, topic, key, keycycle names", discovery: permissions.DiscoverNone, params: map[string]string{
@@ -720,6 +727,10 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 			"AWSOrgID": "o-abc123def4", "DryRunFlag": "False", "FunctionName": "rotator", "MemberRoleName": "KeycycleWorker",
 			"GitHubRepository": "acme/{{user}}", "GitHubEnvironment": "prod", "GitHubTokenSecret": "keycycle/github-token",
 		}},
+		{name: "report bucket, generated name", discovery: permissions.DiscoverOrganization, report: "stack-reportbucket-1a2b3c4d",
+			params: map[string]string{"CodeS3Bucket": "artifacts", "CreateReportBucket": "true"}},
+		{name: "named report bucket and prefix", discovery: permissions.DiscoverOrganization, report: "acme-keycycle", prefix: "org/reports/",
+			params: map[string]string{"CodeS3Bucket": "artifacts", "CreateReportBucket": "true", "ReportBucketName": "acme-keycycle", "ReportPrefix": "org/reports/"}},
 		{name: "OUs, no console passwords", discovery: permissions.DiscoverOUs, params: map[string]string{
 			"CodeS3Bucket": "artifacts", "OrganizationalUnits": "ou-ab12-34cd56ef", "PasswordRotationPeriod": "0", "ConsoleUnusedPeriod": "0",
 			"RotationPeriod": "30", "InactivePeriod": "45", "RecoveryGracePeriod": "7", "ExternalId": "kc-7f3a",
@@ -735,9 +746,13 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the configuration the template writes does not validate: %v\n%s", err, doc)
 			}
+			if got, _ := env[lambdafn.EnvReportBucket].(string); got != tc.report {
+				t.Errorf("%s = %q, want %q", lambdafn.EnvReportBucket, got, tc.report)
+			}
 			gotHub := cfnPolicy(t, hub, "HubRole")
 			wantHub, err := permissions.Policy(cfg, permissions.Hub, permissions.Options{Region: cfnRegion, Account: cfnAccount,
-				Name: hub.params["FunctionName"], MemberRole: hub.params["MemberRoleName"], Discovery: tc.discovery})
+				Name: hub.params["FunctionName"], MemberRole: hub.params["MemberRoleName"], Discovery: tc.discovery,
+				ReportBucket: tc.report, ReportPrefix: tc.prefix})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -125,6 +125,11 @@ func TestTerraformVariablesAreValidated(t *testing.T) {
 		{map[string]cty.Value{"subnet_ids": strList("subnet-0a1b2c3d"), "security_group_ids": strList("sg-0a1b2c3d4e5f6a7b8")}, ""},
 		{map[string]cty.Value{"lambda_zip": cty.StringVal("dist/keycycle")}, "lambda_zip"},
 		{map[string]cty.Value{"name": cty.StringVal("key cycle")}, "The name"},
+		{map[string]cty.Value{"report_bucket_name": cty.StringVal("Reports_Bucket")}, "report_bucket_name"},
+		{map[string]cty.Value{"report_prefix": cty.StringVal("reports")}, "report_prefix"},
+		{map[string]cty.Value{"report_prefix": cty.StringVal("reports/*/")}, "report_prefix"},
+		{map[string]cty.Value{"report_retention_days": cty.NumberIntVal(0)}, "report_retention_days"},
+		{map[string]cty.Value{"create_report_bucket": cty.True, "report_bucket_name": cty.StringVal("acme-keycycle-reports"), "report_prefix": cty.StringVal("org/reports/")}, ""},
 	} {
 		failed := tfValidate(t, tfRoot, tc.inputs)
 		switch {

@@ -267,6 +267,8 @@ type tfCase struct {
 	inputs map[string]cty.Value
 	// discovery is what the inputs make the function do (KEYCYCLE_ACCOUNTS, KEYCYCLE_OUS).
 	discovery permissions.Discovery
+	// report and prefix are the report bucket and prefix the inputs deploy ("": none, default prefix).
+	report, prefix string
 }
 
 const (
@@ -305,6 +307,15 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 					"access_key_id_name": "CI_{{user}}_KEY_ID", "secret_access_key_name": "CI_{{user}}_SECRET"}),
 			}),
 		}},
+		{name: "report bucket", discovery: permissions.DiscoverOrganization, report: "keycycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
+			"create_report_bucket": cty.True,
+		}},
+		{name: "report bucket of a name with capitals", discovery: permissions.DiscoverOrganization, report: "key-cycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
+			"create_report_bucket": cty.True, "name": cty.StringVal("Key_Cycle"),
+		}},
+		{name: "named report bucket and prefix", discovery: permissions.DiscoverOrganization, report: "acme-keycycle", prefix: "reports/", inputs: map[string]cty.Value{
+			"create_report_bucket": cty.True, "report_bucket_name": cty.StringVal("acme-keycycle"), "report_prefix": cty.StringVal("reports/"),
+		}},
 		{name: "no password rotation, existing key", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{
 			"aws_login_profile_time_limit": cty.NumberIntVal(0),
 			"kms_key_arn":                  cty.StringVal("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
@@ -332,7 +343,7 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantHub, err := permissions.Policy(cfg, permissions.Hub, permissions.Options{Region: tfRegion, Account: tfAccount,
-				Name: name, MemberRole: role, Discovery: tc.discovery})
+				Name: name, MemberRole: role, Discovery: tc.discovery, ReportBucket: tc.report, ReportPrefix: tc.prefix})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -345,7 +356,7 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 			// The function's environment: the variables lambdafn reads, and the role it assumes.
 			known := map[string]bool{lambdafn.EnvConfig: true, lambdafn.EnvQueueURL: true, lambdafn.EnvAccountQueueURL: true, lambdafn.EnvRole: true, lambdafn.EnvExternalID: true,
 				lambdafn.EnvAccounts: true, lambdafn.EnvOUs: true, lambdafn.EnvExclude: true, lambdafn.EnvDryRun: true,
-				lambdafn.EnvConcurrency: true, lambdafn.EnvMarginSecond: true}
+				lambdafn.EnvConcurrency: true, lambdafn.EnvMarginSecond: true, lambdafn.EnvReportBucket: true, lambdafn.EnvReportPrefix: true}
 			env := locals["environment"].AsValueMap()
 			for k := range env {
 				if !known[k] {
@@ -354,6 +365,9 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 			}
 			if env[lambdafn.EnvRole].AsString() != role || env[lambdafn.EnvDryRun].AsString() != "true" {
 				t.Errorf("environment %#v", env)
+			}
+			if got, ok := env[lambdafn.EnvReportBucket]; ok != (tc.report != "") || ok && got.AsString() != tc.report {
+				t.Errorf("%s = %#v, want %q", lambdafn.EnvReportBucket, got, tc.report)
 			}
 		})
 	}
@@ -585,6 +599,7 @@ func tfFunctions() map[string]function.Function {
 		"endswith":   str("endswith", strings.HasSuffix),
 		"tostring":   stdlib.MakeToFunc(cty.String),
 		"replace":    tfReplace,
+		"lower":      stdlib.LowerFunc,
 		"file":       tfFile,
 		"fileexists": tfFileExists,
 		"regex":      stdlib.RegexFunc,

@@ -95,6 +95,7 @@ locals {
     length(var.organizational_units) == 0 ? {} : { KEYCYCLE_OUS = join(",", var.organizational_units) },
     length(var.exclude_accounts) == 0 ? {} : { KEYCYCLE_EXCLUDE = join(",", var.exclude_accounts) },
     var.external_id == null ? {} : { KEYCYCLE_EXTERNAL_ID = var.external_id },
+    local.report_bucket == null ? {} : { KEYCYCLE_REPORT_BUCKET = local.report_bucket, KEYCYCLE_REPORT_PREFIX = var.report_prefix }, # report.tf
   )
 }
 

@@ -42,3 +42,8 @@ output "alarm_arns" {
   description = "The CloudWatch alarms (every dead-letter queue's depth, both functions' errors and throttles), when alarms is true."
   value       = concat([for a in aws_cloudwatch_metric_alarm.dead_letters : a.arn], [for a in aws_cloudwatch_metric_alarm.functions : a.arn])
 }
+
+output "report_bucket" {
+  description = "The bucket the schedule writes its report to (create_report_bucket); null: none."
+  value       = local.report_bucket
+}

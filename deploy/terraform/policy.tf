@@ -106,6 +106,7 @@ locals {
       { Sid = "ConsumeWork", Effect = "Allow", Resource = [aws_sqs_queue.work.arn, aws_sqs_queue.accounts.arn], Action = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"] },
       { Sid = "WriteLogs", Effect = "Allow", Resource = ["${aws_cloudwatch_log_group.keycycle.arn}:*", "${aws_cloudwatch_log_group.planner.arn}:*"], Action = ["logs:CreateLogStream", "logs:PutLogEvents"] },
     ],
+    local.report_bucket == null ? [] : [{ Sid = "WriteReport", Effect = "Allow", Resource = ["arn:${local.partition}:s3:::${local.report_bucket}/${var.report_prefix}*"], Action = ["s3:PutObject"] }],
   )
 
   member_policy_json = jsonencode({ Version = "2012-10-17", Statement = local.member_statements })

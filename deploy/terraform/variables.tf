@@ -433,3 +433,42 @@ variable "security_group_ids" {
     error_message = "security_group_ids: security group ids (sg-...)."
   }
 }
+
+variable "create_report_bucket" {
+  description = "Create an S3 bucket the schedule writes `keycycle report` to, as JSON and HTML (docs/report.md): SSE-S3 encrypted, private (public access blocked, bucket owner enforced), TLS only, old reports expired by report_retention_days."
+  type        = bool
+  default     = false
+}
+
+variable "report_bucket_name" {
+  description = "Name of the report bucket; null: <name>-reports-<account>-<region>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.report_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.report_bucket_name))
+    error_message = "report_bucket_name is an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens."
+  }
+}
+
+variable "report_prefix" {
+  description = "Prefix of the report's keys (KEYCYCLE_REPORT_PREFIX): <prefix><date>/report.{json,html}, <prefix>latest.{json,html}, <prefix><date>/accounts/<id>.{json,html}."
+  type        = string
+  default     = "keycycle/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.'()-][A-Za-z0-9!_.'()/-]*/$", var.report_prefix))
+    error_message = "report_prefix ends with / and holds no wildcard."
+  }
+}
+
+variable "report_retention_days" {
+  description = "Days a report is kept in the report bucket before the lifecycle rule expires it."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.report_retention_days >= 1 && floor(var.report_retention_days) == var.report_retention_days
+    error_message = "report_retention_days is a whole number of days, at least 1."
+  }
+}

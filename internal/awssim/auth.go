@@ -55,7 +55,7 @@ func parseAuthorization(h string) (sigv4, bool) {
 func expectedSignature(r *http.Request, body []byte, s sigv4, secret string) string {
 	amzDate := r.Header.Get("X-Amz-Date")
 	scope := s.Date + "/" + s.Region + "/" + s.Service + "/aws4_request"
-	creq := canonicalRequest(r, body, s.SignedHeaders)
+	creq := canonicalRequest(r, body, s.SignedHeaders, s.Service)
 	sum := sha256.Sum256([]byte(creq))
 	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
 	k := hmacSHA256([]byte("AWS4"+secret), s.Date)
@@ -71,7 +71,7 @@ func hmacSHA256(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
-func canonicalRequest(r *http.Request, body []byte, signed []string) string {
+func canonicalRequest(r *http.Request, body []byte, signed []string, service string) string {
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
@@ -79,7 +79,11 @@ func canonicalRequest(r *http.Request, body []byte, signed []string) string {
 	if path == "" {
 		path = "/"
 	}
-	b.WriteString(escapeSigV4Path(path))
+	if service == "s3" {
+		b.WriteString(s3CanonicalPath(r.URL.Path))
+	} else {
+		b.WriteString(escapeSigV4Path(path))
+	}
 	b.WriteByte('\n')
 	b.WriteString(canonicalQuery(r.URL.Query()))
 	b.WriteByte('\n')

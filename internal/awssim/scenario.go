@@ -35,6 +35,8 @@ type ScenarioAccount struct {
 	Users          []ScenarioUser          `yaml:"users"`
 	// Functions are the Lambda functions lambda:Invoke can call (lambda.go).
 	Functions []ScenarioFunction `yaml:"functions"`
+	// Buckets are S3 buckets owned by the account (s3.go).
+	Buckets []ScenarioBucket `yaml:"buckets"`
 	// Name and Email are the account's as AWS Organizations shows them; Name defaults to the
 	// alias, else "Account <id>", Email to aws+<id>@example.com.
 	Name  string `yaml:"name"`
@@ -153,12 +155,13 @@ func DefaultScenario() (*Scenario, error) {
 var DefaultStart = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 
 var (
-	accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
-	aliasRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-(?:[a-z0-9]))*$`)
-	iamNameRE   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	groupNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
-	pathRE      = regexp.MustCompile(`^/([\x21-\x7e]*/)?$`)
-	accessKeyRE = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
+	accountIDRE  = regexp.MustCompile(`^[0-9]{12}$`)
+	aliasRE      = regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-(?:[a-z0-9]))*$`)
+	iamNameRE    = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	groupNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+	bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	pathRE       = regexp.MustCompile(`^/([\x21-\x7e]*/)?$`)
+	accessKeyRE  = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
 )
 
 // ParseScenario reads and validates a scenario file. Every problem is reported at once, each
@@ -195,6 +198,7 @@ func (sc *Scenario) validate(doc *yamlfile.Doc) yamlfile.Problems {
 	}
 	seenAcct := map[string]bool{}
 	seenKey := map[string]bool{}
+	seenBucket := map[string]bool{}
 	for i, a := range sc.Accounts {
 		p := []any{"accounts", i}
 		at := func(more ...any) []any { return append(append([]any{}, p...), more...) }
@@ -217,6 +221,14 @@ func (sc *Scenario) validate(doc *yamlfile.Doc) yamlfile.Problems {
 			if pp.PasswordReusePrevention < 0 || pp.PasswordReusePrevention > 24 {
 				bad("must be within 0..24", at("password_policy", "password_reuse_prevention")...)
 			}
+		}
+		for j, b := range a.Buckets {
+			if !bucketNameRE.MatchString(b.Name) || strings.Contains(b.Name, "..") {
+				bad(fmt.Sprintf("invalid bucket name %q: 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit", b.Name), at("buckets", j, "name")...)
+			} else if seenBucket[b.Name] {
+				bad(fmt.Sprintf("bucket %q is listed twice (bucket names are global)", b.Name), at("buckets", j, "name")...)
+			}
+			seenBucket[b.Name] = true
 		}
 		groups := map[string]bool{}
 		for j, g := range a.Groups {
@@ -561,6 +573,13 @@ func (s *Server) Load(sc *Scenario) error {
 		}
 		loadFunctions(a, sa.Functions)
 		loadEmailIdentities(a, sa.EmailIdentities, start)
+		for _, sb := range sa.Buckets {
+			region := sb.Region
+			if region == "" {
+				region = a.Region
+			}
+			w.buckets[sb.Name] = &s3Bucket{Name: sb.Name, Owner: a.ID, Region: region, Created: start.Add(-30 * day), objects: map[string]*s3Object{}}
+		}
 		a.operator = &credential{AccessKeyID: w.newID("AKIA"), Secret: w.newSecret(), Kind: kindOperator, Account: a}
 		w.creds[a.operator.AccessKeyID] = a.operator
 		w.accounts[a.ID] = a

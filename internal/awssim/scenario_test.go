@@ -33,6 +33,10 @@ func TestParseScenarioNamesFileLineAndField(t *testing.T) {
 			`scenario.yaml:5: field colour not found`},
 		{"account id", "accounts:\n  - id: \"12345\"\n",
 			`scenario.yaml:2: accounts[0].id: must be 12 digits`},
+		{"bucket name", "accounts:\n  - id: \"111111111111\"\n    buckets: [{name: Reports_2026}]\n",
+			`scenario.yaml:3: accounts[0].buckets[0].name: invalid bucket name "Reports_2026"`},
+		{"bucket twice", "accounts:\n  - id: \"111111111111\"\n    buckets: [{name: reports}]\n  - id: \"222222222222\"\n    buckets: [{name: reports}]\n",
+			`accounts[1].buckets[0].name: bucket "reports" is listed twice (bucket names are global)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

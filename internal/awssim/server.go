@@ -216,6 +216,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(nil, errorf(ae.status, ae.missing, "Request is missing Authentication Token"))
 		return
 	}
+	if sig.Service == "s3" {
+		s.serveS3(w, r, body, sig, requestID)
+		return
+	}
 	svc, ok := s.svcs[sig.Service]
 	if !ok {
 		fail(nil, errorf(http.StatusNotImplemented, "NotImplemented", "service %q is not implemented in the keycycle sandbox (see docs/sandbox.md)", sig.Service))

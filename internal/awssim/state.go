@@ -19,7 +19,9 @@ type tag struct {
 // world is all state of one sandbox; reset and scenario replace it whole.
 type world struct {
 	accounts map[string]*account // by 12-digit id
-	order    []string            // account ids as the scenario listed them
+	// buckets are the S3 buckets of every account, by name (bucket names are global).
+	buckets map[string]*s3Bucket
+	order   []string // account ids as the scenario listed them
 	// creds indexes every credential that can sign a request, by access key id.
 	creds map[string]*credential
 	rng   *rand.Rand
@@ -217,6 +219,7 @@ type secretVersion struct {
 func newWorld(seed uint64) *world {
 	return &world{
 		accounts: map[string]*account{},
+		buckets:  map[string]*s3Bucket{},
 		creds:    map[string]*credential{},
 		rng:      rand.New(rand.NewPCG(seed, seed^0x6b6579637963)),
 		orgs:     newOrgWorld(seed),

@@ -105,6 +105,7 @@ func ExampleMain_help() {
 	//   rotate       rotate one user's access key now, whatever its age (a leaked key)
 	//   check        pre-flight: verify every configured sink and notifier is usable, and report every problem at once
 	//   rotate-self  rotate the access key of your own credentials file profile, verified before it is written
+	//   report       report every user: inventory, compliance (CIS, Security Hub), a forecast of the next days, history (docs/report.md)
 	//   policy       print the least-privilege IAM policy (JSON) a configuration needs, for the member or the hub role
 	//   selftest     prove the whole lifecycle on a throwaway user of the configured account, then remove it (docs/selftest.md)
 	//   sandbox      run the built-in AWS sandbox (IAM, STS, Secrets Manager, SSM, SES, SNS, SQS, Lambda, Organizations) in the foreground

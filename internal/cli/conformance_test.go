@@ -165,6 +165,14 @@ func TestAWSCLIConformance(t *testing.T) {
 		t.Parallel()
 		checkSecretsManager(t, newAWSCLI(t, startSandbox(t)))
 	})
+	t.Run("s3", func(t *testing.T) {
+		t.Parallel()
+		sc := filepath.Join(t.TempDir(), "s3.yaml")
+		if err := os.WriteFile(sc, []byte(s3Scenario), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		checkS3(t, newAWSCLI(t, startSandbox(t, "--scenario", sc)))
+	})
 }
 
 // checkIAM covers users, keys and their last use, STS, the credential report and
@@ -418,4 +426,71 @@ func checkSecretsManager(t *testing.T, aws *awsCLI) {
 	has(get(), put.VersionId, `{"v":2}`, "AWSCURRENT")
 	has(get("--version-stage", "AWSPREVIOUS"), cs.VersionId, `{"v":1}`, "AWSPREVIOUS")
 	aws.fails(aws.op, "ResourceNotFoundException", "secretsmanager", "get-secret-value", "--secret-id", name+"-missing")
+}
+
+// s3Scenario gives the operator's account a bucket and another account one it may not read.
+const s3Scenario = `
+accounts:
+  - id: "111111111111"
+    buckets: [{name: keycycle-reports}]
+  - id: "222222222222"
+    buckets: [{name: someone-elses}]
+`
+
+// checkS3 covers what the scheduled report writes and what a person reads it with: `aws s3 cp`
+// up and down, `aws s3 ls` of buckets, prefixes and keys, and S3's error codes.
+func checkS3(t *testing.T, aws *awsCLI) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "report.html")
+	body := []byte("<!DOCTYPE html><title>keycycle report</title>" + strings.Repeat("x", 70000))
+	if err := os.WriteFile(src, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aws.ok(aws.op, nil, "s3", "cp", src, "s3://keycycle-reports/reports/2026-11-21/report.html", "--content-type", "text/html", "--sse", "AES256")
+	aws.ok(aws.op, nil, "s3", "cp", src, "s3://keycycle-reports/latest.html")
+	got, stderr, err := aws.exec(aws.op, "s3", "ls", "s3://keycycle-reports/")
+	if err != nil || !strings.Contains(got, "PRE reports/") || !strings.Contains(got, "70045 latest.html") || strings.Contains(got, "report.html") {
+		t.Fatalf("s3 ls bucket: %v\n%s%s", err, got, stderr)
+	}
+	got, _, err = aws.exec(aws.op, "s3", "ls", "s3://keycycle-reports/", "--recursive")
+	if err != nil || !strings.Contains(got, "reports/2026-11-21/report.html") || !strings.Contains(got, "latest.html") {
+		t.Fatalf("s3 ls --recursive: %v\n%s", err, got)
+	}
+	got, _, err = aws.exec(aws.op, "s3", "ls")
+	if err != nil || !strings.Contains(got, "keycycle-reports") || strings.Contains(got, "someone-elses") {
+		t.Fatalf("s3 ls: %v\n%s", err, got)
+	}
+	dst := filepath.Join(dir, "back.html")
+	aws.ok(aws.op, nil, "s3", "cp", "s3://keycycle-reports/reports/2026-11-21/report.html", dst)
+	if back, err := os.ReadFile(dst); err != nil || !bytes.Equal(back, body) {
+		t.Fatalf("downloaded %d bytes, want %d (%v)", len(back), len(body), err)
+	}
+	var head struct {
+		ContentType, ServerSideEncryption, ETag string
+		ContentLength                           int
+	}
+	aws.ok(aws.op, &head, "s3api", "head-object", "--bucket", "keycycle-reports", "--key", "reports/2026-11-21/report.html")
+	if head.ContentType != "text/html" || head.ServerSideEncryption != "AES256" || head.ContentLength != len(body) || len(head.ETag) != 34 {
+		t.Fatalf("head-object %+v", head)
+	}
+	var page struct {
+		KeyCount              int
+		IsTruncated           bool
+		NextContinuationToken string
+		Contents              []struct{ Key string }
+	}
+	aws.ok(aws.op, &page, "s3api", "list-objects-v2", "--bucket", "keycycle-reports", "--max-keys", "1", "--no-paginate")
+	if page.KeyCount != 1 || !page.IsTruncated || page.NextContinuationToken == "" || page.Contents[0].Key != "latest.html" {
+		t.Fatalf("first page %+v", page)
+	}
+	aws.ok(aws.op, &page, "s3api", "list-objects-v2", "--bucket", "keycycle-reports", "--max-keys", "1", "--no-paginate",
+		"--continuation-token", page.NextContinuationToken)
+	if page.KeyCount != 1 || page.IsTruncated || page.Contents[0].Key != "reports/2026-11-21/report.html" {
+		t.Fatalf("second page %+v", page)
+	}
+	aws.fails(aws.op, "NoSuchKey", "s3api", "get-object", "--bucket", "keycycle-reports", "--key", "nothing-here", filepath.Join(dir, "x"))
+	aws.fails(aws.op, "NoSuchBucket", "s3api", "list-objects-v2", "--bucket", "no-such-bucket-here")
+	aws.fails(aws.op, "AccessDenied", "s3api", "list-objects-v2", "--bucket", "someone-elses")
+	aws.fails(cred{aws.op.id, "not-the-secret"}, "SignatureDoesNotMatch", "s3api", "list-objects-v2", "--bucket", "keycycle-reports")
+	aws.fails(cred{"AKIAIOSFODNN7EXAMPLE", "x"}, "InvalidAccessKeyId", "s3", "ls", "s3://keycycle-reports/")
 }

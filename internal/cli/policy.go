@@ -22,6 +22,8 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 	account := fs.String("account", "*", "account `id` in the ARNs of the account's own resources")
 	cleanup := fs.Bool("cleanup-queue", false, "hub: the deployment retires old keys through its cleanup queue <name>-cleanup (the CDK construct's cleanupWaitDuration)")
 	singleLevel := fs.Bool("single-level", false, "hub: the deployment has no account queue and planner function (the schedule plans every account itself, as the CDK construct)")
+	reportBucket := fs.String("report-bucket", "", "hub: the S3 `bucket` the schedule writes its report to (KEYCYCLE_REPORT_BUCKET); empty: no report")
+	reportPrefix := fs.String("report-prefix", "", "hub: the `prefix` of the report's keys (KEYCYCLE_REPORT_PREFIX, default keycycle/)")
 	selftestPerms := fs.Bool("selftest", false, "member: add what `keycycle selftest` needs (creating and deleting its throwaway user under /keycycle-selftest/)")
 	checkPerms := fs.Bool("check", false, "member: add what `keycycle check` and apply's pre-flight read to verify senders and topics (ses:GetEmailIdentity, sns:GetTopicAttributes)")
 	return func(_ context.Context, args []string) int {
@@ -40,6 +42,8 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 			Selftest:     *selftestPerms,
 			Check:        *checkPerms,
 			SingleLevel:  *singleLevel,
+			ReportBucket: *reportBucket,
+			ReportPrefix: *reportPrefix,
 		})
 		if err != nil {
 			return usageError(fs, "%v", err)

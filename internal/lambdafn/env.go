@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -41,6 +42,12 @@ const (
 	// EnvConfigYAML is the configuration document itself, for deployments that cannot add a file
 	// (the CloudFormation template); it wins over EnvConfig.
 	EnvConfigYAML = "KEYCYCLE_CONFIG_YAML"
+	// EnvReportBucket turns on the scheduled report (JSON and HTML, SSE-S3 encrypted) in this S3
+	// bucket; EnvReportPrefix starts its keys (default "keycycle/"), EnvReportDays is the
+	// forecast's length (default 30).
+	EnvReportBucket = "KEYCYCLE_REPORT_BUCKET"
+	EnvReportPrefix = "KEYCYCLE_REPORT_PREFIX"
+	EnvReportDays   = "KEYCYCLE_REPORT_DAYS"
 )
 
 // FromEnv builds the handler of a Lambda instance from its environment and configuration file.
@@ -95,6 +102,15 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 	if margin > 0 {
 		h.Margin = secondsDuration(margin)
 	}
+	if b := getenv(EnvReportBucket); b != "" {
+		days := 0
+		if v := getenv(EnvReportDays); v != "" {
+			if days, err = strconv.Atoi(v); err != nil || days < 1 || days > 366 {
+				return nil, fmt.Errorf("%s must be a number of days within 1..366, got %q", EnvReportDays, v)
+			}
+		}
+		h.Reports = Reports{Store: newS3(awsCfg), Bucket: b, Prefix: getenv(EnvReportPrefix), Days: days}
+	}
 	if u := getenv(EnvCleanupQueueURL); u != "" {
 		wait, err := strconv.Atoi(getenv(EnvCleanupWait))
 		if err != nil || wait <= 0 {
@@ -114,6 +130,12 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Handler, error) 
 		return ts, nil
 	}
 	return h, nil
+}
+
+// newS3 is the report bucket's client: path-style addressing on a custom endpoint (the sandbox,
+// which has no per-bucket host names), AWS's virtual-hosted style otherwise.
+func newS3(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil })
 }
 
 func list(v string) []string {

@@ -2,6 +2,7 @@ package lambdafn
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
@@ -37,5 +38,19 @@ func TestFromEnvReadsTheAccountsSectionAndTheEnvironmentWins(t *testing.T) {
 	ts, _ = h.Targets(context.Background())
 	if h.Fleet.Role.Name != "DeployedRole" || len(ts) != 1 || ts[0].AccountID != "333333333333" || h.DryRun {
 		t.Fatalf("the environment must win: role %q, targets %+v, dry run %v", h.Fleet.Role.Name, ts, h.DryRun)
+	}
+	if h.Reports.Bucket != "" {
+		t.Fatalf("no report bucket configured, got %+v", h.Reports)
+	}
+	env[EnvReportBucket], env[EnvReportPrefix], env[EnvReportDays] = "keycycle-reports", "org/", "14"
+	if h, err = FromEnv(context.Background(), getenv); err != nil {
+		t.Fatal(err)
+	}
+	if h.Reports.Bucket != "keycycle-reports" || h.Reports.Prefix != "org/" || h.Reports.Days != 14 || h.Reports.Store == nil {
+		t.Fatalf("reports %+v", h.Reports)
+	}
+	env[EnvReportDays] = "0"
+	if _, err = FromEnv(context.Background(), getenv); err == nil || !strings.Contains(err.Error(), EnvReportDays) {
+		t.Fatalf("bad %s: %v", EnvReportDays, err)
 	}
 }

@@ -74,6 +74,8 @@ type Handler struct {
 	// old keys are retired by the schedule.
 	CleanupQueueURL string
 	CleanupWait     time.Duration
+	// Reports says where the schedule writes its report (report.go); zero: no report.
+	Reports Reports
 	// Margin is how long before the deadline no new work starts (default 30s).
 	Margin time.Duration
 	Now    func() time.Time
@@ -110,6 +112,8 @@ type Report struct {
 	Deferred []string `json:"deferred,omitempty"` // accounts not reached before the deadline
 	Errors   []string `json:"errors,omitempty"`
 	Results  []string `json:"results,omitempty"` // force: one line per step
+	// ReportKeys are the S3 keys of the report the schedule wrote.
+	ReportKeys []string `json:"report_keys,omitempty"`
 }
 
 // Handle serves any of the entry shapes.
@@ -218,6 +222,12 @@ func (h *Handler) Schedule(ctx context.Context) (Report, error) {
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("account %s: enqueue: %v", r.AccountID, err))
 		}
+	}
+	keys, err := h.writeFleetReport(ctx, results)
+	rep.ReportKeys = keys
+	if err != nil {
+		rep.Errors = append(rep.Errors, err.Error())
+		h.log().Error("report not written", "error", err)
 	}
 	h.log().Info("schedule", "accounts", rep.Accounts, "planned", rep.Planned, "enqueued", rep.Enqueued,
 		"deferred", len(rep.Deferred), "errors", len(rep.Errors))

@@ -49,7 +49,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	sb, hub := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, scenario))
+	return newFixtureScenario(t, scenario)
+}
+
+func newFixtureScenario(t *testing.T, sc string) *fixture {
+	t.Helper()
+	sb, hub := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, sc))
 	q := sqs.NewFromConfig(hub)
 	out, err := q.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("keycycle.fifo"),
 		Attributes: map[string]string{"FifoQueue": "true"}})

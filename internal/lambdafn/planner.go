@@ -106,6 +106,10 @@ func (h *Handler) planAccount(ctx context.Context, m AccountMessage) error {
 		return fmt.Errorf("account %s: %w", m.AccountID, err)
 	}
 	h.notifyNotices(ctx, r, m.AccountID, sc)
+	if _, err := h.writeAccountReport(ctx, sc.Account); err != nil {
+		// The plan goes on: a report is no reason to hold back the account's work.
+		h.log().Error("report not written", "account_id", m.AccountID, "error", err)
+	}
 	n, err := h.enqueuePlan(ctx, sc.Plan, sc.Account)
 	h.log().Info("account planned", "account_id", m.AccountID, "users", sc.Stats.Users, "steps", len(sc.Plan.Steps), "enqueued", n)
 	if err != nil {

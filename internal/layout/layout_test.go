@@ -32,6 +32,9 @@ var layers = map[string]string{
 	"internal/awscfg":      "base",
 	"internal/config":      "base",
 	"internal/permissions": "base",
+	// report builds and renders reports: pure decisions plus the audit record type; it writes only
+	// to the io.Writer it is given.
+	"internal/report": "base",
 
 	// adapters: AWS and the outside world; they never import each other.
 	"internal/scan":     "adapter",

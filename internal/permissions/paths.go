@@ -321,6 +321,15 @@ var paths = []Path{
 			return when(s.Engine == EngineLambda, scope{Resources: s.queues()})
 		},
 	},
+	{Sid: "WriteReport", Role: Hub, Code: "internal/lambdafn (report.go): the schedule, and the planners of the two-level fan-out",
+		Why: "write the scheduled report (JSON and HTML, dated and latest) under the report prefix of the report bucket",
+		Actions: []Action{
+			{Name: "s3:PutObject"},
+		},
+		scope: func(s *Settings) []scope {
+			return when(s.Engine == EngineLambda && s.ReportBucket != "", scope{Resources: []string{s.reportObjectsARN()}})
+		},
+	},
 	// Selftest (`keycycle policy --selftest`): on top of the member policy, the throwaway user.
 	{Sid: "SelftestUser", Role: Selftest, Code: "internal/selftest",
 		Why: "create the throwaway selftest user under path /keycycle-selftest/ with a key and a console password, drive keycycle through its lifecycle, and delete it",

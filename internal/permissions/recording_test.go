@@ -46,11 +46,15 @@ const (
 // and two member accounts with the member role. In A: alice is due and can receive encrypted
 // mail, fragile is due under a rule whose delivery fails (a rollback), soon gets a warning,
 // forced is young (force-rotated). In B: bob is due.
+// reportBucket is the hub's report bucket in the run with every sink.
+const reportBucket = "keycycle-reports"
+
 const recordingScenario = `
 start: 2026-11-21T09:00:00Z
 accounts:
   - id: "111111111111"
     alias: hub
+    buckets: [{name: keycycle-reports}]
     queues:
       - {name: keycycle-dlq.fifo, attributes: {FifoQueue: "true"}}
       - {name: keycycle.fifo, attributes: {FifoQueue: "true", VisibilityTimeout: "900"}}
@@ -172,7 +176,12 @@ func TestPolicyIsExactlyWhatTheCodeCalls(t *testing.T) {
 			}
 			for _, role := range roles {
 				// The run with every sink also has the cleanup queue (the CDK construct's short waits).
-				doc, err := permissions.Policy(cfg, role, permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify, Check: tc.notify})
+				// ... and the report bucket.
+				o := permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify, Check: tc.notify}
+				if tc.notify {
+					o.ReportBucket = reportBucket
+				}
+				doc, err := permissions.Policy(cfg, role, o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -316,6 +325,7 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 			t.Fatal(err)
 		}
 		env[lambdafn.EnvCleanupQueueURL], env[lambdafn.EnvCleanupWait] = aws.ToString(cq.QueueUrl), "300"
+		env[lambdafn.EnvReportBucket] = reportBucket
 	}
 	switch discovery {
 	case permissions.DiscoverOUs:

@@ -70,6 +70,10 @@ type Options struct {
 	// SingleLevel: the deployment has no account queue and planner function (the schedule plans
 	// every account itself, as the CDK construct deploys it). Lambda engine only.
 	SingleLevel bool
+	// ReportBucket is the S3 bucket the schedule writes its report to (KEYCYCLE_REPORT_BUCKET);
+	// empty: no report. ReportPrefix starts the report's keys (KEYCYCLE_REPORT_PREFIX, default
+	// "keycycle/"). Lambda engine only.
+	ReportBucket, ReportPrefix string
 }
 
 // Defaults of Options.
@@ -465,7 +469,30 @@ func (o Options) Validate() error {
 	if strings.ContainsAny(o.Name, " /:*") {
 		return fmt.Errorf("name %q: letters, digits, - and _ only", o.Name)
 	}
+	if o.ReportBucket != "" && !reportBucketRE.MatchString(o.ReportBucket) {
+		return fmt.Errorf("report bucket %q is not an S3 bucket name", o.ReportBucket)
+	}
+	if strings.ContainsAny(o.ReportPrefix, "*?") {
+		return fmt.Errorf("report prefix %q: no wildcards", o.ReportPrefix)
+	}
 	return nil
+}
+
+var reportBucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// DefaultReportPrefix starts the keys of the scheduled report (internal/lambdafn).
+const DefaultReportPrefix = "keycycle/"
+
+// reportObjectsARN is the ARN pattern of the report's objects.
+func (s *Settings) reportObjectsARN() string {
+	p := s.ReportPrefix
+	if p == "" {
+		p = DefaultReportPrefix
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return "arn:" + s.Partition + ":s3:::" + s.ReportBucket + "/" + p + "*"
 }
 
 func namedThresholds(cfg *config.Config) []policy.Thresholds {

@@ -159,7 +159,7 @@ test('cdk-nag AwsSolutions: no unsuppressed finding on the construct', () => {
 
 test('cdk-nag AwsSolutions: no unsuppressed finding on deploy/cloudformation', () => {
   for (const [file, parameters] of [
-    ['keycycle.yaml', { CodeS3Bucket: 'artifacts', CreateSNSTopic: 'true', CreateKMSKey: 'true', AWSOrgID: 'o-abc123def4' }],
+    ['keycycle.yaml', { CodeS3Bucket: 'artifacts', CreateSNSTopic: 'true', CreateKMSKey: 'true', AWSOrgID: 'o-abc123def4', CreateReportBucket: 'true' }],
     ['member-role.yaml', { HubRoleArn: 'arn:aws:iam::210987654321:role/keycycle-hub' }],
   ] as const) {
     const stack = newStack();
