@@ -281,18 +281,25 @@ func historyTitle(h History) string {
 	return t
 }
 
+// historyCells are the key ("old -> new" for a rotation) and the detail (reason, then any error)
+// of a history entry, as the table and Markdown forms show them.
+func historyCells(e HistoryEntry) (key, detail string) {
+	key = e.Key
+	if e.NewKey != "" {
+		key += " -> " + e.NewKey
+	}
+	detail = e.Reason
+	if e.Error != "" {
+		detail = strings.TrimSpace(detail + " error: " + e.Error)
+	}
+	return key, detail
+}
+
 func writeHistoryTable(ew *errWriter, h History) {
 	ew.printf("%s: %d records\n", historyTitle(h), len(h.Entries))
 	tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
 	for _, e := range h.Entries {
-		key := e.Key
-		if e.NewKey != "" {
-			key += " -> " + e.NewKey
-		}
-		detail := e.Reason
-		if e.Error != "" {
-			detail = strings.TrimSpace(detail + " error: " + e.Error)
-		}
+		key, detail := historyCells(e)
 		if e.DryRun {
 			detail = "(dry run) " + detail
 		}
@@ -476,14 +483,7 @@ func writeHistoryMarkdown(ew *errWriter, h History, row func(...string), sep fun
 	row("Time", "Account", "User", "Action", "Event", "Outcome", "Key", "Detail")
 	sep(8)
 	for _, e := range h.Entries {
-		key := e.Key
-		if e.NewKey != "" {
-			key += " -> " + e.NewKey
-		}
-		detail := e.Reason
-		if e.Error != "" {
-			detail = strings.TrimSpace(detail + " error: " + e.Error)
-		}
+		key, detail := historyCells(e)
 		row(fmtMinute(e.Time), e.AccountID, e.User, e.Action, e.Event, e.Outcome, key, detail)
 	}
 }
