@@ -66,7 +66,7 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	}
 	if e.DryRun {
 		probe := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}
-		d := newDelivery(ds, probe, SinkDryRun)
+		d := keyDelivery(ds, probe, SinkDryRun)
 		return Result{Step: st, Outcome: DryRun, Detail: "would rotate: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
 	}
 
@@ -113,8 +113,8 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 
 	// 4. Stage in every sink, the primary first. Until the primary holds it, the secret exists
 	// only in memory.
-	d := newDelivery(ds, k, SinkNotTried)
-	if err := e.stage(ctx, st, rotationID, k, d, 0); err != nil {
+	d := keyDelivery(ds, k, SinkNotTried)
+	if err := e.stage(ctx, st, rotationID, d, 0); err != nil {
 		return e.rollback(ctx, st, rotationID, intent, k, d, "delivery to a required sink failed", err)
 	}
 
@@ -131,7 +131,7 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 // next run resumes instead of rolling back. A failure of another required sink rolls back.
 func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, d *delivery, outcome Outcome) Result {
 	loc := d.res[0].Location
-	if f := e.promote(ctx, st, rotationID, k, d); f != nil {
+	if f := e.promote(ctx, st, rotationID, d); f != nil {
 		if f.index == 0 {
 			e.release(ctx, st.User, intent)
 			e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) {
@@ -177,7 +177,7 @@ func (d *delivery) ledgerTags(prefix string) []string {
 // rollback undoes a rotation whose key is not (usably) delivered: undo what the sinks can undo,
 // delete the new key, clear the intent. The old key was never touched.
 func (e *Executor) rollback(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, d *delivery, why string, cause error) Result {
-	abortErr := e.abort(ctx, k, d)
+	abortErr := e.abort(ctx, d)
 	delErr := e.removeKey(ctx, st.User, k.KeyID)
 	if delErr == nil {
 		e.clearIntent(ctx, st.User, intent, d.ledgerTags(e.StatePrefix)...)
@@ -404,7 +404,7 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 		}
 		k.Secret = sec
 		// The primary holds the key already; push sinks that the delivery record names got it too.
-		d := newDelivery(ds, k, SinkNotTried)
+		d := keyDelivery(ds, k, SinkNotTried)
 		d.phase[0] = staged
 		d.led = parseLedger(s.tags[ledgerTag(e.StatePrefix)])
 		if d.led.key != k.KeyID {
@@ -423,7 +423,7 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 				d.phase[i], d.res[i].Outcome = skipped, SinkAlready
 			}
 		}
-		if err := e.stage(ctx, step, rotationID, k, d, 1); err != nil {
+		if err := e.stage(ctx, step, rotationID, d, 1); err != nil {
 			r := e.rollback(ctx, step, rotationID, raw, k, d, "delivery to a required sink failed", err)
 			r.Step = st
 			return r, true
