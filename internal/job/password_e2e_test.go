@@ -298,16 +298,7 @@ func TestFailedPasswordUpdateLeavesTheOldPasswordAndDeliversNothing(t *testing.T
 // TestPasswordDeliveryThroughEverySink: stores keep the password in their own secret or
 // parameter, the owner gets it encrypted, the webhook a pointer, the Lambda handler nothing.
 func TestPasswordDeliveryThroughEverySink(t *testing.T) {
-	d := newDeliveryEnv(t, awssimtest.WithScenarioYAML(t, strings.Replace(deliveryScenario, "    functions:", `      - name: human
-        tags: {owner: human@example.com}
-        mfa: true
-        login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
-    functions:`, 1)))
-	ctx := context.Background()
-	if _, err := iam.NewFromConfig(d.cfg).TagUser(ctx, &iam.TagUserInput{UserName: aws.String("human"),
-		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(d.id.Recipient().String())}}}); err != nil {
-		t.Fatal(err)
-	}
+	d := newPasswordDeliveryEnv(t)
 	res := d.applyWith(t, config.Delivery{Sinks: d.sinks("secretsmanager", "ssm", "lambda", "webhook", "email")})
 	r := passwordResult(t, res, "human", plan.Rotate)
 	want := map[string]rotation.SinkOutcome{"secretsmanager": rotation.SinkDelivered, "ssm": rotation.SinkDelivered,
@@ -554,15 +545,7 @@ func leaks(text, secret string) bool {
 // promote stops the promotion; the password is changed (it cannot be rolled back) and held by the
 // primary, but the sinks after the failed one withdraw what they staged and send nothing.
 func TestPasswordRequiredSinkFailureStopsThePromotion(t *testing.T) {
-	d := newDeliveryEnv(t, awssimtest.WithScenarioYAML(t, strings.Replace(deliveryScenario, "    functions:", `      - name: human
-        tags: {owner: human@example.com}
-        mfa: true
-        login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
-    functions:`, 1)))
-	if _, err := iam.NewFromConfig(d.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("human"),
-		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(d.id.Recipient().String())}}}); err != nil {
-		t.Fatal(err)
-	}
+	d := newPasswordDeliveryEnv(t)
 	d.hook.SetStatus(http.StatusInternalServerError)
 	r := passwordResult(t, d.applyWith(t, config.Delivery{Sinks: d.sinks("secretsmanager", "webhook", "ssm", "email")}), "human", plan.Rotate)
 	want := map[string]rotation.SinkOutcome{"secretsmanager": rotation.SinkDelivered, "webhook": rotation.SinkFailed,
@@ -587,4 +570,20 @@ func TestPasswordRequiredSinkFailureStopsThePromotion(t *testing.T) {
 			t.Fatal("a sink after the failed required one sent the password")
 		}
 	}
+}
+
+// newPasswordDeliveryEnv is the delivery environment with user human, whose console password is
+// due and whose owner has an encryption key.
+func newPasswordDeliveryEnv(t *testing.T) *deliveryEnv {
+	t.Helper()
+	d := newDeliveryEnv(t, awssimtest.WithScenarioYAML(t, strings.Replace(deliveryScenario, "    functions:", `      - name: human
+        tags: {owner: human@example.com}
+        mfa: true
+        login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
+    functions:`, 1)))
+	if _, err := iam.NewFromConfig(d.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("human"),
+		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(d.id.Recipient().String())}}}); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

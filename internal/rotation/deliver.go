@@ -125,14 +125,17 @@ func (e *Executor) deliveries(st plan.Step) ([]Delivery, error) {
 
 // keyDelivery is the delivery of a new access key to ds.
 func keyDelivery(ds []Delivery, k secret.AccessKey, outcome SinkOutcome) *delivery {
-	d := newDelivery(ds, outcome, func(s Sink) *target {
-		return &target{location: s.Location(k),
-			stage:   func(ctx context.Context) error { return s.Stage(ctx, k) },
-			promote: func(ctx context.Context) error { return s.Promote(ctx, k) },
-			abort:   func(ctx context.Context) error { return s.Abort(ctx, k) }}
-	})
+	d := newDelivery(ds, outcome, func(s Sink) *target { return bind(s.Location(k), k, s.Stage, s.Promote, s.Abort) })
 	d.newKey, d.ledger = k.KeyID, true
 	return d
+}
+
+// bind is the target of a sink's phases for the secret v.
+func bind[T any](location string, v T, stage, promote, abort func(context.Context, T) error) *target {
+	with := func(phase func(context.Context, T) error) func(context.Context) error {
+		return func(ctx context.Context) error { return phase(ctx, v) }
+	}
+	return &target{location: location, stage: with(stage), promote: with(promote), abort: with(abort)}
 }
 
 func newDelivery(ds []Delivery, outcome SinkOutcome, of func(Sink) *target) *delivery {

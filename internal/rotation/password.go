@@ -124,10 +124,7 @@ func passwordDelivery(ds []Delivery, p secret.Password, outcome SinkOutcome) *de
 		if !ok {
 			return nil
 		}
-		return &target{location: ps.PasswordLocation(p),
-			stage:   func(ctx context.Context) error { return ps.StagePassword(ctx, p) },
-			promote: func(ctx context.Context) error { return ps.PromotePassword(ctx, p) },
-			abort:   func(ctx context.Context) error { return ps.AbortPassword(ctx, p) }}
+		return bind(ps.PasswordLocation(p), p, ps.StagePassword, ps.PromotePassword, ps.AbortPassword)
 	})
 }
 
