@@ -83,10 +83,29 @@ func deliveryOf(cred plan.Credential, ds []Delivery) *delivery {
 	return keyDelivery(ds, testKey, SinkNotTried)
 }
 
-func testExecutor(log *bytes.Buffer) (*Executor, *tagIAM) {
-	f := &tagIAM{}
-	return &Executor{AccountID: "111111111111", IAM: f, Now: func() time.Time { return time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC) },
-		StatePrefix: "keycycle:", Attempts: 1, Backoff: time.Microsecond, Audit: audit.NewWriter(log)}, f
+// run is one delivery of cred to ds, staged and promoted, with prepare applied first.
+type run struct {
+	e     *Executor
+	iam   *tagIAM
+	audit bytes.Buffer
+	st    plan.Step
+	d     *delivery
+	fail  *promoteFailure
+}
+
+func deliver(t *testing.T, cred plan.Credential, ds []Delivery, prepare func(*delivery)) *run {
+	t.Helper()
+	r := &run{iam: &tagIAM{}, st: plan.Step{AccountID: "111111111111", User: "alice", Credential: cred}, d: deliveryOf(cred, ds)}
+	r.e = &Executor{AccountID: "111111111111", IAM: r.iam, Now: func() time.Time { return time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC) },
+		StatePrefix: "keycycle:", Attempts: 1, Backoff: time.Microsecond, Audit: audit.NewWriter(&r.audit)}
+	if prepare != nil {
+		prepare(r.d)
+	}
+	if err := r.e.stage(context.Background(), r.st, "r", r.d, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.fail = r.e.promote(context.Background(), r.st, "r", r.d)
+	return r
 }
 
 func outcomes(d *delivery) []SinkOutcome {
@@ -108,14 +127,8 @@ func TestRequiredPromoteFailureStopsEveryCredential(t *testing.T) {
 				{Sink: &push{keyOnly{name: "hook", fail: "promote", log: &calls}}, Required: true},
 				{Sink: &push{keyOnly{name: "mail", log: &calls}}, Required: true},
 			}
-			var buf bytes.Buffer
-			e, _ := testExecutor(&buf)
-			st := plan.Step{AccountID: "111111111111", User: "alice", Credential: cred}
-			d := deliveryOf(cred, ds)
-			if err := e.stage(context.Background(), st, "r", d, 0); err != nil {
-				t.Fatal(err)
-			}
-			f := e.promote(context.Background(), st, "r", d)
+			r := deliver(t, cred, ds, nil)
+			d, f := r.d, r.fail
 			if f == nil || f.index != 1 || !strings.Contains(f.err.Error(), "deliver to hook") {
 				t.Fatalf("promote failure %+v, want the hook's", f)
 			}
@@ -127,7 +140,7 @@ func TestRequiredPromoteFailureStopsEveryCredential(t *testing.T) {
 				t.Fatalf("outcomes %v, want %v", got, want)
 			}
 			// Withdrawing what is only staged leaves the primary and the failed sink alone.
-			if err := e.abort(context.Background(), d, staged); err != nil {
+			if err := r.e.abort(context.Background(), d, staged); err != nil {
 				t.Fatal(err)
 			}
 			if calls[len(calls)-1] != "abort mail" || slices.Contains(calls, "abort primary") {
@@ -146,18 +159,12 @@ func TestSinkWithoutTheCapabilityIsNotApplicable(t *testing.T) {
 				{Sink: &store{push{keyOnly{name: "primary", log: &calls}}}, Required: true},
 				{Sink: &keyOnly{name: "lambda", log: &calls}, Required: true},
 			}
-			var buf bytes.Buffer
-			e, _ := testExecutor(&buf)
-			st := plan.Step{AccountID: "111111111111", User: "alice", Credential: cred}
-			d := deliveryOf(cred, ds)
-			if err := e.stage(context.Background(), st, "r", d, 0); err != nil {
-				t.Fatal(err)
+			r := deliver(t, cred, ds, nil)
+			if r.fail != nil {
+				t.Fatal(r.fail.err)
 			}
-			if f := e.promote(context.Background(), st, "r", d); f != nil {
-				t.Fatal(f.err)
-			}
-			if d.res[1].Outcome != want {
-				t.Fatalf("lambda: %s, want %s", d.res[1].Outcome, want)
+			if d := r.d; d.res[1].Outcome != want {
+				t.Fatalf("lambda: %s, want %s", r.d.res[1].Outcome, want)
 			}
 			if called := slices.Contains(calls, "stage lambda"); called != (want == SinkDelivered) {
 				t.Fatalf("calls %v", calls)
@@ -177,17 +184,13 @@ func TestKeyDeliveryRecordsPushSinksAndNamesTheKey(t *testing.T) {
 				{Sink: &push{keyOnly{name: "sent", log: &calls}}, Required: true},
 				{Sink: &push{keyOnly{name: "hook", log: &calls}}, Required: true},
 			}
-			var buf bytes.Buffer
-			e, f := testExecutor(&buf)
-			st := plan.Step{AccountID: "111111111111", User: "alice", Credential: cred}
-			d := deliveryOf(cred, ds)
-			d.led = ledger{key: testKey.KeyID, sinks: []string{"sent"}} // an earlier run sent it
-			if err := e.stage(context.Background(), st, "r", d, 0); err != nil {
-				t.Fatal(err)
+			r := deliver(t, cred, ds, func(d *delivery) {
+				d.led = ledger{key: testKey.KeyID, sinks: []string{"sent"}} // an earlier run sent it
+			})
+			if r.fail != nil {
+				t.Fatal(r.fail.err)
 			}
-			if f := e.promote(context.Background(), st, "r", d); f != nil {
-				t.Fatal(f.err)
-			}
+			d, f, buf := r.d, r.iam, &r.audit
 			key := cred == plan.AccessKey
 			if got := d.res[1].Outcome; (got == SinkAlready) != key || slices.Contains(calls, "promote sent") == key {
 				t.Fatalf("sink sent before: %s, calls %v", got, calls)
