@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -335,7 +334,7 @@ func TestConcurrentAppliesRotateOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := e.runner()
-			r.LockScope = fmt.Sprintf("process-%d", i) // three separate processes: no shared lock
+			r.Locker = rotation.NewMemLocker() // three separate processes: no shared lock
 			_, _ = r.Apply(context.Background(), p, false)
 		}()
 	}

@@ -59,8 +59,8 @@ type Runner struct {
 	RunID string
 	// ReportPoll is the credential report poll interval (default 2s).
 	ReportPoll time.Duration
-	// LockScope is rotation.Executor.LockScope: empty for real runs.
-	LockScope string
+	// Locker is rotation.Executor.Locker: nil for real runs (one per process).
+	Locker rotation.Locker
 	// Notify says who hears about a run (notify.go).
 	Notify Notify
 	// Passwords says how new console passwords are set and stored; nil: config.DefaultPasswords()
@@ -230,7 +230,7 @@ func (r *Runner) apply(ctx context.Context, p plan.Plan, dryRun bool, rules *pol
 		Now:         r.now,
 		StatePrefix: r.Rules.Tags.StatePrefix,
 		RunID:       runID,
-		LockScope:   r.LockScope,
+		Locker:      r.Locker,
 		DryRun:      dryRun,
 		Audit:       r.Audit,
 		Log:         r.log(),

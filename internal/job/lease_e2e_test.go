@@ -79,8 +79,8 @@ func TestLiveLeaseIsLeftToItsOwner(t *testing.T) {
 
 	ha, hb := newHooked(), newHooked()
 	a, b := e.runner(), e.runner()
-	a.AWS, a.RunID, a.LockScope = ha.config(e.cfg), "run-a", "process-a"
-	b.AWS, b.RunID, b.LockScope = hb.config(e.cfg), "run-b", "process-b"
+	a.AWS, a.RunID, a.Locker = ha.config(e.cfg), "run-a", rotation.NewMemLocker()
+	b.AWS, b.RunID, b.Locker = hb.config(e.cfg), "run-b", rotation.NewMemLocker()
 
 	var bRes []rotation.Result
 	ha.before["CreateAccessKey"] = func(int) {
@@ -118,7 +118,7 @@ func TestLiveLeaseIsLeftToItsOwner(t *testing.T) {
 		t.Fatalf("plan during the lease: %+v", fresh.Steps)
 	}
 	c := e.runner()
-	c.LockScope = "process-c"
+	c.Locker = rotation.NewMemLocker()
 	if res, err := c.Apply(context.Background(), p, false); err != nil || outcomes(res)[rotation.Busy] != 1 {
 		t.Fatalf("saved plan during the lease: %+v %v", res, err)
 	}
@@ -148,8 +148,8 @@ func TestPendingSecretIsResumedAfterAConcurrentRun(t *testing.T) {
 	p := e.plan(t)
 	ha, hb := newHooked(), newHooked()
 	a, b := e.runner(), e.runner()
-	a.AWS, a.RunID, a.LockScope = ha.config(e.cfg), "run-a", "process-a"
-	b.AWS, b.RunID, b.LockScope = hb.config(e.cfg), "run-b", "process-b"
+	a.AWS, a.RunID, a.Locker = ha.config(e.cfg), "run-a", rotation.NewMemLocker()
+	b.AWS, b.RunID, b.Locker = hb.config(e.cfg), "run-b", rotation.NewMemLocker()
 	var bRes []rotation.Result
 	ha.before["UpdateSecretVersionStage"] = func(int) {
 		// A stored its key as pending and is about to promote it: B runs now.
@@ -328,8 +328,8 @@ func TestSimultaneousIntentsKeepTheWinnersKeyGuarded(t *testing.T) {
 	p := e.plan(t)
 	ha, hb := newHooked(), newHooked()
 	a, b := e.runner(), e.runner()
-	a.AWS, a.RunID, a.LockScope = ha.config(e.cfg), "run-a", "process-a"
-	b.AWS, b.RunID, b.LockScope = hb.config(e.cfg), "run-b", "process-b"
+	a.AWS, a.RunID, a.Locker = ha.config(e.cfg), "run-a", rotation.NewMemLocker()
+	b.AWS, b.RunID, b.Locker = hb.config(e.cfg), "run-b", rotation.NewMemLocker()
 	bReady, aConfirmed, bConfirmed, aCreated := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
 	wait := func(ch chan struct{}, what string) {
 		select {

@@ -298,16 +298,7 @@ func TestFailedPasswordUpdateLeavesTheOldPasswordAndDeliversNothing(t *testing.T
 // TestPasswordDeliveryThroughEverySink: stores keep the password in their own secret or
 // parameter, the owner gets it encrypted, the webhook a pointer, the Lambda handler nothing.
 func TestPasswordDeliveryThroughEverySink(t *testing.T) {
-	d := newDeliveryEnv(t, awssimtest.WithScenarioYAML(t, strings.Replace(deliveryScenario, "    functions:", `      - name: human
-        tags: {owner: human@example.com}
-        mfa: true
-        login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
-    functions:`, 1)))
-	ctx := context.Background()
-	if _, err := iam.NewFromConfig(d.cfg).TagUser(ctx, &iam.TagUserInput{UserName: aws.String("human"),
-		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(d.id.Recipient().String())}}}); err != nil {
-		t.Fatal(err)
-	}
+	d := newPasswordDeliveryEnv(t)
 	res := d.applyWith(t, config.Delivery{Sinks: d.sinks("secretsmanager", "ssm", "lambda", "webhook", "email")})
 	r := passwordResult(t, res, "human", plan.Rotate)
 	want := map[string]rotation.SinkOutcome{"secretsmanager": rotation.SinkDelivered, "ssm": rotation.SinkDelivered,
@@ -548,4 +539,51 @@ func leaks(text, secret string) bool {
 	js, _ := json.Marshal(secret)
 	return strings.Contains(text, secret) || strings.Contains(text, strings.Trim(string(js), `"`)) ||
 		strings.Contains(text, html.EscapeString(secret))
+}
+
+// TestPasswordRequiredSinkFailureStopsThePromotion: as for a key, a required sink that fails to
+// promote stops the promotion; the password is changed (it cannot be rolled back) and held by the
+// primary, but the sinks after the failed one withdraw what they staged and send nothing.
+func TestPasswordRequiredSinkFailureStopsThePromotion(t *testing.T) {
+	d := newPasswordDeliveryEnv(t)
+	d.hook.SetStatus(http.StatusInternalServerError)
+	r := passwordResult(t, d.applyWith(t, config.Delivery{Sinks: d.sinks("secretsmanager", "webhook", "ssm", "email")}), "human", plan.Rotate)
+	want := map[string]rotation.SinkOutcome{"secretsmanager": rotation.SinkDelivered, "webhook": rotation.SinkFailed,
+		"ssm": rotation.SinkWithdrawn, "email": rotation.SinkNotTried}
+	got := sinkOutcomes(r)
+	for name, o := range want {
+		if got[name] != o {
+			t.Fatalf("sink outcomes %v, want %v (%s)", got, want, r.Detail)
+		}
+	}
+	if r.Outcome != rotation.Failed || !strings.Contains(r.Detail, "required delivery to webhook failed") {
+		t.Fatalf("rotate: %s %s %v", r.Outcome, r.Detail, r.Err)
+	}
+	if pw := storedPassword(t, d.env, "human", "AWSCURRENT").Password; pw == "" || !d.sb.PasswordIs(acct, "human", pw) {
+		t.Fatal("the primary does not hold the password in force")
+	}
+	if _, ok := readParameter(t, d.env, "/keycycle/"+acct+"/human/console"); ok {
+		t.Fatal("a sink after the failed required one holds the password")
+	}
+	for _, m := range d.sb.Outbox().Emails {
+		if m.To[0] == "human@example.com" {
+			t.Fatal("a sink after the failed required one sent the password")
+		}
+	}
+}
+
+// newPasswordDeliveryEnv is the delivery environment with user human, whose console password is
+// due and whose owner has an encryption key.
+func newPasswordDeliveryEnv(t *testing.T) *deliveryEnv {
+	t.Helper()
+	d := newDeliveryEnv(t, awssimtest.WithScenarioYAML(t, strings.Replace(deliveryScenario, "    functions:", `      - name: human
+        tags: {owner: human@example.com}
+        mfa: true
+        login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
+    functions:`, 1)))
+	if _, err := iam.NewFromConfig(d.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("human"),
+		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(d.id.Recipient().String())}}}); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -63,25 +63,56 @@ const (
 	untouched phase = iota
 	staged
 	promoted
-	skipped // optional and failed, or delivered by an earlier run: not promoted
+	skipped // optional and failed, not applicable, or delivered by an earlier run: not promoted
 )
+
+// The delivery engine (stage, promote, abort) is one for every credential: what differs is the
+// target each sink offers (an access key through Sink, a console password through PasswordSink)
+// and these options of the delivery, each tested in the job e2e tests:
+//   - a sink without the credential's capability is left out (not-applicable: passwords);
+//   - with ledger, a push sink's delivery is recorded on the user, so that a resumed rotation
+//     sends it the key once (keys; a password rotation is never resumed);
+//   - newKey names the new key in the sink audit records (keys).
+//
+// Both stop the promotion at the first required sink that fails: a key rotation then rolls back;
+// a password rotation, which cannot undo the change, withdraws what the later sinks staged and
+// reports the failure, so that no sink past a failed required one delivers a password the owner
+// was not told about.
+
+// target is one sink's phases for the credential of a rotation.
+type target struct {
+	location              string
+	stage, promote, abort func(ctx context.Context) error
+}
 
 // delivery tracks the sinks of one rotation.
 type delivery struct {
-	ds    []Delivery
-	res   []SinkResult
-	phase []phase
-	led   ledger
+	ds     []Delivery
+	ts     []*target // nil: the sink does not take this credential
+	res    []SinkResult
+	phase  []phase
+	newKey inventory.KeyID
+	ledger bool
+	led    ledger
 }
 
-// deliveries returns the sinks of a rotate step, checking the primary sink's contract.
-func (e *Executor) deliveries(st plan.Step) ([]Delivery, error) {
+// sinksOf returns the sinks of a step, in order.
+func (e *Executor) sinksOf(st plan.Step) ([]Delivery, error) {
 	if e.Sinks == nil {
 		return nil, errors.New("no sinks configured")
 	}
 	ds := e.Sinks(st)
 	if len(ds) == 0 {
 		return nil, fmt.Errorf("rule %q delivers to no sink", st.Rule)
+	}
+	return ds, nil
+}
+
+// deliveries returns the sinks of a rotate step, checking the primary sink's contract.
+func (e *Executor) deliveries(st plan.Step) ([]Delivery, error) {
+	ds, err := e.sinksOf(st)
+	if err != nil {
+		return nil, err
 	}
 	p := ds[0].Sink
 	_, holder := p.(Holder)
@@ -92,10 +123,30 @@ func (e *Executor) deliveries(st plan.Step) ([]Delivery, error) {
 	return ds, nil
 }
 
-func newDelivery(ds []Delivery, k secret.AccessKey, outcome SinkOutcome) *delivery {
-	d := &delivery{ds: ds, res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
+// keyDelivery is the delivery of a new access key to ds.
+func keyDelivery(ds []Delivery, k secret.AccessKey, outcome SinkOutcome) *delivery {
+	d := newDelivery(ds, outcome, func(s Sink) *target { return bind(s.Location(k), k, s.Stage, s.Promote, s.Abort) })
+	d.newKey, d.ledger = k.KeyID, true
+	return d
+}
+
+// bind is the target of a sink's phases for the secret v.
+func bind[T any](location string, v T, stage, promote, abort func(context.Context, T) error) *target {
+	with := func(phase func(context.Context, T) error) func(context.Context) error {
+		return func(ctx context.Context) error { return phase(ctx, v) }
+	}
+	return &target{location: location, stage: with(stage), promote: with(promote), abort: with(abort)}
+}
+
+func newDelivery(ds []Delivery, outcome SinkOutcome, of func(Sink) *target) *delivery {
+	d := &delivery{ds: ds, ts: make([]*target, len(ds)), res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
 	for i, x := range ds {
-		d.res[i] = SinkResult{Name: x.Sink.Name(), Location: x.Sink.Location(k), Required: x.Required, Outcome: outcome}
+		d.res[i] = SinkResult{Name: x.Sink.Name(), Required: x.Required, Outcome: outcome}
+		if d.ts[i] = of(x.Sink); d.ts[i] == nil {
+			d.res[i].Outcome, d.phase[i] = SinkNotApplicable, skipped
+			continue
+		}
+		d.res[i].Location = d.ts[i].location
 	}
 	return d
 }
@@ -118,16 +169,17 @@ func (d *delivery) failedOptional() []string {
 }
 
 // call runs one sink phase, retried unless the sink retries itself.
-func (e *Executor) call(ctx context.Context, s Sink, fn func() error) error {
+func (e *Executor) call(ctx context.Context, s Sink, fn func(context.Context) error) error {
 	if r, ok := s.(Retrier); ok && r.RetriesItself() {
-		return fn()
+		return fn(ctx)
 	}
-	return e.retry(ctx, fn)
+	return e.retry(ctx, func() error { return fn(ctx) })
 }
 
-func (e *Executor) sinkEvent(st plan.Step, rotationID, event string, outcome Outcome, k secret.AccessKey, r SinkResult) {
+func (e *Executor) sinkEvent(st plan.Step, rotationID, event string, outcome Outcome, d *delivery, i int) {
+	r := d.res[i]
 	e.audit(st, rotationID, event, outcome, func(rec *audit.Record) {
-		rec.NewKeyID, rec.Sink, rec.Sinks = k.KeyID.Raw(), r.Name, []audit.SinkOutcome{r.audit()}
+		rec.NewKeyID, rec.Sink, rec.Sinks = d.newKey.Raw(), r.Name, []audit.SinkOutcome{r.audit()}
 		if r.Err != nil {
 			rec.Error = r.Err.Error()
 		}
@@ -136,23 +188,22 @@ func (e *Executor) sinkEvent(st plan.Step, rotationID, event string, outcome Out
 
 // stage stages sinks from index from on, in order. It returns the first required sink's error; an
 // optional sink's failure is recorded and that sink is left out of the promotion.
-func (e *Executor) stage(ctx context.Context, st plan.Step, rotationID string, k secret.AccessKey, d *delivery, from int) error {
+func (e *Executor) stage(ctx context.Context, st plan.Step, rotationID string, d *delivery, from int) error {
 	for i := from; i < len(d.ds); i++ {
 		if d.phase[i] == skipped {
 			continue
 		}
-		s := d.ds[i].Sink
 		d.phase[i] = staged // Abort on rollback even when Stage failed half-way
-		if err := e.call(ctx, s, func() error { return s.Stage(ctx, k) }); err != nil {
+		if err := e.call(ctx, d.ds[i].Sink, d.ts[i].stage); err != nil {
 			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
-			e.sinkEvent(st, rotationID, "sink_failed", Failed, k, d.res[i])
+			e.sinkEvent(st, rotationID, "sink_failed", Failed, d, i)
 			if d.ds[i].Required {
-				return fmt.Errorf("stage in %s: %w", s.Name(), err)
+				return fmt.Errorf("stage in %s: %w", d.res[i].Name, err)
 			}
 			d.phase[i] = skipped
 			continue
 		}
-		e.sinkEvent(st, rotationID, "secret_staged", Done, k, d.res[i])
+		e.sinkEvent(st, rotationID, "secret_staged", Done, d, i)
 	}
 	return nil
 }
@@ -164,24 +215,24 @@ type promoteFailure struct {
 }
 
 // promote promotes every staged sink in order: the primary first, so that a handler invoked
-// later (the Lambda contract) finds the key current in it. Push sinks already delivered by an
-// earlier run (the delivery record) are not sent again. It stops at the first required failure.
-func (e *Executor) promote(ctx context.Context, st plan.Step, rotationID string, k secret.AccessKey, d *delivery) *promoteFailure {
+// later (the Lambda contract) finds the secret current in it. With the ledger, push sinks already
+// delivered by an earlier run are not sent again. It stops at the first required failure.
+func (e *Executor) promote(ctx context.Context, st plan.Step, rotationID string, d *delivery) *promoteFailure {
 	for i := range d.ds {
 		if d.phase[i] != staged {
 			continue
 		}
-		s := d.ds[i].Sink
-		if d.push(i) && d.led.has(k.KeyID, s.Name()) {
+		name := d.res[i].Name
+		if d.ledger && d.push(i) && d.led.has(d.newKey, name) {
 			d.phase[i], d.res[i].Outcome = skipped, SinkAlready
 			continue
 		}
-		if err := e.call(ctx, s, func() error { return s.Promote(ctx, k) }); err != nil {
+		if err := e.call(ctx, d.ds[i].Sink, d.ts[i].promote); err != nil {
 			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
-			e.sinkEvent(st, rotationID, "sink_failed", Failed, k, d.res[i])
+			e.sinkEvent(st, rotationID, "sink_failed", Failed, d, i)
 			if d.ds[i].Required {
 				d.phase[i] = promoted // it may have half-happened: undo on rollback
-				return &promoteFailure{index: i, err: fmt.Errorf("deliver to %s: %w", s.Name(), err)}
+				return &promoteFailure{index: i, err: fmt.Errorf("deliver to %s: %w", name, err)}
 			}
 			d.phase[i] = skipped
 			continue
@@ -190,18 +241,20 @@ func (e *Executor) promote(ctx context.Context, st plan.Step, rotationID string,
 		event := "secret_promoted"
 		if d.push(i) {
 			event = "secret_sent"
-			e.record(ctx, st.User, k, d, s.Name())
+			if d.ledger {
+				e.record(ctx, st.User, d, name)
+			}
 		}
-		e.sinkEvent(st, rotationID, event, Done, k, d.res[i])
+		e.sinkEvent(st, rotationID, event, Done, d, i)
 	}
 	return nil
 }
 
 // record adds a push sink's delivery to the delivery record on the user. When that fails a
 // resumed rotation may send the key to the sink again (receivers dedupe by key id).
-func (e *Executor) record(ctx context.Context, user string, k secret.AccessKey, d *delivery, name string) {
-	if d.led.key != k.KeyID {
-		d.led = ledger{key: k.KeyID}
+func (e *Executor) record(ctx context.Context, user string, d *delivery, name string) {
+	if d.led.key != d.newKey {
+		d.led = ledger{key: d.newKey}
 	}
 	d.led.sinks = append(d.led.sinks, name)
 	v := d.led.value()
@@ -210,23 +263,23 @@ func (e *Executor) record(ctx context.Context, user string, k secret.AccessKey, 
 		return err
 	})
 	if err != nil {
-		e.logger().Warn("record delivery", "account_id", e.AccountID, "user", user, "new_access_key_id", k.KeyID, "sink", name, "error", err)
+		e.logger().Warn("record delivery", "account_id", e.AccountID, "user", user, "new_access_key_id", d.newKey, "sink", name, "error", err)
 	}
 }
 
-// abort undoes every sink this process touched, last first. It returns the errors of the undo.
-func (e *Executor) abort(ctx context.Context, k secret.AccessKey, d *delivery) error {
+// abort undoes, last first, every sink this process touched whose phase is in undo (nil: any
+// phase). It returns the errors of the undo.
+func (e *Executor) abort(ctx context.Context, d *delivery, undo ...phase) error {
 	var errs []error
 	for i := len(d.ds) - 1; i >= 0; i-- {
 		ph := d.phase[i]
-		if ph == untouched || (ph == skipped && d.res[i].Outcome != SinkFailed) {
+		if ph == untouched || (ph == skipped && d.res[i].Outcome != SinkFailed) || (undo != nil && !slices.Contains(undo, ph)) {
 			continue
 		}
-		s := d.ds[i].Sink
-		err := e.call(ctx, s, func() error { return s.Abort(ctx, k) })
+		err := e.call(ctx, d.ds[i].Sink, d.ts[i].abort)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("undo %s: %w", s.Name(), err))
+			errs = append(errs, fmt.Errorf("undo %s: %w", d.res[i].Name, err))
 			if d.res[i].Err == nil {
 				d.res[i].Outcome, d.res[i].Err = SinkFailed, err
 			}
@@ -240,9 +293,11 @@ func (e *Executor) abort(ctx context.Context, k secret.AccessKey, d *delivery) e
 			d.res[i].Outcome = SinkWithdrawn
 		}
 	}
-	for i := range d.res {
-		if d.res[i].Outcome == SinkAlready {
-			d.res[i].Outcome = SinkRevoked
+	if undo == nil {
+		for i := range d.res {
+			if d.res[i].Outcome == SinkAlready {
+				d.res[i].Outcome = SinkRevoked
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -173,10 +173,10 @@ type Executor struct {
 	Lease time.Duration
 	// Concurrency is how many users are worked on at once (default 4).
 	Concurrency int
-	// LockScope separates executors that must not exclude each other: empty for every real run
-	// (one process never works on a user twice at once); tests that play separate processes in
-	// one give each its own scope.
-	LockScope string
+	// Locker keeps this process's workers off a user another one is working on, by account and
+	// user name (nil: one Locker for the whole process). Tests that play separate processes in
+	// one give each its own (NewMemLocker).
+	Locker Locker
 
 	// Console passwords (password.go). Login reads a user's login profile fresh (scan.ReadLogin;
 	// nil: none); it is required for password steps. PasswordResetRequired is set on every new
@@ -187,12 +187,6 @@ type Executor struct {
 
 	groups sync.Map // user name -> []string: Groups, read once per user (recheck.go)
 }
-
-// userLocks holds one mutex per account and user for the whole process: however many executors
-// a process runs (a fleet, a Lambda instance, concurrent applies), it never works on a user twice
-// at once. Across processes the intent tags and IAM's two-key quota guard access keys; for
-// console passwords, which IAM changes without any conditional write, see docs/passwords.md.
-var userLocks sync.Map
 
 // Apply carries out the steps of p that belong to e.AccountID, user by user, and returns one
 // result per step in plan order. A failure stops the remaining steps of that user only.
@@ -296,9 +290,17 @@ func (c changes) expect(p plan.Precondition) plan.Precondition {
 }
 
 func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []Result {
-	mu, _ := userLocks.LoadOrStore(e.LockScope+"/"+e.AccountID+"/"+name, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	// Across processes the intent tags and IAM's two-key quota guard access keys; for console
+	// passwords, which IAM changes without any conditional write, see docs/passwords.md.
+	unlock, err := e.locker().Lock(ctx, e.AccountID+"/"+name)
+	if err != nil {
+		out := make([]Result, len(steps))
+		for i, st := range steps {
+			out[i] = Result{Step: st, Outcome: Skipped, Detail: "not tried: run cancelled", Err: err}
+		}
+		return out
+	}
+	defer unlock()
 	ch := changes{deleted: map[inventory.KeyID]bool{}, deactivated: map[inventory.KeyID]bool{}, resolved: map[inventory.KeyID]inventory.KeyID{}}
 	out := make([]Result, 0, len(steps))
 	// A step that did not complete stops the later steps of the same credential: a user's access

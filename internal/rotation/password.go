@@ -106,132 +106,26 @@ func (e *Executor) passwordStep(ctx context.Context, st plan.Step) Result {
 
 // passwordDeliveries returns the sinks of a password rotation: the rule's list, where every sink
 // that takes passwords gets it and the primary must.
-func (e *Executor) passwordDeliveries(st plan.Step) ([]Delivery, []PasswordSink, error) {
-	if e.Sinks == nil {
-		return nil, nil, errors.New("no sinks configured")
+func (e *Executor) passwordDeliveries(st plan.Step) ([]Delivery, error) {
+	ds, err := e.sinksOf(st)
+	if err != nil {
+		return nil, err
 	}
-	ds := e.Sinks(st)
-	if len(ds) == 0 {
-		return nil, nil, fmt.Errorf("rule %q delivers to no sink", st.Rule)
+	if _, ok := ds[0].Sink.(PasswordSink); !ok || !ds[0].Required {
+		return nil, fmt.Errorf("the first sink of rule %q (%s) takes no console passwords: it must be a required secretsmanager or ssm sink", st.Rule, ds[0].Sink.Name())
 	}
-	ps := make([]PasswordSink, len(ds))
-	for i, d := range ds {
-		ps[i], _ = d.Sink.(PasswordSink)
-	}
-	if ps[0] == nil || !ds[0].Required {
-		return nil, nil, fmt.Errorf("the first sink of rule %q (%s) takes no console passwords: it must be a required secretsmanager or ssm sink", st.Rule, ds[0].Sink.Name())
-	}
-	return ds, ps, nil
+	return ds, nil
 }
 
-// pwDelivery tracks the sinks of one password rotation.
-type pwDelivery struct {
-	ds    []Delivery
-	ps    []PasswordSink
-	res   []SinkResult
-	phase []phase
-}
-
-func newPasswordDelivery(ds []Delivery, ps []PasswordSink, p secret.Password, outcome SinkOutcome) *pwDelivery {
-	d := &pwDelivery{ds: ds, ps: ps, res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
-	for i, x := range ds {
-		d.res[i] = SinkResult{Name: x.Sink.Name(), Required: x.Required, Outcome: outcome}
-		if ps[i] == nil {
-			d.res[i].Outcome, d.phase[i] = SinkNotApplicable, skipped
-			continue
+// passwordDelivery is the delivery of a console password to the sinks of ds that take one.
+func passwordDelivery(ds []Delivery, p secret.Password, outcome SinkOutcome) *delivery {
+	return newDelivery(ds, outcome, func(s Sink) *target {
+		ps, ok := s.(PasswordSink)
+		if !ok {
+			return nil
 		}
-		d.res[i].Location = ps[i].PasswordLocation(p)
-	}
-	return d
-}
-
-func (e *Executor) passwordSinkEvent(st plan.Step, rotationID, event string, outcome Outcome, r SinkResult) {
-	e.audit(st, rotationID, event, outcome, func(rec *audit.Record) {
-		rec.Sink, rec.Sinks = r.Name, []audit.SinkOutcome{r.audit()}
-		if r.Err != nil {
-			rec.Error = r.Err.Error()
-		}
+		return bind(ps.PasswordLocation(p), p, ps.StagePassword, ps.PromotePassword, ps.AbortPassword)
 	})
-}
-
-// stagePassword stages every password sink in order; it returns the first required sink's error.
-func (e *Executor) stagePassword(ctx context.Context, st plan.Step, rotationID string, p secret.Password, d *pwDelivery) error {
-	for i := range d.ds {
-		if d.phase[i] == skipped {
-			continue
-		}
-		s := d.ps[i]
-		d.phase[i] = staged
-		if err := e.call(ctx, d.ds[i].Sink, func() error { return s.StagePassword(ctx, p) }); err != nil {
-			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
-			e.passwordSinkEvent(st, rotationID, "sink_failed", Failed, d.res[i])
-			if d.ds[i].Required {
-				return fmt.Errorf("stage in %s: %w", d.ds[i].Sink.Name(), err)
-			}
-			d.phase[i] = skipped
-			continue
-		}
-		e.passwordSinkEvent(st, rotationID, "secret_staged", Done, d.res[i])
-	}
-	return nil
-}
-
-// promotePassword promotes every staged sink, the primary first. It returns the index and error
-// of the first required sink that failed, and goes on past optional failures.
-func (e *Executor) promotePassword(ctx context.Context, st plan.Step, rotationID string, p secret.Password, d *pwDelivery) *promoteFailure {
-	var first *promoteFailure
-	for i := range d.ds {
-		if d.phase[i] != staged {
-			continue
-		}
-		s := d.ps[i]
-		if err := e.call(ctx, d.ds[i].Sink, func() error { return s.PromotePassword(ctx, p) }); err != nil {
-			d.res[i].Outcome, d.res[i].Err = SinkFailed, err
-			e.passwordSinkEvent(st, rotationID, "sink_failed", Failed, d.res[i])
-			d.phase[i] = skipped
-			if d.ds[i].Required && first == nil {
-				first = &promoteFailure{index: i, err: fmt.Errorf("deliver to %s: %w", d.ds[i].Sink.Name(), err)}
-				if i == 0 {
-					return first // the primary holds it as pending only: nobody else gets it
-				}
-			}
-			continue
-		}
-		d.phase[i], d.res[i].Outcome = promoted, SinkDelivered
-		event := "secret_promoted"
-		if _, store := d.ds[i].Sink.(Holder); !store {
-			event = "secret_sent"
-		}
-		e.passwordSinkEvent(st, rotationID, event, Done, d.res[i])
-	}
-	return first
-}
-
-// abortPassword undoes the staging of every sink touched, last first: before the password was
-// set nothing is current or sent anywhere, so afterwards no sink delivers it.
-func (e *Executor) abortPassword(ctx context.Context, p secret.Password, d *pwDelivery) error {
-	var errs []error
-	for i := len(d.ds) - 1; i >= 0; i-- {
-		if d.phase[i] == untouched || d.ps[i] == nil || (d.phase[i] == skipped && d.res[i].Outcome != SinkFailed) {
-			continue
-		}
-		s := d.ps[i]
-		err := e.call(ctx, d.ds[i].Sink, func() error { return s.AbortPassword(ctx, p) })
-		_, store := d.ds[i].Sink.(Holder)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("undo %s: %w", d.ds[i].Sink.Name(), err))
-			if d.res[i].Err == nil {
-				d.res[i].Outcome, d.res[i].Err = SinkFailed, err
-			}
-		case d.res[i].Outcome == SinkFailed:
-		case store:
-			d.res[i].Outcome = SinkWithdrawn
-		default:
-			d.res[i].Outcome = SinkNotTried // checked, never sent
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // passwordPolicy reads the account's password policy; without one, AWS's default applies.
@@ -292,7 +186,7 @@ func (e *Executor) retryUnmodifiable(ctx context.Context, fn func() error) error
 }
 
 func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Result {
-	ds, ps, err := e.passwordDeliveries(st)
+	ds, err := e.passwordDeliveries(st)
 	if err != nil {
 		return Result{Step: st, Outcome: Blocked, Detail: "refused: the delivery configuration cannot take console passwords; nothing changed", Err: err}
 	}
@@ -303,7 +197,7 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 		return Result{Step: st, Outcome: Blocked, Detail: "refused, nothing changed: " + why}
 	}
 	if e.DryRun {
-		d := newPasswordDelivery(ds, ps, probe, SinkDryRun)
+		d := passwordDelivery(ds, probe, SinkDryRun)
 		return Result{Step: st, Outcome: DryRun, Detail: "would rotate the console password: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
 	}
 
@@ -338,11 +232,11 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	}
 	p := probe
 	p.Version, p.Secret, p.Created, p.ResetRequired = version, pw, now, e.PasswordResetRequired
-	d := newPasswordDelivery(ds, ps, p, SinkNotTried)
+	d := passwordDelivery(ds, p, SinkNotTried)
 
 	// Stage everywhere before the change: a sink that cannot take the password stops it here.
-	if err := e.stagePassword(ctx, st, rotationID, p, d); err != nil {
-		abortErr := e.abortPassword(ctx, p, d)
+	if err := e.stage(ctx, st, rotationID, d, 0); err != nil {
+		abortErr := e.abort(ctx, d)
 		e.audit(st, rotationID, "rolled_back", Failed, func(r *audit.Record) {
 			r.Reason, r.Error, r.Sinks = "delivery to a required sink failed", errors.Join(err, abortErr).Error(), auditSinks(d.res)
 		})
@@ -353,7 +247,7 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	// Still ours? A run that wrote its intent after our first check would change the password
 	// too; whichever sees the other's intent here withdraws.
 	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
-		abortErr := e.abortPassword(ctx, p, d)
+		abortErr := e.abort(ctx, d)
 		e.audit(st, rotationID, "concurrent_rotation", Blocked, func(r *audit.Record) { r.Sinks = auditSinks(d.res) })
 		return Result{Step: st, Outcome: Blocked, Location: d.res[0].Location, Sinks: d.res,
 			Detail: "another keycycle run is rotating this user's password; left to it, nothing changed", Err: errors.Join(err, abortErr)}
@@ -376,7 +270,7 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 		case errors.As(err, &tu):
 			why = "IAM answered EntityTemporarilyUnmodifiable (a recent change is settling); the next apply tries again"
 		}
-		abortErr := e.abortPassword(ctx, p, d)
+		abortErr := e.abort(ctx, d)
 		e.audit(st, rotationID, "password_update_failed", Failed, func(r *audit.Record) {
 			r.Reason, r.Error, r.Sinks = why, errors.Join(err, abortErr).Error(), auditSinks(d.res)
 		})
@@ -398,7 +292,7 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	}
 	f := concurrent()
 	if f == nil {
-		if f = e.promotePassword(ctx, st, rotationID, p, d); f == nil {
+		if f = e.promote(ctx, st, rotationID, d); f == nil {
 			f = concurrent()
 		}
 	}
@@ -417,6 +311,12 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 		e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) { r.Error, r.Sinks = f.err.Error(), auditSinks(d.res) })
 		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: f.err,
 			Detail: "the password was changed and is stored as pending in " + loc + " but is not current there; the next apply sets a new one"}
+	}
+	if f != nil {
+		// A required sink failed after the primary: the promotion stopped there, as for a key.
+		// The change cannot be undone; the sinks after it withdraw what they staged, so that none
+		// delivers a password the failed one was to announce.
+		f.err = errors.Join(f.err, e.abort(ctx, d, staged))
 	}
 	err = e.retry(ctx, func() error {
 		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{
@@ -438,15 +338,9 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	}
 	if f != nil {
 		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: f.err,
-			Detail: detail + "; but required delivery to " + d.res[f.index].Name + " failed, and a changed password cannot be rolled back"}
+			Detail: detail + "; but required delivery to " + d.res[f.index].Name + " failed, so the sinks after it were not given it, and a changed password cannot be rolled back"}
 	}
-	var failed []string
-	for _, r := range d.res {
-		if !r.Required && r.Outcome == SinkFailed {
-			failed = append(failed, r.Name)
-		}
-	}
-	if len(failed) > 0 {
+	if failed := d.failedOptional(); len(failed) > 0 {
 		detail += "; optional delivery failed: " + strings.Join(failed, ", ")
 	}
 	return Result{Step: st, Outcome: Done, Location: loc, Sinks: d.res, Detail: detail}

@@ -66,7 +66,7 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	}
 	if e.DryRun {
 		probe := secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}
-		d := newDelivery(ds, probe, SinkDryRun)
+		d := keyDelivery(ds, probe, SinkDryRun)
 		return Result{Step: st, Outcome: DryRun, Detail: "would rotate: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
 	}
 
@@ -113,25 +113,35 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 
 	// 4. Stage in every sink, the primary first. Until the primary holds it, the secret exists
 	// only in memory.
-	d := newDelivery(ds, k, SinkNotTried)
-	if err := e.stage(ctx, st, rotationID, k, d, 0); err != nil {
-		return e.rollback(ctx, st, rotationID, intent, k, d, "delivery to a required sink failed", err)
+	kr := &keyRotation{st: st, id: rotationID, intent: intent, k: k, d: keyDelivery(ds, k, SinkNotTried)}
+	if err := e.stage(ctx, st, rotationID, kr.d, 0); err != nil {
+		return e.rollback(ctx, kr, "delivery to a required sink failed", err)
 	}
 
 	// 5. Prove the new key works.
 	if err := e.Verifier.Verify(ctx, k.KeyID, k.Secret); err != nil {
-		return e.rollback(ctx, st, rotationID, intent, k, d, "the new key did not authenticate", err)
+		return e.rollback(ctx, kr, "the new key did not authenticate", err)
 	}
 	e.audit(st, rotationID, "key_verified", Done, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw() })
-	return e.finish(ctx, st, rotationID, intent, k, d, Done)
+	return e.finish(ctx, kr, Done)
+}
+
+// keyRotation is one access key rotation in flight: what finish and rollback act on.
+type keyRotation struct {
+	st     plan.Step
+	id     string // the rotation id of its audit records
+	intent string // the intent tag value this run holds on the user
+	k      secret.AccessKey
+	d      *delivery
 }
 
 // finish promotes every sink and records the completion. A failure of the primary sink or of the
 // completion record leaves the intent in place: the secret is stored and the key works, so the
 // next run resumes instead of rolling back. A failure of another required sink rolls back.
-func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, d *delivery, outcome Outcome) Result {
+func (e *Executor) finish(ctx context.Context, kr *keyRotation, outcome Outcome) Result {
+	st, rotationID, intent, k, d := kr.st, kr.id, kr.intent, kr.k, kr.d
 	loc := d.res[0].Location
-	if f := e.promote(ctx, st, rotationID, k, d); f != nil {
+	if f := e.promote(ctx, st, rotationID, d); f != nil {
 		if f.index == 0 {
 			e.release(ctx, st.User, intent)
 			e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) {
@@ -140,7 +150,7 @@ func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent 
 			return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc, Sinks: d.res,
 				Detail: "new key stored as pending in " + loc + " but not promoted; the next apply resumes", Err: f.err}
 		}
-		return e.rollback(ctx, st, rotationID, intent, k, d, "delivery to required sink "+d.res[f.index].Name+" failed", f.err)
+		return e.rollback(ctx, kr, "delivery to required sink "+d.res[f.index].Name+" failed", f.err)
 	}
 	rec := inventory.RotationRecord{At: e.Now().UTC(), Old: st.AccessKeyID, New: k.KeyID}
 	err := e.retry(ctx, func() error {
@@ -176,15 +186,16 @@ func (d *delivery) ledgerTags(prefix string) []string {
 
 // rollback undoes a rotation whose key is not (usably) delivered: undo what the sinks can undo,
 // delete the new key, clear the intent. The old key was never touched.
-func (e *Executor) rollback(ctx context.Context, st plan.Step, rotationID, intent string, k secret.AccessKey, d *delivery, why string, cause error) Result {
-	abortErr := e.abort(ctx, k, d)
+func (e *Executor) rollback(ctx context.Context, kr *keyRotation, why string, cause error) Result {
+	st, k, d := kr.st, kr.k, kr.d
+	abortErr := e.abort(ctx, d)
 	delErr := e.removeKey(ctx, st.User, k.KeyID)
 	if delErr == nil {
-		e.clearIntent(ctx, st.User, intent, d.ledgerTags(e.StatePrefix)...)
+		e.clearIntent(ctx, st.User, kr.intent, d.ledgerTags(e.StatePrefix)...)
 	} else {
-		e.release(ctx, st.User, intent)
+		e.release(ctx, st.User, kr.intent)
 	}
-	e.audit(st, rotationID, "rolled_back", Failed, func(r *audit.Record) {
+	e.audit(st, kr.id, "rolled_back", Failed, func(r *audit.Record) {
 		r.NewKeyID, r.Reason, r.Error, r.Sinks = k.KeyID.Raw(), why, errors.Join(cause, abortErr, delErr).Error(), auditSinks(d.res)
 	})
 	detail := why + "; new key deleted, old key untouched"
@@ -404,7 +415,8 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 		}
 		k.Secret = sec
 		// The primary holds the key already; push sinks that the delivery record names got it too.
-		d := newDelivery(ds, k, SinkNotTried)
+		kr := &keyRotation{st: step, id: rotationID, intent: raw, k: k, d: keyDelivery(ds, k, SinkNotTried)}
+		d := kr.d
 		d.phase[0] = staged
 		d.led = parseLedger(s.tags[ledgerTag(e.StatePrefix)])
 		if d.led.key != k.KeyID {
@@ -414,7 +426,7 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 			if !c.Active() {
 				err = fmt.Errorf("key is inactive: %w", err)
 			}
-			r := e.rollback(ctx, step, rotationID, raw, k, d, "the interrupted rotation's key does not authenticate", err)
+			r := e.rollback(ctx, kr, "the interrupted rotation's key does not authenticate", err)
 			r.Step = st
 			return r, true
 		}
@@ -423,12 +435,12 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 				d.phase[i], d.res[i].Outcome = skipped, SinkAlready
 			}
 		}
-		if err := e.stage(ctx, step, rotationID, k, d, 1); err != nil {
-			r := e.rollback(ctx, step, rotationID, raw, k, d, "delivery to a required sink failed", err)
+		if err := e.stage(ctx, step, rotationID, d, 1); err != nil {
+			r := e.rollback(ctx, kr, "delivery to a required sink failed", err)
 			r.Step = st
 			return r, true
 		}
-		r := e.finish(ctx, step, rotationID, raw, k, d, Resumed)
+		r := e.finish(ctx, kr, Resumed)
 		r.Step = st
 		return r, true
 	}
