@@ -15,6 +15,7 @@ import (
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // SinkOutcome is what became of one delivery of a new key.
@@ -34,6 +35,7 @@ const (
 // SinkResult is what became of one delivery of a rotate step. It never holds the secret.
 type SinkResult struct {
 	Name     string
+	Kind     sinkname.Kind // what kind of sink Name is ("" when the sink does not say, see Kinded)
 	Location string
 	Required bool
 	Outcome  SinkOutcome
@@ -95,7 +97,7 @@ func (e *Executor) deliveries(st plan.Step) ([]Delivery, error) {
 func newDelivery(ds []Delivery, k secret.AccessKey, outcome SinkOutcome) *delivery {
 	d := &delivery{ds: ds, res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
 	for i, x := range ds {
-		d.res[i] = SinkResult{Name: x.Sink.Name(), Location: x.Sink.Location(k), Required: x.Required, Outcome: outcome}
+		d.res[i] = SinkResult{Name: x.Sink.Name(), Kind: kindOf(x.Sink), Location: x.Sink.Location(k), Required: x.Required, Outcome: outcome}
 	}
 	return d
 }

@@ -135,7 +135,7 @@ type pwDelivery struct {
 func newPasswordDelivery(ds []Delivery, ps []PasswordSink, p secret.Password, outcome SinkOutcome) *pwDelivery {
 	d := &pwDelivery{ds: ds, ps: ps, res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
 	for i, x := range ds {
-		d.res[i] = SinkResult{Name: x.Sink.Name(), Required: x.Required, Outcome: outcome}
+		d.res[i] = SinkResult{Name: x.Sink.Name(), Kind: kindOf(x.Sink), Required: x.Required, Outcome: outcome}
 		if ps[i] == nil {
 			d.res[i].Outcome, d.phase[i] = SinkNotApplicable, skipped
 			continue
