@@ -45,6 +45,8 @@ const (
 	CodeConsoleUnused       Code = "console-unused"             // warn: console access unused; removed after the warning period
 	CodeConsoleRemovalDue   Code = "console-removal-due"        // delete: console access unused past the warning period; login profile deleted
 	CodeMFAMissing          Code = "mfa-missing"                // warn: console access without an MFA device
+	// CodeForced is not the policy's: a person asked for the step (keycycle rotate --deactivate-old).
+	CodeForced Code = "forced" // deactivate: a person's explicit override of the unused-since-delivery guard
 )
 
 // Codes lists every reason code, in the order docs/plan-format.md documents them.
@@ -54,7 +56,7 @@ var Codes = []Code{
 	CodeLastUseUnknown, CodeAgeUnknown, CodeLoginUnknown, CodeKeyAgeDue, CodeRotationUpcoming, CodeMakeRoom,
 	CodeNoRoom, CodeAwaitingRetirement, CodeTwoActiveKeys, CodeTwoActiveKeysIdle, CodeOldKeyGrace, CodeOldKeyInUse,
 	CodeOldKeyIdle, CodeOldKeyReactivated, CodeNewKeyInactive, CodeHardLimit, CodeInactiveKeyUsed, CodeInactiveWaiting,
-	CodeInactiveDeleteAfter, CodePasswordAgeDue, CodeConsoleUnused, CodeConsoleRemovalDue, CodeMFAMissing,
+	CodeInactiveDeleteAfter, CodePasswordAgeDue, CodeConsoleUnused, CodeConsoleRemovalDue, CodeMFAMissing, CodeForced,
 }
 
 // Valid reports whether c is a known code. The empty code (a plan saved before codes) is not.

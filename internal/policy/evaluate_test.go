@@ -555,7 +555,7 @@ var codeActions = map[plan.Code][]plan.Action{
 	plan.CodeOldKeyIdle: {plan.Deactivate}, plan.CodeOldKeyReactivated: {plan.Warn}, plan.CodeNewKeyInactive: {plan.Warn},
 	plan.CodeHardLimit: {plan.Deactivate}, plan.CodeInactiveKeyUsed: {plan.Warn}, plan.CodeInactiveWaiting: {plan.Skip},
 	plan.CodeInactiveDeleteAfter: {plan.Delete}, plan.CodePasswordAgeDue: {plan.Rotate}, plan.CodeConsoleUnused: {plan.Warn},
-	plan.CodeConsoleRemovalDue: {plan.Delete}, plan.CodeMFAMissing: {plan.Warn},
+	plan.CodeConsoleRemovalDue: {plan.Delete}, plan.CodeMFAMissing: {plan.Warn}, plan.CodeForced: {plan.Deactivate},
 }
 
 func TestCodeActionsCoverEveryCode(t *testing.T) {
