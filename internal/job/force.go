@@ -155,7 +155,7 @@ func (r *Runner) DeactivateOld(ctx context.Context, userName string, key invento
 		return nil, fmt.Errorf("deactivate the old key of %s: %w", userName, err)
 	}
 	st := plan.Step{AccountID: aws.ToString(id.Account), User: u.Name, UserID: u.UserID, Credential: plan.AccessKey,
-		AccessKeyID: key, Action: plan.Deactivate, Rule: "forced",
+		AccessKeyID: key, Action: plan.Deactivate, Code: plan.CodeForced, Rule: "forced",
 		Reason:       "forced deactivation of key " + key.String() + ", overriding the unused-since-delivery guard: " + why,
 		Precondition: plan.PreconditionOf(u)}
 	// A person's explicit override, not the policy's decision: carried out without re-evaluation

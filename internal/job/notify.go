@@ -18,6 +18,7 @@ import (
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // Notify says who hears about a run and through which channels (config.Notify, resolved). A
@@ -91,7 +92,6 @@ func (r *Runner) Events(acct inventory.Account, results []rotation.Result) ([]no
 		name = acct.ID
 	}
 	now := r.now()
-	region := r.AWS.Region
 	var evs []notify.Event
 	for _, res := range results {
 		st := res.Step
@@ -111,18 +111,13 @@ func (r *Runner) Events(acct inventory.Account, results []rotation.Result) ([]no
 		case st.Action == plan.Blocked && res.Outcome == rotation.Noted:
 			e.Kind = notify.Blocked
 		case st.Action == plan.Rotate && done:
-			e.Kind, e.NewAccessKeyID = notify.Rotated, res.NewKeyID
-			if res.Location != "" {
-				// The primary sink is Secrets Manager: the fetch command reads the secret.
-				e.Location = notify.Location{SecretName: res.Location, Region: region,
-					FetchCommand: notify.FetchCommand(res.Location, region)}
-			}
+			e.Kind, e.NewAccessKeyID, e.Location = notify.Rotated, res.NewKeyID, r.location(res)
 		case st.Action == plan.Deactivate && done:
 			e.Kind = notify.Deactivated
 		case st.Action == plan.Delete && done:
 			e.Kind = notify.Deleted
 		case st.Action == plan.Warn && res.Outcome == rotation.Noted && st.AccessKeyID != "":
-			if !r.warning(&e, users[st.User]) {
+			if !r.warning(&e, st, users[st.User]) {
 				continue
 			}
 		default:
@@ -160,9 +155,11 @@ func (r *Runner) Events(acct inventory.Account, results []rotation.Result) ([]no
 }
 
 // warning fills e for a plan warning about one key, and reports whether it is one owners hear
-// about: a replaced key still in use, or a rotation coming up. Other warnings (unreadable tags,
-// a stale intent) are for the operator and stay in the plan.
-func (r *Runner) warning(e *notify.Event, u *inventory.User) bool {
+// about, by the step's code: a key keycycle replaced that is still in use (or was reactivated,
+// or used after its deactivation), or a rotation coming up. Other warnings (unreadable tags, a
+// stale intent) are for the operator and stay in the plan; so are the warnings of a plan saved
+// before steps carried codes.
+func (r *Runner) warning(e *notify.Event, st plan.Step, u *inventory.User) bool {
 	if u == nil {
 		return false
 	}
@@ -170,25 +167,42 @@ func (r *Runner) warning(e *notify.Event, u *inventory.User) bool {
 	if k == nil {
 		return false
 	}
-	p := r.Rules.Tags.StatePrefix
-	rec, recErr := inventory.ParseRotationRecord(u.Tags[inventory.RotatedTag(p)])
-	d, dErr := inventory.ParseDeactivationRecord(u.Tags[inventory.DeactivatedTag(p)])
-	switch {
-	case recErr == nil && rec.Old == k.ID, dErr == nil && d.Key == k.ID:
+	switch st.Code {
+	case plan.CodeOldKeyInUse, plan.CodeOldKeyReactivated, plan.CodeInactiveKeyUsed, plan.CodeNewKeyInactive:
 		e.Kind = notify.OldKeyInUse
-		if recErr == nil && rec.Old == k.ID {
-			e.NewAccessKeyID = rec.New
+		// The key that replaced it: the other key the plan saw (a user has at most two).
+		for _, o := range st.Precondition.Keys {
+			if o.ID != k.ID {
+				e.NewAccessKeyID = o.ID
+			}
 		}
 		if k.LastUsedKnown {
 			e.LastUsed = notify.LastUsed{Date: k.LastUsed, Service: k.LastUsedService, Region: k.LastUsedRegion}
 		}
-	case k.Active():
+	case plan.CodeRotationUpcoming:
 		e.Kind = notify.UpcomingRotation
 		e.When = r.Rules.RotationDue(*u, *k)
 	default:
 		return false
 	}
 	return true
+}
+
+// location is where the owner fetches what a rotation delivered: its primary sink (the first
+// of res.Sinks), told the way that sink's kind is read (get-secret-value for Secrets Manager,
+// get-parameter for SSM, no command for a sink no AWS CLI command reads).
+func (r *Runner) location(res rotation.Result) notify.Location {
+	if res.Location == "" {
+		return notify.Location{}
+	}
+	var kind sinkname.Kind
+	for _, s := range res.Sinks {
+		if s.Location == res.Location {
+			kind = s.Kind
+			break
+		}
+	}
+	return notify.NewLocation(kind, res.Location, r.AWS.Region)
 }
 
 // passwordEvent fills e for a console password step, and reports whether owners hear about it:
@@ -199,11 +213,7 @@ func (r *Runner) passwordEvent(e *notify.Event, res rotation.Result, u *inventor
 	st := res.Step
 	switch {
 	case st.Action == plan.Rotate && done:
-		e.Kind = notify.PasswordRotated
-		if res.Location != "" {
-			region := r.AWS.Region
-			e.Location = notify.Location{SecretName: res.Location, Region: region, FetchCommand: notify.FetchCommand(res.Location, region)}
-		}
+		e.Kind, e.Location = notify.PasswordRotated, r.location(res)
 	case st.Action == plan.Delete && done:
 		e.Kind = notify.ConsoleRemoved
 	case st.Action == plan.Warn && u != nil && (res.Outcome == rotation.Noted || done):

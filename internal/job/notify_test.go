@@ -14,17 +14,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/keycycle/keycycle/internal/audit"
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/notify"
+	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 const notifyScenario = `
@@ -143,7 +147,7 @@ func TestNotifyEventsAcrossTheLifecycle(t *testing.T) {
 	day0 := e.sb.Clock().Now()
 	if r := got[notify.Rotated]; len(r) != 1 || r[0].User != "due" || r[0].Owner != "due@example.com" ||
 		r[0].AccessKeyID.Raw() != old.AccessKeyID || r[0].NewAccessKeyID == "" || r[0].AccountName != "e2e" ||
-		r[0].Location != (notify.Location{SecretName: "keycycle/111111111111/due", Region: "us-east-1",
+		r[0].Location != (notify.Location{Kind: sinkname.SecretsManager, Name: "keycycle/111111111111/due", Region: "us-east-1",
 			FetchCommand: "aws secretsmanager get-secret-value --secret-id keycycle/111111111111/due --region us-east-1 --query SecretString --output text"}) {
 		t.Fatalf("rotated: %+v", r)
 	}
@@ -427,5 +431,148 @@ func TestNotifyWithNothingToApply(t *testing.T) {
 	got := byKind(rec.last())
 	if len(got[notify.UpcomingRotation]) != 1 || len(got[notify.Blocked]) != 1 || len(got[notify.Rotated]) != 0 || rep.Err() != nil {
 		t.Fatalf("events %+v", rec.last())
+	}
+}
+
+// An owner whose primary sink is SSM Parameter Store is told to fetch the new key with
+// `aws ssm get-parameter --with-decryption`, never a Secrets Manager command (issue 12): the
+// notice follows the kind of the sink the key went to, whatever the sink is named. End to end on
+// the sandbox: plan, apply, mail through SES and an SNS message, then the command's call.
+func TestNotifyFetchCommandFollowsAnSSMPrimarySink(t *testing.T) {
+	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, notifyScenario))
+	ctx := context.Background()
+	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("keycycle@example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("keycycle-events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{
+		Fallback: "security@example.com", EmailFrom: "keycycle@example.com", SNSTopicARN: aws.ToString(topic.TopicArn)}}
+	r := e.runner(t)
+	r.Delivery = job.Delivery{Delivery: config.Delivery{Sinks: []config.Sink{
+		{Type: config.SinkSSM, Name: "params", Required: true, Parameter: config.DefaultParameterTemplate}}}}
+	s, err := r.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, s.Plan, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rotated rotation.Result
+	for _, x := range res {
+		if x.Step.User == "due" {
+			rotated = x
+		}
+	}
+	if rotated.Outcome != rotation.Done || len(rotated.Sinks) != 1 || rotated.Sinks[0].Kind != sinkname.SSM {
+		t.Fatalf("rotation of due: %+v", rotated)
+	}
+	if rep := r.NotifyRun(ctx, s.Account, s.Plan, res, false); rep.Err() != nil {
+		t.Fatal(rep.Err())
+	}
+
+	const param = "/keycycle/111111111111/due"
+	const cmd = "aws ssm get-parameter --name " + param + " --with-decryption --region us-east-1 --query Parameter.Value --output text"
+	out := sb.Outbox()
+	var mail string
+	for _, m := range out.Emails {
+		if m.To[0] == "due@example.com" {
+			mail = m.Text + m.HTML
+		}
+	}
+	if !strings.Contains(mail, cmd) || !strings.Contains(mail, "AWS Systems Manager Parameter Store") {
+		t.Fatalf("the owner's mail does not say to fetch the key from SSM with %q:\n%s", cmd, mail)
+	}
+	var sent strings.Builder
+	for _, m := range out.Emails {
+		sent.WriteString(m.Subject + m.Text + m.HTML)
+	}
+	var sawSNS bool
+	for _, m := range out.SNS {
+		sent.WriteString(m.Message)
+		var msg notify.SNSMessage
+		if err := json.Unmarshal([]byte(m.Message), &msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.Kind == notify.Rotated {
+			sawSNS = true
+			if msg.Location == nil || msg.Location.Sink != sinkname.SSM || msg.Location.SecretName != param || msg.Location.FetchCommand != cmd {
+				t.Errorf("SNS location %+v", msg.Location)
+			}
+		}
+	}
+	if !sawSNS {
+		t.Fatal("no SNS message for the rotation")
+	}
+	if strings.Contains(sent.String(), "secretsmanager") || strings.Contains(sent.String(), "Secrets Manager") {
+		t.Fatalf("a notice points at Secrets Manager, where nothing was delivered:\n%s", sent.String())
+	}
+
+	// The command works: the parameter holds the new key (what `--query Parameter.Value` prints),
+	// and its secret reached no notice.
+	p, err := ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(aws.ToString(p.Parameter.Value)), &v); err != nil || v.AccessKeyId != rotated.NewKeyID.Raw() || v.SecretAccessKey == "" {
+		t.Fatalf("parameter %s holds %q (%v), want the new key %s", param, v.AccessKeyId, err, rotated.NewKeyID)
+	}
+	if strings.Contains(sent.String(), v.SecretAccessKey) || strings.Contains(sent.String(), v.AccessKeyId) {
+		t.Fatal("the new key's secret or whole id reached a notification")
+	}
+}
+
+// Owner notices about a warning are chosen by the step's code, not by reading the user's state
+// tags: an old key in use is told with the key that replaced it (from the plan's precondition),
+// an upcoming rotation with its due date; other warnings, and warnings of a plan saved before
+// codes existed, are the operator's.
+func TestNotifyWarningsFollowCodes(t *testing.T) {
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	oldID, newID := inventory.KeyID("AKIAOLDKEY0000000001"), inventory.KeyID("AKIANEWKEY0000000002")
+	u := inventory.User{Name: "app", UserID: "AIDAAPP", Tags: map[string]string{"owner": "app@example.com"}, KeysKnown: true,
+		Keys: []inventory.AccessKey{
+			{ID: oldID, Status: inventory.StatusActive, Created: now.AddDate(0, 0, -100), LastUsed: now.Add(-time.Hour), LastUsedKnown: true, LastUsedService: "s3"},
+			{ID: newID, Status: inventory.StatusActive, Created: now.AddDate(0, 0, -5), LastUsedKnown: true},
+		}}
+	acctInv := inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	pre := plan.PreconditionOf(u)
+	step := func(c plan.Code, id inventory.KeyID) rotation.Result {
+		return rotation.Result{Outcome: rotation.Noted, Step: plan.Step{AccountID: acctInv.ID, User: "app", UserID: "AIDAAPP",
+			Credential: plan.AccessKey, AccessKeyID: id, Action: plan.Warn, Code: c, Reason: "words", Rule: "default", Precondition: pre}}
+	}
+	r := &job.Runner{Rules: policy.DefaultRules(), Now: func() time.Time { return now }}
+	for _, tc := range []struct {
+		res  rotation.Result
+		kind notify.Kind // "": no notice
+	}{
+		{step(plan.CodeOldKeyInUse, oldID), notify.OldKeyInUse},
+		{step(plan.CodeOldKeyReactivated, oldID), notify.OldKeyInUse},
+		{step(plan.CodeRotationUpcoming, newID), notify.UpcomingRotation},
+		{step(plan.CodeTagUnreadable, oldID), ""},
+		{step("", oldID), ""}, // a plan saved before codes
+	} {
+		evs, _ := r.Events(acctInv, []rotation.Result{tc.res})
+		var got notify.Kind
+		if len(evs) == 1 {
+			got = evs[0].Kind
+		}
+		if len(evs) > 1 || got != tc.kind {
+			t.Errorf("code %q: events %+v, want kind %q", tc.res.Step.Code, evs, tc.kind)
+			continue
+		}
+		switch got {
+		case notify.OldKeyInUse:
+			if evs[0].NewAccessKeyID != newID || evs[0].LastUsed.Service != "s3" || evs[0].Owner != "app@example.com" {
+				t.Errorf("old key in use: %+v", evs[0])
+			}
+		case notify.UpcomingRotation:
+			if !evs[0].When.Equal(u.Keys[1].Created.Add(policy.DefaultRules().Default.RotateAfter)) {
+				t.Errorf("upcoming rotation due %s", evs[0].When)
+			}
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // Kind is what an event is about.
@@ -104,11 +105,19 @@ type Event struct {
 	When time.Time
 }
 
-// Location is where the owner fetches a new key.
+// Location is where the owner fetches a new key or password: the primary sink it was delivered
+// to. Build it with NewLocation, which writes the fetch command the sink's kind calls for.
 type Location struct {
-	SecretName   string
+	Kind         sinkname.Kind // the kind of sink: Secrets Manager, SSM, ...
+	Name         string        // the secret's or parameter's name, or the sink's location
 	Region       string
-	FetchCommand string // the exact AWS CLI command that prints it
+	FetchCommand string // the exact AWS CLI command that prints it; empty when none does
+}
+
+// NewLocation is the location name in a sink of the given kind, in region, with its fetch
+// command (see FetchCommand).
+func NewLocation(kind sinkname.Kind, name, region string) Location {
+	return Location{Kind: kind, Name: name, Region: region, FetchCommand: FetchCommand(kind, name, region)}
 }
 
 // LastUsed is an access key's last recorded use (GetAccessKeyLastUsed); zero Date: never used.
@@ -118,13 +127,23 @@ type LastUsed struct {
 	Region  string
 }
 
-// FetchCommand is the AWS CLI command that prints the secret stored under name in region.
-func FetchCommand(name, region string) string {
-	cmd := "aws secretsmanager get-secret-value --secret-id " + shellQuote(name)
+// FetchCommand is the AWS CLI command that prints what a sink of the given kind stores under
+// name in region: get-secret-value for a Secrets Manager secret, get-parameter with decryption
+// for an SSM parameter. Other kinds (a webhook, a credentials file, ...) have none: "".
+func FetchCommand(kind sinkname.Kind, name, region string) string {
+	var cmd, query string
+	switch kind {
+	case sinkname.SecretsManager:
+		cmd, query = "aws secretsmanager get-secret-value --secret-id "+shellQuote(name), "SecretString"
+	case sinkname.SSM:
+		cmd, query = "aws ssm get-parameter --name "+shellQuote(name)+" --with-decryption", "Parameter.Value"
+	default:
+		return ""
+	}
 	if region != "" {
 		cmd += " --region " + shellQuote(region)
 	}
-	return cmd + " --query SecretString --output text"
+	return cmd + " --query " + query + " --output text"
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but safe characters.

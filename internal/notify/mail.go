@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 //go:embed templates/*.tmpl
@@ -137,7 +139,8 @@ type EventView struct {
 	User           string
 	AccessKeyID    string // masked: AKIA...7Q2X
 	NewAccessKeyID string // masked
-	SecretName     string
+	SecretName     string // where the new credential is: a secret's or parameter's name, or the sink's location
+	Store          string // what SecretName is in: "AWS Secrets Manager", "AWS Systems Manager Parameter Store", ...
 	Region         string
 	FetchCommand   string
 	LastUsed       string // "2026-11-20 09:00 UTC, s3 in us-east-1", or "never"
@@ -159,7 +162,7 @@ func (e Event) View() EventView {
 	return EventView{
 		Kind: string(e.Kind), Title: e.Kind.Title(), User: e.User,
 		AccessKeyID: e.AccessKeyID.String(), NewAccessKeyID: e.NewAccessKeyID.String(),
-		SecretName: e.Location.SecretName, Region: e.Location.Region, FetchCommand: e.Location.FetchCommand,
+		SecretName: e.Location.Name, Store: e.Location.Kind.Service(), Region: e.Location.Region, FetchCommand: e.Location.FetchCommand,
 		LastUsed: e.LastUsed.String(), Reason: e.Reason, When: when,
 	}
 }
@@ -335,8 +338,7 @@ func sampleData() MailData {
 	for _, k := range Kinds {
 		evs = append(evs, Event{Kind: k, AccountID: "111111111111", AccountName: "sample", User: "sample-user",
 			Owner: "owner@example.com", AccessKeyID: "AKIAIOSFODNN7EXAMPLE", NewAccessKeyID: "AKIAI44QH8DHBEXAMPLE",
-			Location: Location{SecretName: "keycycle/111111111111/sample-user", Region: "us-east-1",
-				FetchCommand: FetchCommand("keycycle/111111111111/sample-user", "us-east-1")},
+			Location: NewLocation(sinkname.SecretsManager, "keycycle/111111111111/sample-user", "us-east-1"),
 			LastUsed: LastUsed{Date: when, Service: "s3", Region: "us-east-1"}, Reason: "sample reason", When: when})
 	}
 	return newMailData(evs)

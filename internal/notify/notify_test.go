@@ -21,6 +21,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 const (
@@ -34,7 +35,7 @@ func rotated(user, owner string) Event {
 	name := "keycycle/111111111111/" + user
 	return Event{Kind: Rotated, AccountID: "111111111111", AccountName: "prod", User: user, Owner: owner,
 		AccessKeyID: oldID, NewAccessKeyID: newID,
-		Location: Location{SecretName: name, Region: "eu-west-1", FetchCommand: FetchCommand(name, "eu-west-1")},
+		Location: NewLocation(sinkname.SecretsManager, name, "eu-west-1"),
 		Reason:   "key AKIA...0001 age 95d >= rotate_after 90d (rule 'default')", When: t0}
 }
 
@@ -44,7 +45,7 @@ func rotated(user, owner string) Event {
 func TestEventCannotHoldASecret(t *testing.T) {
 	allowed := map[reflect.Type]bool{}
 	for _, v := range []any{
-		"", Kind(""), inventory.KeyID(""), 0, time.Time{}, &time.Time{}, // scalars
+		"", Kind(""), sinkname.Kind(""), inventory.KeyID(""), 0, time.Time{}, &time.Time{}, // scalars
 		Event{}, Location{}, LastUsed{}, // the event
 		MailData{}, EventView{}, []EventView{}, Message{}, // what mail templates see and make
 		SNSMessage{}, &SNSLocation{}, SNSLocation{}, &SNSLastUsed{}, SNSLastUsed{}, // the SNS body
@@ -223,7 +224,7 @@ func TestSNSMessageSchema(t *testing.T) {
 	want := map[string]any{
 		"version": 1.0, "source": "keycycle", "kind": "rotated", "account_id": "111111111111", "account_name": "prod",
 		"user": "app", "owner": "alice@example.com", "access_key_id": "AKIA...0001", "new_access_key_id": "AKIA...0002",
-		"location": map[string]any{"secret_name": "keycycle/111111111111/app", "region": "eu-west-1",
+		"location": map[string]any{"sink": "secretsmanager", "secret_name": "keycycle/111111111111/app", "region": "eu-west-1",
 			"fetch_command": "aws secretsmanager get-secret-value --secret-id keycycle/111111111111/app --region eu-west-1 --query SecretString --output text"},
 		"last_used": map[string]any{},
 		"reason":    "key AKIA...0001 age 95d >= rotate_after 90d (rule 'default')", "time": "2026-11-21T09:00:00Z",
@@ -319,7 +320,58 @@ func TestSlackPermanentFailureAndNoURLInErrors(t *testing.T) {
 }
 
 func TestFetchCommandQuotes(t *testing.T) {
-	if got := FetchCommand("a b's", ""); got != `aws secretsmanager get-secret-value --secret-id 'a b'\''s' --query SecretString --output text` {
+	if got := FetchCommand(sinkname.SecretsManager, "a b's", ""); got != `aws secretsmanager get-secret-value --secret-id 'a b'\''s' --query SecretString --output text` {
 		t.Fatal(got)
+	}
+}
+
+// The fetch command and the words of a notice follow the kind of the sink the credential went
+// to: an SSM parameter is fetched with get-parameter, never get-secret-value; a sink no AWS CLI
+// command reads gets no command.
+func TestLocationFollowsTheSinkKind(t *testing.T) {
+	for _, tc := range []struct {
+		kind      sinkname.Kind
+		name      string
+		cmd       string
+		words     string // in the text mail
+		wordsHTML string
+	}{
+		{sinkname.SecretsManager, "keycycle/111111111111/app",
+			"aws secretsmanager get-secret-value --secret-id keycycle/111111111111/app --region eu-west-1 --query SecretString --output text",
+			"It is stored in AWS Secrets Manager as keycycle/111111111111/app (eu-west-1). Fetch it with:",
+			"It is stored in AWS Secrets Manager as <code>keycycle/111111111111/app</code> (eu-west-1). Fetch it with:"},
+		{sinkname.SSM, "/keycycle/111111111111/app",
+			"aws ssm get-parameter --name /keycycle/111111111111/app --with-decryption --region eu-west-1 --query Parameter.Value --output text",
+			"It is stored in AWS Systems Manager Parameter Store as /keycycle/111111111111/app (eu-west-1). Fetch it with:",
+			"It is stored in AWS Systems Manager Parameter Store as <code>/keycycle/111111111111/app</code> (eu-west-1). Fetch it with:"},
+		{sinkname.CredentialsFile, "/home/app/.aws/credentials [default]", "",
+			"It was delivered to an AWS credentials file: /home/app/.aws/credentials [default].",
+			"It was delivered to an AWS credentials file: <code>/home/app/.aws/credentials [default]</code>.</p>"},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := rotated("app", "alice@example.com")
+			e.Location = NewLocation(tc.kind, tc.name, "eu-west-1")
+			if e.Location.FetchCommand != tc.cmd {
+				t.Errorf("fetch command %q, want %q", e.Location.FetchCommand, tc.cmd)
+			}
+			msgs, err := (&Mail{}).Compose([]Event{e})
+			if err != nil || len(msgs) != 1 {
+				t.Fatal(msgs, err)
+			}
+			msg := msgs[0]
+			if !strings.Contains(msg.Text, tc.words) || !strings.Contains(msg.HTML, tc.wordsHTML) {
+				t.Errorf("mail lacks %q / %q:\n%s\n%s", tc.words, tc.wordsHTML, msg.Text, msg.HTML)
+			}
+			other := "secretsmanager"
+			if tc.kind == sinkname.SecretsManager {
+				other = "ssm get-parameter"
+			}
+			if strings.Contains(msg.Text, other) || strings.Contains(msg.HTML, other) {
+				t.Errorf("a %s location is told with %q:\n%s", tc.kind, other, msg.Text)
+			}
+			if m := NewSNSMessage(e); m.Location == nil || m.Location.Sink != tc.kind || m.Location.FetchCommand != tc.cmd {
+				t.Errorf("SNS location %+v", m.Location)
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/notify"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 const account = "111111111111"
@@ -26,7 +27,7 @@ func events() []notify.Event {
 	return []notify.Event{
 		{Kind: notify.Rotated, AccountID: account, AccountName: "prod", User: "app", Owner: "alice@example.com",
 			AccessKeyID: "AKIAOLDKEY0000000001", NewAccessKeyID: "AKIANEWKEY0000000002",
-			Location: notify.Location{SecretName: name, Region: "us-east-1", FetchCommand: notify.FetchCommand(name, "us-east-1")},
+			Location: notify.NewLocation(sinkname.SecretsManager, name, "us-east-1"),
 			Reason:   "due", When: when},
 		{Kind: notify.OldKeyInUse, AccountID: account, AccountName: "prod", User: "batch", Owner: "alice@example.com",
 			AccessKeyID: "AKIAOLDKEY0000000003", LastUsed: notify.LastUsed{Date: when, Service: "s3", Region: "eu-west-1"}, When: when},

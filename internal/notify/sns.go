@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // SNSAPI is the part of the SNS client SNS calls; *sns.Client satisfies it.
@@ -57,9 +59,10 @@ type SNSMessage struct {
 
 // SNSLocation is where a new key can be fetched.
 type SNSLocation struct {
-	SecretName   string `json:"secret_name"`
-	Region       string `json:"region,omitempty"`
-	FetchCommand string `json:"fetch_command,omitempty"`
+	Sink         sinkname.Kind `json:"sink,omitempty"` // the kind of sink: secretsmanager, ssm, ...
+	SecretName   string        `json:"secret_name"`    // the secret's or parameter's name, or the sink's location
+	Region       string        `json:"region,omitempty"`
+	FetchCommand string        `json:"fetch_command,omitempty"`
 }
 
 // SNSLastUsed is an access key's last recorded use; Date is absent when it was never used.
@@ -75,7 +78,7 @@ func NewSNSMessage(e Event) SNSMessage {
 		AccountName: e.AccountName, User: e.User, Owner: e.Owner, AccessKeyID: e.AccessKeyID.String(),
 		NewAccessKeyID: e.NewAccessKeyID.String(), Reason: e.Reason}
 	if l := e.Location; l != (Location{}) {
-		m.Location = &SNSLocation{SecretName: l.SecretName, Region: l.Region, FetchCommand: l.FetchCommand}
+		m.Location = &SNSLocation{Sink: l.Kind, SecretName: l.Name, Region: l.Region, FetchCommand: l.FetchCommand}
 	}
 	if l := e.LastUsed; l != (LastUsed{}) {
 		m.LastUsed = &SNSLastUsed{Service: known(l.Service), Region: known(l.Region)}

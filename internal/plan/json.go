@@ -40,6 +40,7 @@ type wireStep struct {
 	Credential    Credential       `json:"credential"`
 	AccessKeyID   string           `json:"access_key_id"`
 	Action        Action           `json:"action"`
+	Code          Code             `json:"code,omitempty"`
 	Reason        string           `json:"reason"`
 	Rule          string           `json:"rule"`
 	Precondition  wirePrecondition `json:"precondition"`
@@ -110,6 +111,7 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 			Credential:  s.Credential,
 			AccessKeyID: s.AccessKeyID.Raw(),
 			Action:      s.Action,
+			Code:        s.Code,
 			Reason:      s.Reason,
 			Rule:        s.Rule,
 			Precondition: wirePrecondition{
@@ -184,6 +186,9 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 		if !ws.Action.Valid() {
 			errs = append(errs, fmt.Errorf("steps[%d]: unknown action %q", i, ws.Action))
 		}
+		if ws.Code != "" && !ws.Code.Valid() {
+			errs = append(errs, fmt.Errorf("steps[%d]: unknown code %q", i, Printable(string(ws.Code))))
+		}
 		if !ws.Credential.Valid() {
 			errs = append(errs, fmt.Errorf("steps[%d]: unknown credential %q", i, ws.Credential))
 		}
@@ -195,6 +200,7 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 			Credential:  ws.Credential,
 			AccessKeyID: inventory.KeyID(ws.AccessKeyID),
 			Action:      ws.Action,
+			Code:        ws.Code,
 			Reason:      ws.Reason,
 			Rule:        ws.Rule,
 			// set below: Precondition

@@ -180,8 +180,10 @@ type Step struct {
 	Credential Credential
 	// AccessKeyID is the key the step acts on; empty for a step about the user as a whole
 	// (for example an expired exemption, or keys that could not be read).
-	AccessKeyID  inventory.KeyID
-	Action       Action
+	AccessKeyID inventory.KeyID
+	Action      Action
+	// Code is why, for programs (see Code); empty only in a plan saved before codes existed.
+	Code         Code
 	Reason       string // for a person: names the key (masked), the numbers and the rule
 	Rule         string // name of the policy rule that applied; "default" when no named rule matched
 	Precondition Precondition
@@ -205,6 +207,10 @@ const ReasonKeysUnknown = "keys unknown"
 
 // KeysUnknown reports whether s is the step of a user whose keys could not be read.
 func (s Step) KeysUnknown() bool {
+	if s.Code != "" {
+		return s.Code == CodeKeysUnknown
+	}
+	// A plan saved before codes existed: its reason says it.
 	return s.Action == Skip && s.AccessKeyID == "" && strings.HasPrefix(s.Reason, ReasonKeysUnknown+" ")
 }
 

@@ -3,6 +3,8 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,13 +26,13 @@ func samplePlan() Plan {
 	}}
 	return New(gen, []Step{
 		{AccountID: "111111111111", User: "alice", UserID: "AIDAALICE", Credential: AccessKey,
-			AccessKeyID: "AKIAALICEOLDKEY00001", Action: Rotate, Reason: "key AKIA...0001 age 95d >= rotate_after 90d (rule 'default')",
+			AccessKeyID: "AKIAALICEOLDKEY00001", Action: Rotate, Code: CodeKeyAgeDue, Reason: "key AKIA...0001 age 95d >= rotate_after 90d (rule 'default')",
 			Rule: "default", Precondition: pre},
 		{AccountID: "111111111111", User: "alice", UserID: "AIDAALICE", Credential: AccessKey,
-			AccessKeyID: "AKIAALICENEWKEY00002", Action: Delete, Reason: "inactive key AKIA...0002 idle (rule 'default')",
+			AccessKeyID: "AKIAALICENEWKEY00002", Action: Delete, Code: CodeMakeRoom, Reason: "inactive key AKIA...0002 idle (rule 'default')",
 			Rule: "default", Precondition: pre},
 		{AccountID: "111111111111", User: "bob", UserID: "AIDABOB", Credential: AccessKey,
-			Action: Warn, Reason: "exemption expired 2026-11-01: migration (rule 'default')", Rule: "default"},
+			Action: Warn, Code: CodeExemptionExpired, Reason: "exemption expired 2026-11-01: migration (rule 'default')", Rule: "default"},
 		{AccountID: "222222222222", User: "auditor", UserID: "AIDAAUD", Credential: AccessKey,
 			AccessKeyID: "AKIAAUDITORKEY000003", Action: Blocked, Reason: "two active keys (rule 'default')", Rule: "default"},
 	})
@@ -62,7 +64,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatalf("json lacks the full key id:\n%s", b)
 	}
 	for _, field := range []string{`"version": 1`, `"generated_at": "2026-11-21T09:00:00Z"`, `"credential": "access_key"`,
-		`"summary": {`, `"last_used": null`, `"last_used": "2026-11-20T08:00:00Z"`} {
+		`"summary": {`, `"code": "key-age-due"`, `"last_used": null`, `"last_used": "2026-11-20T08:00:00Z"`} {
 		if !bytes.Contains(b, []byte(field)) {
 			t.Errorf("json lacks %s:\n%s", field, b)
 		}
@@ -100,7 +102,8 @@ Plan: 0 to rotate"`, 1)
 		"key id": func(s string) string {
 			return strings.Replace(s, `"access_key_id":"AKIAALICEOLDKEY00001"`, `"access_key_id":"AKIA 1"`, 1)
 		},
-		"key status": func(s string) string { return strings.Replace(s, `"status":"Active"`, `"status":"Enabled"`, 1) },
+		"key status":   func(s string) string { return strings.Replace(s, `"status":"Active"`, `"status":"Enabled"`, 1) },
+		"unknown code": func(s string) string { return strings.Replace(s, `"code":"make-room"`, `"code":"because"`, 1) },
 	} {
 		var p Plan
 		if err := json.Unmarshal([]byte(mut(string(good))), &p); err == nil {
@@ -239,5 +242,77 @@ func TestOriginRoundTrip(t *testing.T) {
 	data, _ = json.Marshal(p)
 	if strings.Contains(string(data), "origin") {
 		t.Fatalf("a plan without origin wrote one: %s", data)
+	}
+}
+
+// A plan saved before steps carried codes loads: its steps have no code, and a keys-unknown
+// step is still recognised by its reason.
+func TestJSONWithoutCodesLoads(t *testing.T) {
+	p := samplePlan()
+	p.Steps = append(p.Steps, Step{AccountID: "333333333333", User: "eve", UserID: "AIDAEVE", Credential: AccessKey,
+		Action: Skip, Code: CodeKeysUnknown, Reason: ReasonKeysUnknown + " (ListAccessKeys: AccessDenied): no action (rule 'default')", Rule: "default"})
+	p = New(p.GeneratedAt, p.Steps)
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := regexp.MustCompile(`"code":"[a-z-]+",`).ReplaceAllString(string(b), "")
+	if strings.Contains(old, `"code"`) {
+		t.Fatalf("codes left in %s", old)
+	}
+	var back Plan
+	if err := json.Unmarshal([]byte(old), &back); err != nil {
+		t.Fatalf("a plan without codes is refused: %v", err)
+	}
+	var unknown int
+	for _, s := range back.Steps {
+		if s.Code != "" {
+			t.Errorf("step %s/%s got code %q from nowhere", s.User, s.Action, s.Code)
+		}
+		if s.KeysUnknown() {
+			unknown++
+		}
+	}
+	if unknown != 1 {
+		t.Errorf("%d keys-unknown steps recognised in a plan without codes, want 1", unknown)
+	}
+}
+
+func TestCodesValid(t *testing.T) {
+	seen := map[Code]bool{}
+	for _, c := range Codes {
+		if !c.Valid() || seen[c] || !regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`).MatchString(string(c)) {
+			t.Errorf("code %q: duplicate or not lower-case words joined by dashes", c)
+		}
+		seen[c] = true
+	}
+	if Code("").Valid() || Code("Key-Age-Due").Valid() {
+		t.Error("the empty code or a code in another case is valid")
+	}
+}
+
+// Every code is documented in docs/plan-format.md, and nothing else is.
+func TestCodesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/plan-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "### Reason codes")
+	table, _, _ = strings.Cut(table, "\n### ")
+	if !ok {
+		t.Fatal("docs/plan-format.md has no Reason codes section")
+	}
+	documented := map[Code]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\|").FindAllStringSubmatch(table, -1) {
+		documented[Code(m[1])] = true
+	}
+	for _, c := range Codes {
+		if !documented[c] {
+			t.Errorf("code %s is not in the table of docs/plan-format.md", c)
+		}
+		delete(documented, c)
+	}
+	for c := range documented {
+		t.Errorf("docs/plan-format.md documents code %s, which plan.Codes lacks", c)
 	}
 }

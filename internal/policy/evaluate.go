@@ -91,11 +91,11 @@ func applyCap(ds []draft, limit int) {
 			}
 			deferred[key{d.AccountID, d.UserID + "/" + d.User, d.AccessKeyID}] = true
 			d.Reason = fmt.Sprintf("blast-radius cap %d reached; deferred %s: %s", limit, d.Action, d.Reason)
-			d.Action = plan.Skip
+			d.Action, d.Code = plan.Skip, plan.CodeCapReached
 		case d.Action == plan.Rotate && d.needs != "" && deferred[key{d.AccountID, d.UserID + "/" + d.User, d.needs}]:
 			d.Reason = fmt.Sprintf("blast-radius cap %d reached; deferred rotate, it needs key %s deleted first: %s",
 				limit, d.needs, d.Reason)
-			d.Action = plan.Skip
+			d.Action, d.Code = plan.Skip, plan.CodeCapReached
 		}
 	}
 }
@@ -140,7 +140,7 @@ func evaluateUser(acct string, in inventory.User, rules *Rules, now time.Time) [
 		// Not managed. Only an overdue active key or password is worth a line in the plan.
 		for i, k := range u.Keys {
 			if k.Active() && e.age(k) >= th.RotateAfter {
-				e.add(plan.Skip, k.ID, "not selected (%s): %s age %s >= rotate_after %s",
+				e.add(plan.CodeNotSelected, plan.Skip, k.ID, "not selected (%s): %s age %s >= rotate_after %s",
 					why, e.keyName(i), fmtAge(e.age(k)), FormatDuration(th.RotateAfter))
 			}
 		}
@@ -148,7 +148,7 @@ func evaluateUser(acct string, in inventory.User, rules *Rules, now time.Time) [
 		return e.out
 	}
 	if g := rules.Selection.ExemptionGroup; g != "" && u.InGroup(g) {
-		e.skipAll("exempt: member of group %s", g)
+		e.skipAll(plan.CodeExempt, "exempt: member of group %s", g)
 		return e.out
 	}
 	if tag := rules.Tags.Exempt; tag != "" {
@@ -156,28 +156,28 @@ func evaluateUser(acct string, in inventory.User, rules *Rules, now time.Time) [
 			ex, err := ParseExemption(v)
 			switch {
 			case err != nil:
-				e.add(plan.Warn, "", "exemption tag %s unreadable (%v): not exempt", tag, err)
+				e.add(plan.CodeExemptionUnreadable, plan.Warn, "", "exemption tag %s unreadable (%v): not exempt", tag, err)
 			case ex.Until.IsZero():
-				e.skipAll("exempt: %s", orDefault(ex.Reason, "tag "+tag))
+				e.skipAll(plan.CodeExempt, "exempt: %s", orDefault(ex.Reason, "tag "+tag))
 				return e.out
 			case now.Before(ex.Until):
-				e.skipAll("exempt until %s: %s", fmtDate(ex.Until), orDefault(ex.Reason, "tag "+tag))
+				e.skipAll(plan.CodeExempt, "exempt until %s: %s", fmtDate(ex.Until), orDefault(ex.Reason, "tag "+tag))
 				return e.out
 			default:
-				e.add(plan.Warn, "", "exemption expired %s: %s; the user is managed again (remove or renew tag %s)",
+				e.add(plan.CodeExemptionExpired, plan.Warn, "", "exemption expired %s: %s; the user is managed again (remove or renew tag %s)",
 					fmtDate(ex.Until), orDefault(ex.Reason, "no reason given"), tag)
 			}
 		}
 	}
 	e.evaluatePassword()
 	if !u.KeysKnown {
-		e.add(plan.Skip, "", plan.ReasonKeysUnknown+" (%s): no action", orDefault(u.Unknown, "not read"))
+		e.add(plan.CodeKeysUnknown, plan.Skip, "", plan.ReasonKeysUnknown+" (%s): no action", orDefault(u.Unknown, "not read"))
 		return e.out
 	}
 	var warn string
 	e.th, e.raSrc, warn = rules.override(&u, th)
 	if warn != "" {
-		e.add(plan.Warn, "", "%s", warn)
+		e.add(plan.CodeOverrideIgnored, plan.Warn, "", "%s", warn)
 	}
 	e.evaluateKeys()
 	return e.out
@@ -195,14 +195,14 @@ func (e *userEval) readState() state {
 	p := e.rules.Tags.StatePrefix
 	if v, ok := e.u.Tags[inventory.IntentTag(p)]; ok {
 		if r, err := inventory.ParseRotationIntent(v); err != nil {
-			e.add(plan.Warn, "", "tag %s unreadable (%v): ignored", inventory.IntentTag(p), err)
+			e.add(plan.CodeTagUnreadable, plan.Warn, "", "tag %s unreadable (%v): ignored", inventory.IntentTag(p), err)
 		} else {
 			st.intent = &r
 		}
 	}
 	if v, ok := e.u.Tags[inventory.RotatedTag(p)]; ok {
 		if r, err := inventory.ParseRotationRecord(v); err != nil {
-			e.add(plan.Warn, "", "tag %s unreadable (%v): ignored", inventory.RotatedTag(p), err)
+			e.add(plan.CodeTagUnreadable, plan.Warn, "", "tag %s unreadable (%v): ignored", inventory.RotatedTag(p), err)
 		} else {
 			st.rotated = &r
 			if !r.Deactivated.IsZero() {
@@ -212,7 +212,7 @@ func (e *userEval) readState() state {
 	}
 	if v, ok := e.u.Tags[inventory.DeactivatedTag(p)]; ok {
 		if r, err := inventory.ParseDeactivationRecord(v); err != nil {
-			e.add(plan.Warn, "", "tag %s unreadable (%v): ignored", inventory.DeactivatedTag(p), err)
+			e.add(plan.CodeTagUnreadable, plan.Warn, "", "tag %s unreadable (%v): ignored", inventory.DeactivatedTag(p), err)
 		} else if t, seen := st.deactivated[r.Key]; !seen || r.At.After(t) {
 			st.deactivated[r.Key] = r.At
 		}
@@ -233,15 +233,15 @@ func (e *userEval) evaluateKeys() {
 			if in.Run != "" {
 				owner = "run " + in.Run
 			}
-			e.skipKeys("rotation of key %s in progress: %s holds the lease until %s; left to it", in.Old, owner, fmtTime(in.End(in.Started)))
+			e.skipKeys(plan.CodeLeaseHeld, "rotation of key %s in progress: %s holds the lease until %s; left to it", in.Old, owner, fmtTime(in.End(in.Started)))
 			return
 		}
 		if old := e.u.Key(in.Old); old != nil && old.Active() {
-			e.add(plan.Rotate, old.ID, "resume the rotation of key %s started %s: it never recorded completion",
+			e.add(plan.CodeResumeRotation, plan.Rotate, old.ID, "resume the rotation of key %s started %s: it never recorded completion",
 				old.ID, fmtTime(in.Started))
 			return
 		}
-		e.add(plan.Warn, "", "stale rotation intent for key %s started %s: the key is no longer active; the executor clears it",
+		e.add(plan.CodeStaleIntent, plan.Warn, "", "stale rotation intent for key %s started %s: the key is no longer active; the executor clears it",
 			in.Old, fmtTime(in.Started))
 	}
 
@@ -252,7 +252,7 @@ func (e *userEval) evaluateKeys() {
 		for _, k := range e.u.Keys {
 			if k.Active() && e.age(k) >= th.RotateAfter {
 				if o := inventory.OrphanKey(e.u.Keys, k.ID, st.rotated, e.now); o != nil {
-					e.add(plan.Rotate, k.ID, "resume the rotation of key %s: key %s (created %s, never used) is newer than any completion record and has no intent: the orphan of an interrupted rotation, deleted unless a sink holds it",
+					e.add(plan.CodeOrphanKey, plan.Rotate, k.ID, "resume the rotation of key %s: key %s (created %s, never used) is newer than any completion record and has no intent: the orphan of an interrupted rotation, deleted unless a sink holds it",
 						k.ID, o.ID, fmtTime(o.Created))
 					return
 				}
@@ -266,13 +266,13 @@ func (e *userEval) evaluateKeys() {
 		if old != nil && old.Active() {
 			switch {
 			case nw == nil || !nw.Active():
-				e.add(plan.Warn, old.ID, "rotation on %s replaced key %s by %s, which is not active: key %s stays active",
+				e.add(plan.CodeNewKeyInactive, plan.Warn, old.ID, "rotation on %s replaced key %s by %s, which is not active: key %s stays active",
 					fmtDate(rec.At), old.ID, rec.New, old.ID)
 			case !rec.Deactivated.IsZero():
 				// Someone reactivated the key keycycle had deactivated: it was needed.
 				e.handled[old.ID] = true
 				if !e.hardLimit(*old, *nw) {
-					e.add(plan.Warn, old.ID, "key %s was reactivated after keycycle deactivated it on %s: not deactivating it again; retire it by hand",
+					e.add(plan.CodeOldKeyReactivated, plan.Warn, old.ID, "key %s was reactivated after keycycle deactivated it on %s: not deactivating it again; retire it by hand",
 						old.ID, fmtDate(rec.Deactivated))
 				}
 			default:
@@ -291,16 +291,16 @@ func (e *userEval) evaluateKeys() {
 		e.handled[k.ID] = true
 		switch {
 		case !k.LastUsedKnown:
-			e.add(plan.Skip, k.ID, "last use of inactive key %s unknown: not deleting it", k.ID)
+			e.add(plan.CodeLastUseUnknown, plan.Skip, k.ID, "last use of inactive key %s unknown: not deleting it", k.ID)
 		case k.LastUsed.After(t):
-			e.add(plan.Warn, k.ID, "inactive key %s was used %s, after keycycle deactivated it on %s: not deleting it",
+			e.add(plan.CodeInactiveKeyUsed, plan.Warn, k.ID, "inactive key %s was used %s, after keycycle deactivated it on %s: not deleting it",
 				k.ID, fmtLastUsed(k), fmtDate(t))
 		case e.now.Sub(t) >= th.DeleteAfter:
 			e.deletes[k.ID] = true
-			e.add(plan.Delete, k.ID, "inactive key %s deactivated by keycycle on %s, %s ago >= delete_after %s",
+			e.add(plan.CodeInactiveDeleteAfter, plan.Delete, k.ID, "inactive key %s deactivated by keycycle on %s, %s ago >= delete_after %s",
 				k.ID, fmtDate(t), fmtAge(e.now.Sub(t)), FormatDuration(th.DeleteAfter))
 		default:
-			e.add(plan.Skip, k.ID, "inactive key %s deactivated on %s: delete after %s (delete_after %s)",
+			e.add(plan.CodeInactiveWaiting, plan.Skip, k.ID, "inactive key %s deactivated on %s: delete after %s (delete_after %s)",
 				k.ID, fmtDate(t), fmtTime(t.Add(th.DeleteAfter)), FormatDuration(th.DeleteAfter))
 		}
 	}
@@ -327,26 +327,26 @@ func (e *userEval) retire(old, nw inventory.AccessKey, deliveredAt time.Time) {
 	graceEnd := deliveredAt.Add(th.DeactivateAfter)
 	switch {
 	case e.now.Before(graceEnd):
-		e.add(plan.Skip, old.ID, "key %s replaced by %s on %s: deactivate after %s (deactivate_after %s) if unused since",
+		e.add(plan.CodeOldKeyGrace, plan.Skip, old.ID, "key %s replaced by %s on %s: deactivate after %s (deactivate_after %s) if unused since",
 			old.ID, nw.ID, fmtDate(deliveredAt), fmtTime(graceEnd), FormatDuration(th.DeactivateAfter))
 	case !old.LastUsedKnown:
-		e.add(plan.Skip, old.ID, "last use of key %s unknown: not deactivating it", old.ID)
+		e.add(plan.CodeLastUseUnknown, plan.Skip, old.ID, "last use of key %s unknown: not deactivating it", old.ID)
 	case old.LastUsed.After(deliveredAt) && e.now.Sub(old.LastUsed) < th.GuardWindow:
 		if !e.hardLimit(old, nw) {
-			e.add(plan.Warn, old.ID, "key %s still in use, last used %s, after %s was delivered on %s: not deactivating it",
+			e.add(plan.CodeOldKeyInUse, plan.Warn, old.ID, "key %s still in use, last used %s, after %s was delivered on %s: not deactivating it",
 				old.ID, fmtLastUsed(old), nw.ID, fmtDate(deliveredAt))
 		}
 	case old.LastUsed.After(deliveredAt):
 		// Used after the delivery, then idle for the whole guard window: its consumer moved on.
-		e.add(plan.Deactivate, old.ID, "key %s last used %s, after %s was delivered on %s, idle since for guard_window %s",
+		e.add(plan.CodeOldKeyIdle, plan.Deactivate, old.ID, "key %s last used %s, after %s was delivered on %s, idle since for guard_window %s",
 			old.ID, fmtLastUsed(old), nw.ID, fmtDate(deliveredAt), FormatDuration(th.GuardWindow))
 	case !old.LastUsed.IsZero() && e.now.Sub(old.LastUsed) < th.GuardWindow:
 		if !e.hardLimit(old, nw) {
-			e.add(plan.Warn, old.ID, "key %s last used %s, within guard_window %s: not deactivating it",
+			e.add(plan.CodeOldKeyInUse, plan.Warn, old.ID, "key %s last used %s, within guard_window %s: not deactivating it",
 				old.ID, fmtLastUsed(old), FormatDuration(th.GuardWindow))
 		}
 	default:
-		e.add(plan.Deactivate, old.ID, "key %s unused since %s was delivered on %s, deactivate_after %s passed",
+		e.add(plan.CodeOldKeyIdle, plan.Deactivate, old.ID, "key %s unused since %s was delivered on %s, deactivate_after %s passed",
 			old.ID, nw.ID, fmtDate(deliveredAt), FormatDuration(th.DeactivateAfter))
 	}
 }
@@ -358,7 +358,7 @@ func (e *userEval) hardLimit(k, other inventory.AccessKey) bool {
 	if th.HardLimit <= 0 || e.age(k) < th.HardLimit || !other.Active() || !k.LastUsedKnown {
 		return false
 	}
-	e.add(plan.Deactivate, k.ID, "key %s age %s >= hard_limit %s: deactivated although %s; key %s stays active",
+	e.add(plan.CodeHardLimit, plan.Deactivate, k.ID, "key %s age %s >= hard_limit %s: deactivated although %s; key %s stays active",
 		k.ID, fmtAge(e.age(k)), FormatDuration(th.HardLimit), usedWords(k), other.ID)
 	return true
 }
@@ -386,26 +386,26 @@ func (e *userEval) single(a inventory.AccessKey) {
 		}
 	}
 	if len(others) == 0 {
-		e.addNeeds(plan.Rotate, a.ID, needs, "%s", due)
+		e.addNeeds(plan.CodeKeyAgeDue, plan.Rotate, a.ID, needs, "%s", due)
 		return
 	}
 	o := others[0]
 	switch {
 	case o.Active():
-		e.add(plan.Blocked, a.ID, "%s, but key %s is still active awaiting retirement: rotate after it is retired", due, o.ID)
+		e.add(plan.CodeAwaitingRetirement, plan.Blocked, a.ID, "%s, but key %s is still active awaiting retirement: rotate after it is retired", due, o.ID)
 	case e.handled[o.ID]:
-		e.add(plan.Blocked, a.ID, "%s, but no room: inactive key %s is not yet deletable", due, o.ID)
+		e.add(plan.CodeNoRoom, plan.Blocked, a.ID, "%s, but no room: inactive key %s is not yet deletable", due, o.ID)
 	case !o.LastUsedKnown:
-		e.add(plan.Blocked, a.ID, "%s, but no room: last use of inactive key %s unknown", due, o.ID)
+		e.add(plan.CodeNoRoom, plan.Blocked, a.ID, "%s, but no room: last use of inactive key %s unknown", due, o.ID)
 	case e.now.Sub(o.Created) < th.DeleteAfter ||
 		(!o.LastUsed.IsZero() && e.now.Sub(o.LastUsed) < th.DeleteAfter):
-		e.add(plan.Blocked, a.ID, "%s, but no room: inactive key %s (created %s, %s) not deactivated by keycycle and not idle for delete_after %s",
+		e.add(plan.CodeNoRoom, plan.Blocked, a.ID, "%s, but no room: inactive key %s (created %s, %s) not deactivated by keycycle and not idle for delete_after %s",
 			due, o.ID, fmtDate(o.Created), usedWords(o), FormatDuration(th.DeleteAfter))
 	default:
 		e.deletes[o.ID] = true
-		e.add(plan.Delete, o.ID, "inactive key %s (created %s, %s) idle >= delete_after %s: deleted to make room for rotating %s",
+		e.add(plan.CodeMakeRoom, plan.Delete, o.ID, "inactive key %s (created %s, %s) idle >= delete_after %s: deleted to make room for rotating %s",
 			o.ID, fmtDate(o.Created), usedWords(o), FormatDuration(th.DeleteAfter), a.ID)
-		e.addNeeds(plan.Rotate, a.ID, o.ID, "%s", due)
+		e.addNeeds(plan.CodeKeyAgeDue, plan.Rotate, a.ID, o.ID, "%s", due)
 	}
 }
 
@@ -415,7 +415,7 @@ func (e *userEval) warnLead(a inventory.AccessKey) {
 	if th.WarnBefore <= 0 || age < th.RotateAfter-th.WarnBefore {
 		return
 	}
-	e.add(plan.Warn, a.ID, "key %s age %s: rotation due on %s (rotate_after %s%s, warn_before %s)",
+	e.add(plan.CodeRotationUpcoming, plan.Warn, a.ID, "key %s age %s: rotation due on %s (rotate_after %s%s, warn_before %s)",
 		a.ID, fmtAge(age), fmtDate(a.Created.Add(th.RotateAfter)), FormatDuration(th.RotateAfter), e.raSrc,
 		FormatDuration(th.WarnBefore))
 }
@@ -448,7 +448,7 @@ func (e *userEval) twoActive(a, b inventory.AccessKey, st state) {
 	dueWords := fmt.Sprintf("key %s age %s >= rotate_after %s%s", d.ID, fmtAge(e.age(d)), FormatDuration(th.RotateAfter), e.raSrc)
 	tk := e.rules.TwoActiveKeys
 	if tk.Mode != TwoKeysDeactivateUnused {
-		e.add(plan.Blocked, d.ID, "%s, but the user has two active keys (%s, %s): retire one by hand or set two_active_keys to deactivate-unused",
+		e.add(plan.CodeTwoActiveKeys, plan.Blocked, d.ID, "%s, but the user has two active keys (%s, %s): retire one by hand or set two_active_keys to deactivate-unused",
 			dueWords, a.ID, b.ID)
 		return
 	}
@@ -457,7 +457,7 @@ func (e *userEval) twoActive(a, b inventory.AccessKey, st state) {
 	var pickSince time.Time
 	for _, k := range []inventory.AccessKey{a, b} {
 		if !k.LastUsedKnown {
-			e.add(plan.Blocked, d.ID, "%s, but the user has two active keys and the last use of %s is unknown", dueWords, k.ID)
+			e.add(plan.CodeTwoActiveKeys, plan.Blocked, d.ID, "%s, but the user has two active keys and the last use of %s is unknown", dueWords, k.ID)
 			return
 		}
 		since := k.LastUsed
@@ -469,7 +469,7 @@ func (e *userEval) twoActive(a, b inventory.AccessKey, st state) {
 		}
 	}
 	if pick == nil {
-		e.add(plan.Blocked, d.ID, "%s, but the user has two active keys (%s, %s), both used within %s (two_active_keys: deactivate-unused)",
+		e.add(plan.CodeTwoActiveKeys, plan.Blocked, d.ID, "%s, but the user has two active keys (%s, %s), both used within %s (two_active_keys: deactivate-unused)",
 			dueWords, a.ID, b.ID, FormatDuration(idle))
 		return
 	}
@@ -477,7 +477,7 @@ func (e *userEval) twoActive(a, b inventory.AccessKey, st state) {
 	if other.ID == pick.ID {
 		other = b
 	}
-	e.add(plan.Deactivate, pick.ID, "two active keys: key %s %s, idle %s >= %s (two_active_keys: deactivate-unused); key %s stays active",
+	e.add(plan.CodeTwoActiveKeysIdle, plan.Deactivate, pick.ID, "two active keys: key %s %s, idle %s >= %s (two_active_keys: deactivate-unused); key %s stays active",
 		pick.ID, usedWords(*pick), fmtAge(e.now.Sub(pickSince)), FormatDuration(idle), other.ID)
 }
 
@@ -502,32 +502,33 @@ func (e *userEval) keyName(i int) string {
 	return fmt.Sprintf("key #%d", i+1)
 }
 
-func (e *userEval) add(a plan.Action, id inventory.KeyID, format string, args ...any) {
-	e.addNeeds(a, id, "", format, args...)
+func (e *userEval) add(c plan.Code, a plan.Action, id inventory.KeyID, format string, args ...any) {
+	e.addNeeds(c, a, id, "", format, args...)
 }
 
-func (e *userEval) addNeeds(a plan.Action, id, needs inventory.KeyID, format string, args ...any) {
+func (e *userEval) addNeeds(c plan.Code, a plan.Action, id, needs inventory.KeyID, format string, args ...any) {
 	s := e.base
 	s.Action = a
+	s.Code = c
 	s.AccessKeyID = id
 	s.Reason = fmt.Sprintf(format, args...) + " (rule '" + s.Rule + "')"
 	e.out = append(e.out, draft{Step: s, needs: needs})
 }
 
 // skipKeys adds a skip step for every key of the user.
-func (e *userEval) skipKeys(format string, args ...any) {
+func (e *userEval) skipKeys(c plan.Code, format string, args ...any) {
 	for _, k := range e.u.Keys {
-		e.add(plan.Skip, k.ID, format, args...)
+		e.add(c, plan.Skip, k.ID, format, args...)
 	}
 }
 
 // skipAll adds a skip step for every key and the console password of the user; a user without
 // either gets none.
-func (e *userEval) skipAll(format string, args ...any) {
+func (e *userEval) skipAll(c plan.Code, format string, args ...any) {
 	for _, k := range e.u.Keys {
-		e.add(plan.Skip, k.ID, format, args...)
+		e.add(c, plan.Skip, k.ID, format, args...)
 	}
-	e.skipPassword(format, args...)
+	e.skipPassword(c, format, args...)
 }
 
 func orDefault(s, def string) string {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -490,6 +491,11 @@ func checkInvariants(t *testing.T, users []inventory.User, rules Rules, p plan.P
 		if s.Reason == "" || !strings.Contains(s.Reason, "(rule '"+s.Rule+"')") {
 			t.Errorf("step without reason or rule: %+v", s)
 		}
+		if !s.Code.Valid() {
+			t.Errorf("step without a known reason code: %+v", s)
+		} else if acts := codeActions[s.Code]; !slices.Contains(acts, s.Action) {
+			t.Errorf("code %s on a %s step (it belongs on %v): %s", s.Code, s.Action, acts, s.Reason)
+		}
 		u := byID[s.UserID]
 		if s.Credential == plan.Password {
 			checkPasswordStep(t, u, rules, s)
@@ -532,5 +538,78 @@ func checkInvariants(t *testing.T, users []inventory.User, rules Rules, p plan.P
 				t.Errorf("I3: key used within the guard window deactivated: %s", s.Reason)
 			}
 		}
+	}
+}
+
+// codeActions is the action each reason code belongs to: a code names why, so a code on another
+// action is a policy mistake.
+var codeActions = map[plan.Code][]plan.Action{
+	plan.CodeNotSelected: {plan.Skip}, plan.CodeExempt: {plan.Skip}, plan.CodeExemptionUnreadable: {plan.Warn},
+	plan.CodeExemptionExpired: {plan.Warn}, plan.CodeOverrideIgnored: {plan.Warn}, plan.CodeTagUnreadable: {plan.Warn},
+	plan.CodeKeysUnknown: {plan.Skip}, plan.CodeCapReached: {plan.Skip}, plan.CodeLeaseHeld: {plan.Skip},
+	plan.CodeResumeRotation: {plan.Rotate}, plan.CodeOrphanKey: {plan.Rotate}, plan.CodeStaleIntent: {plan.Warn},
+	plan.CodeLastUseUnknown: {plan.Skip}, plan.CodeAgeUnknown: {plan.Skip}, plan.CodeLoginUnknown: {plan.Skip},
+	plan.CodeKeyAgeDue: {plan.Rotate}, plan.CodeRotationUpcoming: {plan.Warn}, plan.CodeMakeRoom: {plan.Delete},
+	plan.CodeNoRoom: {plan.Blocked}, plan.CodeAwaitingRetirement: {plan.Blocked}, plan.CodeTwoActiveKeys: {plan.Blocked},
+	plan.CodeTwoActiveKeysIdle: {plan.Deactivate}, plan.CodeOldKeyGrace: {plan.Skip}, plan.CodeOldKeyInUse: {plan.Warn},
+	plan.CodeOldKeyIdle: {plan.Deactivate}, plan.CodeOldKeyReactivated: {plan.Warn}, plan.CodeNewKeyInactive: {plan.Warn},
+	plan.CodeHardLimit: {plan.Deactivate}, plan.CodeInactiveKeyUsed: {plan.Warn}, plan.CodeInactiveWaiting: {plan.Skip},
+	plan.CodeInactiveDeleteAfter: {plan.Delete}, plan.CodePasswordAgeDue: {plan.Rotate}, plan.CodeConsoleUnused: {plan.Warn},
+	plan.CodeConsoleRemovalDue: {plan.Delete}, plan.CodeMFAMissing: {plan.Warn}, plan.CodeForced: {plan.Deactivate},
+}
+
+func TestCodeActionsCoverEveryCode(t *testing.T) {
+	if len(codeActions) != len(plan.Codes) {
+		t.Errorf("codeActions has %d codes, plan.Codes %d: add the new code to both", len(codeActions), len(plan.Codes))
+	}
+}
+
+// TestCodes checks the code of the decisions programs act on (notifications tell an old key in
+// use from an upcoming rotation by it), whatever the wording of the reason.
+func TestCodes(t *testing.T) {
+	tests := []struct {
+		name  string
+		users []inventory.User
+		rules func(*Rules)
+		want  []plan.Code // in plan order
+	}{
+		{"due", []inventory.User{user("alice", keys(active("AAA1", 93, 1)))}, nil, []plan.Code{plan.CodeKeyAgeDue}},
+		{"warn lead", []inventory.User{user("alice", keys(active("AAA1", 80, 1)))}, nil, []plan.Code{plan.CodeRotationUpcoming}},
+		{"make room", []inventory.User{user("alice", keys(inactive("OLD0", 200, 100), active("AAA1", 93, 1)))}, nil,
+			[]plan.Code{plan.CodeMakeRoom, plan.CodeKeyAgeDue}},
+		{"recorded inactive key past delete_after", []inventory.User{user("alice", keys(inactive("OLD0", 120, 25), active("AAA1", 93, 1)), rotated("OLD0", "AAA1", 93, 12))}, nil,
+			[]plan.Code{plan.CodeInactiveDeleteAfter, plan.CodeKeyAgeDue}},
+		{"old key in use", []inventory.User{user("bob", keys(active("OLD0", 100, 0.5), active("NEW1", 10, 1)), rotated("OLD0", "NEW1", 10, never))}, nil,
+			[]plan.Code{plan.CodeOldKeyInUse}},
+		{"old key idle", []inventory.User{user("bob", keys(active("OLD0", 100, 50), active("NEW1", 20, 1)), rotated("OLD0", "NEW1", 20, never))}, nil,
+			[]plan.Code{plan.CodeOldKeyIdle}},
+		{"two active keys", []inventory.User{user("carl", keys(active("AAA1", 100, 1), active("BBB2", 95, 1)))}, nil,
+			[]plan.Code{plan.CodeTwoActiveKeys}},
+		{"exempt", []inventory.User{user("dora", keys(active("AAA1", 100, 1)), tags("keycycle:exempt", "legacy"))}, nil,
+			[]plan.Code{plan.CodeExempt}},
+		{"keys unknown", []inventory.User{func() inventory.User {
+			u := user("eve")
+			u.KeysKnown, u.Unknown = false, "ListAccessKeys: AccessDenied"
+			return u
+		}()}, nil, []plan.Code{plan.CodeKeysUnknown}},
+		{"cap reached", []inventory.User{user("bob", keys(active("OLD0", 100, 50), active("NEW1", 20, 1)), rotated("OLD0", "NEW1", 20, never))},
+			func(r *Rules) { r.MaxDestructive = 0 }, []plan.Code{plan.CodeCapReached}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rules := DefaultRules()
+			if tc.rules != nil {
+				tc.rules(&rules)
+			}
+			p := Evaluate([]inventory.Account{{ID: "111111111111", Users: tc.users}}, rules, now)
+			var got []plan.Code
+			for _, s := range p.Steps {
+				got = append(got, s.Code)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("codes (-want +got):\n%s\nplan: %+v", diff, p.Steps)
+			}
+			checkInvariants(t, tc.users, rules, p)
+		})
 	}
 }

@@ -31,7 +31,7 @@ func (e *userEval) readPasswordState() passwordState {
 	p := e.rules.Tags.StatePrefix
 	if v, ok := e.u.Tags[inventory.PasswordIntentTag(p)]; ok {
 		if r, err := inventory.ParsePasswordIntent(v); err != nil {
-			e.addPassword(plan.Warn, false, "tag %s unreadable (%v): ignored", inventory.PasswordIntentTag(p), err)
+			e.addPassword(plan.CodeTagUnreadable, plan.Warn, false, "tag %s unreadable (%v): ignored", inventory.PasswordIntentTag(p), err)
 		} else {
 			st.intent = &r
 		}
@@ -46,7 +46,7 @@ func (e *userEval) readPasswordState() passwordState {
 		}
 		m, err := inventory.ParseMark(v)
 		if err != nil {
-			e.addPassword(plan.Warn, false, "tag %s unreadable (%v): ignored", t.tag, err)
+			e.addPassword(plan.CodeTagUnreadable, plan.Warn, false, "tag %s unreadable (%v): ignored", t.tag, err)
 			continue
 		}
 		*t.dst = &m
@@ -60,7 +60,7 @@ func (e *userEval) evaluatePassword() {
 	u := e.u
 	if !u.LoginKnown {
 		if u.LoginUnknown != "" {
-			e.addPassword(plan.Skip, false, "console password unknown (%s): no action", u.LoginUnknown)
+			e.addPassword(plan.CodeLoginUnknown, plan.Skip, false, "console password unknown (%s): no action", u.LoginUnknown)
 		}
 		return
 	}
@@ -70,7 +70,7 @@ func (e *userEval) evaluatePassword() {
 	}
 	th, src, warn := e.rules.passwordOverride(u, e.th)
 	if warn != "" {
-		e.addPassword(plan.Warn, false, "%s", warn)
+		e.addPassword(plan.CodeOverrideIgnored, plan.Warn, false, "%s", warn)
 	}
 	st := e.readPasswordState()
 	if in := st.intent; in != nil && in.Live(e.now, "") && (st.rotated == nil || !in.Started.Before(st.rotated.At)) {
@@ -78,11 +78,11 @@ func (e *userEval) evaluatePassword() {
 		if in.Run != "" {
 			owner = "run " + in.Run
 		}
-		e.addPassword(plan.Skip, false, "password rotation in progress: %s holds the lease until %s; left to it", owner, fmtTime(in.End(in.Started)))
+		e.addPassword(plan.CodeLeaseHeld, plan.Skip, false, "password rotation in progress: %s holds the lease until %s; left to it", owner, fmtTime(in.End(in.Started)))
 		return
 	}
 	if e.rules.FlagMissingMFA && u.MFAKnown && !u.MFA {
-		e.addPassword(plan.Warn, false, "console access without an MFA device: assign one to user %s, or remove its console password", u.Name)
+		e.addPassword(plan.CodeMFAMissing, plan.Warn, false, "console access without an MFA device: assign one to user %s, or remove its console password", u.Name)
 	}
 
 	// Unused console access: warn, then delete the login profile.
@@ -90,7 +90,7 @@ func (e *userEval) evaluatePassword() {
 		since := l.Since()
 		switch {
 		case !l.LastUsedKnown || since.IsZero():
-			e.addPassword(plan.Skip, false, "last use of the console password unknown: not judging whether console access is unused")
+			e.addPassword(plan.CodeLastUseUnknown, plan.Skip, false, "last use of the console password unknown: not judging whether console access is unused")
 		case e.now.Sub(since) >= th.ConsoleUnusedAfter:
 			e.unusedConsole(*l, since, st, th)
 			return
@@ -101,7 +101,7 @@ func (e *userEval) evaluatePassword() {
 		return
 	}
 	if in := st.intent; in != nil && (st.rotated == nil || !in.Started.Before(st.rotated.At)) { // same second: an intent left after a completion is still pending
-		e.addPassword(plan.Rotate, false, "resume the password rotation started %s: it never recorded completion; a new password is set",
+		e.addPassword(plan.CodeResumeRotation, plan.Rotate, false, "resume the password rotation started %s: it never recorded completion; a new password is set",
 			fmtTime(in.Started))
 		return
 	}
@@ -114,11 +114,11 @@ func (e *userEval) evaluatePassword() {
 		changed, how = l.Created, "set when the login profile was created"
 	}
 	if changed.IsZero() {
-		e.addPassword(plan.Skip, false, "age of the console password unknown: not rotating it")
+		e.addPassword(plan.CodeAgeUnknown, plan.Skip, false, "age of the console password unknown: not rotating it")
 		return
 	}
 	if age := e.now.Sub(changed); age >= th.PasswordRotateAfter {
-		e.addPassword(plan.Rotate, false, "password age %s (%s %s) >= password_rotate_after %s%s",
+		e.addPassword(plan.CodePasswordAgeDue, plan.Rotate, false, "password age %s (%s %s) >= password_rotate_after %s%s",
 			fmtAge(age), how, fmtDate(changed), FormatDuration(th.PasswordRotateAfter), src)
 	}
 }
@@ -131,17 +131,17 @@ func (e *userEval) unusedConsole(l inventory.LoginProfile, since time.Time, st p
 	w := st.warned
 	// A warning recorded before the last use belongs to an earlier idle spell: it does not count.
 	if w == nil || w.At.Before(since) {
-		e.addPassword(plan.Warn, true, "%s: console access (the login profile) is removed %s after this warning is recorded, unless the password is used",
+		e.addPassword(plan.CodeConsoleUnused, plan.Warn, true, "%s: console access (the login profile) is removed %s after this warning is recorded, unless the password is used",
 			unused, FormatDuration(th.ConsoleDisableWarning))
 		return
 	}
 	end := w.At.Add(th.ConsoleDisableWarning)
 	if e.now.Before(end) {
-		e.addPassword(plan.Warn, false, "%s: console access (the login profile) is removed after %s (warned %s, console_disable_warning %s), unless the password is used",
+		e.addPassword(plan.CodeConsoleUnused, plan.Warn, false, "%s: console access (the login profile) is removed after %s (warned %s, console_disable_warning %s), unless the password is used",
 			unused, fmtTime(end), fmtDate(w.At), FormatDuration(th.ConsoleDisableWarning))
 		return
 	}
-	e.addPassword(plan.Delete, false, "%s, warned %s, console_disable_warning %s passed: console access removed (login profile deleted)",
+	e.addPassword(plan.CodeConsoleRemovalDue, plan.Delete, false, "%s, warned %s, console_disable_warning %s passed: console access removed (login profile deleted)",
 		unused, fmtDate(w.At), FormatDuration(th.ConsoleDisableWarning))
 }
 
@@ -166,22 +166,23 @@ func (e *userEval) passwordNotSelected(why string) {
 		changed = u.Login.Created
 	}
 	if !changed.IsZero() && e.now.Sub(changed) >= e.th.PasswordRotateAfter {
-		e.addPassword(plan.Skip, false, "not selected (%s): password age %s >= password_rotate_after %s",
+		e.addPassword(plan.CodeNotSelected, plan.Skip, false, "not selected (%s): password age %s >= password_rotate_after %s",
 			why, fmtAge(e.now.Sub(changed)), FormatDuration(e.th.PasswordRotateAfter))
 	}
 }
 
 // skipPassword adds a skip step for the user's console password, if it has one.
-func (e *userEval) skipPassword(format string, args ...any) {
+func (e *userEval) skipPassword(c plan.Code, format string, args ...any) {
 	if e.u.LoginKnown && e.u.Login != nil {
-		e.addPassword(plan.Skip, false, format, args...)
+		e.addPassword(c, plan.Skip, false, format, args...)
 	}
 }
 
-func (e *userEval) addPassword(a plan.Action, startsWarning bool, format string, args ...any) {
+func (e *userEval) addPassword(c plan.Code, a plan.Action, startsWarning bool, format string, args ...any) {
 	s := e.base
 	s.Credential = plan.Password
 	s.Action = a
+	s.Code = c
 	s.AccessKeyID = ""
 	s.Precondition = plan.LoginPreconditionOf(*e.u)
 	if m, err := inventory.ParseMark(e.u.Tags[inventory.PasswordRotatedTag(e.rules.Tags.StatePrefix)]); err == nil {

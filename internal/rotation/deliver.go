@@ -15,6 +15,7 @@ import (
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // SinkOutcome is what became of one delivery of a new key.
@@ -34,6 +35,7 @@ const (
 // SinkResult is what became of one delivery of a rotate step. It never holds the secret.
 type SinkResult struct {
 	Name     string
+	Kind     sinkname.Kind // what kind of sink Name is ("" when the sink does not say, see Kinded)
 	Location string
 	Required bool
 	Outcome  SinkOutcome
@@ -141,7 +143,7 @@ func bind[T any](location string, v T, stage, promote, abort func(context.Contex
 func newDelivery(ds []Delivery, outcome SinkOutcome, of func(Sink) *target) *delivery {
 	d := &delivery{ds: ds, ts: make([]*target, len(ds)), res: make([]SinkResult, len(ds)), phase: make([]phase, len(ds))}
 	for i, x := range ds {
-		d.res[i] = SinkResult{Name: x.Sink.Name(), Required: x.Required, Outcome: outcome}
+		d.res[i] = SinkResult{Name: x.Sink.Name(), Kind: kindOf(x.Sink), Required: x.Required, Outcome: outcome}
 		if d.ts[i] = of(x.Sink); d.ts[i] == nil {
 			d.res[i].Outcome, d.phase[i] = SinkNotApplicable, skipped
 			continue

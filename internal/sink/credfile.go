@@ -11,6 +11,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // Keys of a credentials file profile.
@@ -336,3 +337,6 @@ func (f *iniFile) set(profile, key, value string) {
 		}
 	}
 }
+
+// Kind is the kind of sink, whatever its configured name.
+func (*CredentialsFile) Kind() sinkname.Kind { return sinkname.CredentialsFile }

@@ -15,6 +15,7 @@ import (
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // SESAPI is the part of the SES v2 client the sink calls; *sesv2.Client satisfies it.
@@ -166,3 +167,6 @@ func Seal(plain string, rs ...age.Recipient) (string, error) {
 	}
 	return buf.String(), nil
 }
+
+// Kind is the kind of sink, whatever its configured name.
+func (*Email) Kind() sinkname.Kind { return sinkname.Email }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // GitHubAPI is GitHub's REST API root (GitHub Enterprise Server: https://<host>/api/v3).
@@ -366,3 +367,6 @@ func ParseGitHubCredential(v secret.Value, apiURL string, client *http.Client, n
 	}
 	return nil, errors.New("the credential secret has neither token nor app_id, installation_id and private_key")
 }
+
+// Kind is the kind of sink, whatever its configured name.
+func (*GitHub) Kind() sinkname.Kind { return sinkname.GitHub }

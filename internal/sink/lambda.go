@@ -10,6 +10,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // LambdaAPI is the part of the Lambda client the sink calls; *lambda.Client satisfies it.
@@ -94,3 +95,6 @@ func (l *Lambda) Promote(ctx context.Context, k secret.AccessKey) error {
 
 // Abort does nothing: an invocation cannot be undone.
 func (l *Lambda) Abort(context.Context, secret.AccessKey) error { return nil }
+
+// Kind is the kind of sink, whatever its configured name.
+func (*Lambda) Kind() sinkname.Kind { return sinkname.Lambda }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // SecretsManagerAPI is the part of the Secrets Manager client the sink calls;
@@ -355,3 +356,6 @@ func hasStage(stages []string, stage string) bool {
 	}
 	return false
 }
+
+// Kind is the kind of sink, whatever its configured name.
+func (*SecretsManager) Kind() sinkname.Kind { return sinkname.SecretsManager }

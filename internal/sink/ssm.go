@@ -12,6 +12,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // SSMAPI is the part of the SSM client the sink calls; *ssm.Client satisfies it.
@@ -240,3 +241,6 @@ func (s *SSM) Read(ctx context.Context, k secret.AccessKey) (secret.Value, error
 	}
 	return secret.New(v.SecretAccessKey), nil
 }
+
+// Kind is the kind of sink, whatever its configured name.
+func (*SSM) Kind() sinkname.Kind { return sinkname.SSM }

@@ -19,6 +19,7 @@ import (
 	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // Webhook headers.
@@ -238,3 +239,6 @@ func (w *Webhook) client() *http.Client {
 	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cp
 }
+
+// Kind is the kind of sink, whatever its configured name.
+func (*Webhook) Kind() sinkname.Kind { return sinkname.Webhook }
