@@ -79,6 +79,9 @@ type demo struct {
 	cfg     aws.Config
 	runner  *job.Runner
 	secrets []string // every secret access key the demo handled, for the leak check
+	// hadActive are the users with an active key when the demo started: each must still have one
+	// at the end (I2).
+	hadActive map[string]bool
 }
 
 func runDemo(ctx context.Context, e *env, colour bool, auditPath string) error {
@@ -177,6 +180,13 @@ func (d *demo) run(ctx context.Context) error {
 	scanned, err := d.runner.Plan(ctx)
 	if err != nil {
 		return err
+	}
+	d.hadActive = map[string]bool{}
+	for _, u := range scanned.Account.Users {
+		keys, _ := d.srv.Keys(demoAccount, u.Name)
+		for _, k := range keys {
+			d.hadActive[u.Name] = d.hadActive[u.Name] || k.Status == "Active"
+		}
 	}
 	if err := plan.RenderText(d.out, scanned.Plan, d.colour); err != nil {
 		return err
@@ -289,7 +299,8 @@ func (d *demo) useSeeded(ctx context.Context, k awssim.KeyInfo) error {
 	return d.use(ctx, secret.AccessKey{UserName: "app-legacy", KeyID: inventory.KeyID(k.AccessKeyID), Secret: secret.New(k.SecretAccessKey)})
 }
 
-// final prints every user's keys and checks that each user who had a working key still has one.
+// final prints every user's keys and checks that each user who had an active key at the start
+// still has one (I2); it fails the demo otherwise.
 func (d *demo) final() error {
 	scanned, err := d.runner.Plan(context.Background())
 	if err != nil {
@@ -298,10 +309,13 @@ func (d *demo) final() error {
 	now := d.srv.Clock().Now()
 	users := scanned.Account.Users
 	sort.Slice(users, func(i, j int) bool { return users[i].Name < users[j].Name })
+	var lost []string
 	for _, u := range users {
 		keys, _ := d.srv.Keys(demoAccount, u.Name)
 		var parts []string
+		active := false
 		for _, k := range keys {
+			active = active || k.Status == "Active"
 			parts = append(parts, fmt.Sprintf("%s %s %dd", inventory.KeyID(k.AccessKeyID), strings.ToLower(k.Status), int(now.Sub(k.CreateDate).Hours()/24)))
 			d.secrets = append(d.secrets, k.SecretAccessKey)
 		}
@@ -309,11 +323,18 @@ func (d *demo) final() error {
 			parts = []string{"no keys"}
 		}
 		d.say("  %-18s %s", u.Name, strings.Join(parts, ", "))
+		if d.hadActive[u.Name] && !active {
+			lost = append(lost, u.Name)
+		}
 		if k, err := d.fetch(context.Background(), u.Name); err == nil {
 			_ = k // fetched only to include its secret in the leak check
 		}
 	}
 	s := scanned.Plan.Summary
 	d.say("\nThe next run would do: %s", strings.TrimPrefix(plan.SummaryLine(s), "Plan: "))
+	if len(lost) > 0 {
+		return fmt.Errorf("users left without an active key: %s", strings.Join(lost, ", "))
+	}
+	d.say("Checked: every user that had an active key at the start still has one.")
 	return nil
 }

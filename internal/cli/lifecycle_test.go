@@ -246,7 +246,7 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"Day 0", "+ rotate", "still in use", "deactivated", "deleted", "Checked: none of the"} {
+	for _, want := range []string{"Day 0", "+ rotate", "still in use", "deactivated", "deleted", "Checked: none of the", "Checked: every user that had an active key at the start still has one."} {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, r.stdout)
 		}

@@ -211,3 +211,21 @@ func TestIntentLeaseRoundTrip(t *testing.T) {
 		t.Errorf("LeaseRunID gave %q", got)
 	}
 }
+
+func TestDeliveryRecordRoundTrip(t *testing.T) {
+	r := DeliveryRecord{Key: "AKIAEXAMPLEEXAMPLE01", Sinks: []string{"hook", "handler"}}
+	v := r.TagValue()
+	if v != "key=AKIAEXAMPLEEXAMPLE01 sinks=hook/handler" {
+		t.Fatalf("tag value %q", v)
+	}
+	back := ParseDeliveryRecord(v)
+	if back.Key != r.Key || len(back.Sinks) != 2 || !back.Has(r.Key, "handler") || back.Has(r.Key, "mail") || back.Has("AKIAOTHEROTHEROTHER1", "hook") {
+		t.Fatalf("round trip: %+v", back)
+	}
+	if got := ParseDeliveryRecord("garbage"); got.Key != "" || got.Has("", "hook") {
+		t.Fatalf("garbage parsed as %+v", got)
+	}
+	if DeliveredTag("keycycle:") != "keycycle:delivered" {
+		t.Fatal(DeliveredTag("keycycle:"))
+	}
+}

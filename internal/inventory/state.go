@@ -15,6 +15,8 @@ import (
 //	<prefix>rotated      completion: "at=<RFC3339> old=<AKID> new=<AKID>[ deactivated=<RFC3339>]"
 //	<prefix>deactivated  a key keycycle deactivated outside a rotation (two active keys, hard
 //	                     limit): "at=<RFC3339> key=<AKID>"
+//	<prefix>delivered    the push sinks (webhook, Lambda, mail, ...) a rotation in flight has
+//	                     sent its new key to: "key=<AKID> sinks=<name>/<name>"
 //
 // The prefix is configurable; DefaultStatePrefix is "keycycle:". Times are written in UTC with
 // second precision. Parsers ignore fields they do not know, so later versions may add some.
@@ -38,6 +40,52 @@ func RotatedTag(prefix string) string { return prefix + "rotated" }
 
 // DeactivatedTag is the tag key of the deactivation record.
 func DeactivatedTag(prefix string) string { return prefix + "deactivated" }
+
+// DeliveredTag is the tag key of the delivery record of a rotation in flight.
+func DeliveredTag(prefix string) string { return prefix + "delivered" }
+
+// DeliveryRecord lists the push sinks a rotation in flight has sent its new key to, so that a
+// resumed rotation does not send it to them again.
+type DeliveryRecord struct {
+	Key   KeyID
+	Sinks []string
+}
+
+// TagValue renders the record as a tag value.
+func (r DeliveryRecord) TagValue() string {
+	return "key=" + r.Key.Raw() + " sinks=" + strings.Join(r.Sinks, "/")
+}
+
+// ParseDeliveryRecord reads a delivery record; anything unreadable is an empty record (the worst
+// it causes is a push sink receiving the key twice; receivers dedupe by key id).
+func ParseDeliveryRecord(v string) DeliveryRecord {
+	var r DeliveryRecord
+	for _, f := range strings.Fields(v) {
+		k, val, _ := strings.Cut(f, "=")
+		switch k {
+		case "key":
+			r.Key = KeyID(val)
+		case "sinks":
+			if val != "" {
+				r.Sinks = strings.Split(val, "/")
+			}
+		}
+	}
+	return r
+}
+
+// Has reports whether the record says key was sent to sink.
+func (r DeliveryRecord) Has(key KeyID, sink string) bool {
+	if r.Key == "" || r.Key != key {
+		return false
+	}
+	for _, s := range r.Sinks {
+		if s == sink {
+			return true
+		}
+	}
+	return false
+}
 
 // DefaultLease is how long an intent without an explicit lease end (until=) is live after it
 // started: intents written before leases existed, and the default lease of a rotation.

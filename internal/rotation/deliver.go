@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -95,7 +94,7 @@ type delivery struct {
 	phase  []phase
 	newKey inventory.KeyID
 	ledger bool
-	led    ledger
+	led    inventory.DeliveryRecord
 }
 
 // sinksOf returns the sinks of a step, in order.
@@ -225,7 +224,7 @@ func (e *Executor) promote(ctx context.Context, st plan.Step, rotationID string,
 			continue
 		}
 		name := d.res[i].Name
-		if d.ledger && d.push(i) && d.led.has(d.newKey, name) {
+		if d.ledger && d.push(i) && d.led.Has(d.newKey, name) {
 			d.phase[i], d.res[i].Outcome = skipped, SinkAlready
 			continue
 		}
@@ -255,13 +254,13 @@ func (e *Executor) promote(ctx context.Context, st plan.Step, rotationID string,
 // record adds a push sink's delivery to the delivery record on the user. When that fails a
 // resumed rotation may send the key to the sink again (receivers dedupe by key id).
 func (e *Executor) record(ctx context.Context, user string, d *delivery, name string) {
-	if d.led.key != d.newKey {
-		d.led = ledger{key: d.newKey}
+	if d.led.Key != d.newKey {
+		d.led = inventory.DeliveryRecord{Key: d.newKey}
 	}
-	d.led.sinks = append(d.led.sinks, name)
-	v := d.led.value()
+	d.led.Sinks = append(d.led.Sinks, name)
+	v := d.led.TagValue()
 	err := e.retry(ctx, func() error {
-		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{{Key: aws.String(ledgerTag(e.StatePrefix)), Value: aws.String(v)}}})
+		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{{Key: aws.String(inventory.DeliveredTag(e.StatePrefix)), Value: aws.String(v)}}})
 		return err
 	})
 	if err != nil {
@@ -303,35 +302,4 @@ func (e *Executor) abort(ctx context.Context, d *delivery, undo ...phase) error 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// ledger is the delivery record of push sinks for the rotation in flight.
-type ledger struct {
-	key   inventory.KeyID
-	sinks []string
-}
-
-func ledgerTag(prefix string) string { return prefix + "delivered" }
-
-// parseLedger reads "key=<AKID> sinks=<a>/<b>"; anything unreadable is an empty record.
-func parseLedger(v string) ledger {
-	var l ledger
-	for _, f := range strings.Fields(v) {
-		k, val, _ := strings.Cut(f, "=")
-		switch k {
-		case "key":
-			l.key = inventory.KeyID(val)
-		case "sinks":
-			if val != "" {
-				l.sinks = strings.Split(val, "/")
-			}
-		}
-	}
-	return l
-}
-
-func (l ledger) value() string { return "key=" + l.key.Raw() + " sinks=" + strings.Join(l.sinks, "/") }
-
-func (l ledger) has(key inventory.KeyID, sink string) bool {
-	return l.key != "" && l.key == key && slices.Contains(l.sinks, sink)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/secret"
 )
@@ -185,7 +186,7 @@ func TestKeyDeliveryRecordsPushSinksAndNamesTheKey(t *testing.T) {
 				{Sink: &push{keyOnly{name: "hook", log: &calls}}, Required: true},
 			}
 			r := deliver(t, cred, ds, func(d *delivery) {
-				d.led = ledger{key: testKey.KeyID, sinks: []string{"sent"}} // an earlier run sent it
+				d.led = inventory.DeliveryRecord{Key: testKey.KeyID, Sinks: []string{"sent"}} // an earlier run sent it
 			})
 			if r.fail != nil {
 				t.Fatal(r.fail.err)

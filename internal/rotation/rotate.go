@@ -178,10 +178,10 @@ func (e *Executor) finish(ctx context.Context, kr *keyRotation, outcome Outcome)
 
 // ledgerTags is the delivery record tag when this rotation may have one.
 func (d *delivery) ledgerTags(prefix string) []string {
-	if d.led.key == "" {
+	if d.led.Key == "" {
 		return nil
 	}
-	return []string{ledgerTag(prefix)}
+	return []string{inventory.DeliveredTag(prefix)}
 }
 
 // rollback undoes a rotation whose key is not (usably) delivered: undo what the sinks can undo,
@@ -418,9 +418,9 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 		kr := &keyRotation{st: step, id: rotationID, intent: raw, k: k, d: keyDelivery(ds, k, SinkNotTried)}
 		d := kr.d
 		d.phase[0] = staged
-		d.led = parseLedger(s.tags[ledgerTag(e.StatePrefix)])
-		if d.led.key != k.KeyID {
-			d.led = ledger{}
+		d.led = inventory.ParseDeliveryRecord(s.tags[inventory.DeliveredTag(e.StatePrefix)])
+		if d.led.Key != k.KeyID {
+			d.led = inventory.DeliveryRecord{}
 		}
 		if err := e.Verifier.Verify(ctx, k.KeyID, k.Secret); err != nil {
 			if !c.Active() {
@@ -431,7 +431,7 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 			return r, true
 		}
 		for i := 1; i < len(ds); i++ {
-			if d.push(i) && d.led.has(k.KeyID, ds[i].Sink.Name()) {
+			if d.push(i) && d.led.Has(k.KeyID, ds[i].Sink.Name()) {
 				d.phase[i], d.res[i].Outcome = skipped, SinkAlready
 			}
 		}
@@ -445,8 +445,8 @@ func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Deli
 		return r, true
 	}
 	var extra []string
-	if _, ok := s.tags[ledgerTag(e.StatePrefix)]; ok {
-		extra = append(extra, ledgerTag(e.StatePrefix))
+	if _, ok := s.tags[inventory.DeliveredTag(e.StatePrefix)]; ok {
+		extra = append(extra, inventory.DeliveredTag(e.StatePrefix))
 	}
 	e.clearIntent(ctx, st.User, raw, extra...)
 	e.audit(step, rotationID, "intent_cleared", Done, nil)
