@@ -59,6 +59,9 @@ type Runner struct {
 	ReportPoll time.Duration
 	// LockScope is rotation.Executor.LockScope: empty for real runs.
 	LockScope string
+	// RetryBackoff is rotation.Executor.Backoff, the first wait before the executor retries a
+	// call: zero is its default (500ms). Harnesses that inject faults set it small.
+	RetryBackoff time.Duration
 	// Notify says who hears about a run (notify.go).
 	Notify Notify
 	// Passwords says how new console passwords are set and stored; nil: config.DefaultPasswords()
@@ -189,6 +192,7 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 		StatePrefix: r.Rules.Tags.StatePrefix,
 		RunID:       runID,
 		LockScope:   r.LockScope,
+		Backoff:     r.RetryBackoff,
 		DryRun:      dryRun,
 		Audit:       r.Audit,
 		Log:         r.log(),
