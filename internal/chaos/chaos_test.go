@@ -14,6 +14,7 @@ var (
 	flagSchedules = flag.Int("chaos.schedules", 0, "schedules to run; 0: the CI default (fewer under -race)")
 	flagDuration  = flag.Duration("chaos.duration", 0, "stop starting schedules after this much wall time; 0: no limit")
 	flagLimits    = flag.String("chaos.limits", "", "shrunk limits to replay (printed with a failure), such as users=1,rounds=2,runs=1,faults=0,interrupt=false,stale=false")
+	flagOutput    = flag.Bool("chaos.output", false, "print what the runs of a failing schedule printed")
 	flagNoShrink  = flag.Bool("chaos.noshrink", false, "report failures without shrinking them")
 )
 
@@ -71,6 +72,9 @@ func TestChaos(t *testing.T) {
 			continue
 		}
 		failed++
+		if *flagOutput {
+			t.Log(res.Output)
+		}
 		small, v := lim, res.Violations
 		if !*flagNoShrink {
 			small, v = Shrink(seed, lim, res.Violations)

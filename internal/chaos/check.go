@@ -50,9 +50,15 @@ func (h *harness) check(idx int, rd Round, before, after map[string]userState, o
 				h.violate("I4", idx, "user %q: active key %s (stored in the sink: %t) was deleted", u, k.AccessKeyID, k.Stored)
 			case k.Status == "Inactive":
 				at, ok := h.deactivated[k.AccessKeyID]
-				if !ok {
-					h.violate("I4", idx, "user %q: inactive key %s that keycycle never deactivated was deleted", u, k.AccessKeyID)
-				} else if now.Sub(at) < th.DeleteAfter {
+				idle := k.LastUsed
+				if idle.IsZero() {
+					idle = k.CreateDate
+				}
+				// The policy may delete an inactive key it never deactivated only when it has been
+				// idle for delete_after, to make room for a rotation.
+				if !ok && now.Sub(idle) < th.DeleteAfter {
+					h.violate("I4", idx, "user %q: inactive key %s that keycycle never deactivated, idle %s, was deleted", u, k.AccessKeyID, now.Sub(idle))
+				} else if ok && now.Sub(at) < th.DeleteAfter {
 					h.violate("I4", idx, "user %q: key %s deleted %s after its deactivation (delete_after %s)", u, k.AccessKeyID, now.Sub(at), th.DeleteAfter)
 				}
 			}

@@ -129,7 +129,7 @@ func Draw(seed uint64, lim Limits) Schedule {
 			s.Rounds = append(s.Rounds, r)
 		}
 	}
-	s.Rounds = append(s.Rounds, Round{Clean: true, Advance: time.Duration(rr.IntN(3)) * policy.Day})
+	s.Rounds = append(s.Rounds, Round{Clean: true, Advance: time.Duration(rr.IntN(3)) * policy.Day, Runs: []RunPlan{{}}})
 	return s
 }
 

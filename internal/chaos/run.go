@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -50,6 +51,8 @@ type Result struct {
 	Violations []Violation
 	// Coverage of the schedule.
 	Calls, Faults, Interrupted, Runs, ConcurrentRounds, Rounds int
+	// Output is what the runs printed, round by round (plans and results), for debugging.
+	Output string
 	// Setup is a failure of the harness itself (not of keycycle).
 	Setup error
 }
@@ -72,6 +75,7 @@ func Execute(ctx context.Context, s Schedule) Result {
 	st := h.sb.Stats()
 	h.res.Calls = st.Total
 	h.res.Faults = sum(st.Injected) + sum(st.Throttled)
+	h.res.Output = h.output.String()
 	return h.res
 }
 
@@ -121,6 +125,9 @@ func newHarness(s Schedule) (*harness, error) {
 		return nil, fmt.Errorf("create topic: %w", err)
 	}
 	h.topic = aws.ToString(out.TopicArn)
+	if _, err := sesv2.NewFromConfig(h.op).CreateEmailIdentity(context.Background(), &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("keycycle@example.com")}); err != nil {
+		return nil, fmt.Errorf("verify the sender: %w", err)
+	}
 	return h, nil
 }
 
@@ -226,10 +233,19 @@ func (h *harness) round(ctx context.Context, idx int, rd Round) error {
 		return err
 	}
 	h.check(idx, rd, before, after, outs)
+	h.record(idx, outs)
 	if !rd.Clean || len(h.res.Violations) > 0 {
 		return nil
 	}
-	// A second apply with no time passing makes zero changes (I5).
+	// A second apply with no time passing makes zero changes (I5). The blast-radius cap
+	// (max_destructive) defers steps to later runs by design: those run first.
+	last := outs[0]
+	for i := 0; i < 20 && strings.Contains(last.out.String(), "blast-radius cap"); i++ {
+		last = &runOut{}
+		h.run(ctx, fmt.Sprintf("chaos-r%d-cap%d", idx, i), RunPlan{}, nil, last)
+		h.res.Runs++
+		h.checkSecrets(idx, []*runOut{last})
+	}
 	calls := mutations(h.sb.Stats())
 	again := &runOut{}
 	h.run(ctx, fmt.Sprintf("chaos-r%d-again", idx), RunPlan{}, nil, again)
@@ -242,6 +258,7 @@ func (h *harness) round(ctx context.Context, idx int, rd Round) error {
 		return err
 	}
 	h.check(idx, Round{Clean: true}, after, final, []*runOut{again})
+	h.record(idx, []*runOut{again})
 	return nil
 }
 
@@ -328,6 +345,13 @@ func (h *harness) run(ctx context.Context, runID string, rp RunPlan, stale *plan
 }
 
 var mu sync.Mutex
+
+// record keeps what the runs printed (not their logs), for Result.Output.
+func (h *harness) record(idx int, outs []*runOut) {
+	for i, o := range outs {
+		fmt.Fprintf(&h.output, "--- round %d run %d\n%s", idx, i, o.out.String())
+	}
+}
 
 func (h *harness) interrupted() {
 	mu.Lock()
