@@ -56,7 +56,7 @@ type Server struct {
 	log     *slog.Logger
 	wallNow func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
-	issued  *[]string // Options.RecordSecrets: every secret issued, across Load and Reset
+	issued  *[]string           // Options.RecordSecrets: every secret issued, across Load and Reset
 	svcs    map[string]*service // built once by New; read-only after
 	reqSeq  atomic.Uint64
 }
