@@ -331,6 +331,7 @@ func isTerminal(v any) bool {
 var outcomeSymbols = map[rotation.Outcome]string{
 	rotation.Done: "+", rotation.Resumed: "+", rotation.DryRun: "?", rotation.Stale: "!",
 	rotation.Blocked: "x", rotation.Failed: "x", rotation.Skipped: ".", rotation.Noted: "!",
+	rotation.Busy: ".", rotation.Refused: "x",
 }
 
 // renderResults prints one line per step that was acted on, then a summary line.
@@ -339,7 +340,7 @@ func renderResults(w io.Writer, results []rotation.Result) {
 	userW := 0
 	accounts := map[string]bool{}
 	for _, r := range results {
-		userW = max(userW, len(r.Step.User))
+		userW = max(userW, len(plan.Printable(r.Step.User)))
 		accounts[r.Step.AccountID] = true
 	}
 	fmt.Fprintln(w, "Results:")
@@ -348,7 +349,7 @@ func renderResults(w io.Writer, results []rotation.Result) {
 		if r.Outcome == rotation.Noted && r.Step.Action != plan.Warn && r.Step.Action != plan.Blocked {
 			continue
 		}
-		who := fmt.Sprintf("%-*s", userW, r.Step.User)
+		who := fmt.Sprintf("%-*s", userW, plan.Printable(r.Step.User))
 		if len(accounts) > 1 { // several accounts: say whose user it is
 			who = r.Step.AccountID + " " + who
 		}
@@ -360,9 +361,9 @@ func renderResults(w io.Writer, results []rotation.Result) {
 		if r.NewKeyID != "" {
 			line += " -> " + r.NewKeyID.String()
 		}
-		line += "  " + r.Detail
+		line += "  " + plan.Printable(r.Detail)
 		if r.Err != nil {
-			line += ": " + r.Err.Error()
+			line += ": " + plan.Printable(r.Err.Error())
 		}
 		fmt.Fprintln(w, line)
 		renderSinks(w, r.Sinks)
@@ -370,6 +371,9 @@ func renderResults(w io.Writer, results []rotation.Result) {
 	fmt.Fprintf(w, "Apply: %d done, %d resumed, %d dry-run, %d stale, %d blocked, %d failed, %d not tried.\n",
 		counts[rotation.Done], counts[rotation.Resumed], counts[rotation.DryRun], counts[rotation.Stale],
 		counts[rotation.Blocked], counts[rotation.Failed], counts[rotation.Skipped])
+	if n := rotation.SummaryExtra(counts); n != "" {
+		fmt.Fprintln(w, n)
+	}
 }
 
 func openFileAppend(path string) (io.WriteCloser, error) {

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/keycycle/keycycle/internal/policy"
+	"github.com/keycycle/keycycle/internal/sinkname"
 	"github.com/keycycle/keycycle/internal/yamlfile"
 )
 
@@ -322,8 +323,9 @@ func (b *builder) secret(dst *Secret, fs fileSecret) {
 	dst.Readers = fs.Readers
 }
 
-// checkTemplate checks a secret name template: known placeholders, {{user}} present, and only the
-// characters Secrets Manager allows in names around them.
+// checkTemplate checks a secret name template: known placeholders, {{user}} present, only the
+// characters Secrets Manager allows in names around them, and short enough for the longest IAM
+// user name (sinkname.SecretTemplate).
 func checkTemplate(t string) string {
 	for _, ph := range placeholderRE.FindAllString(t, -1) {
 		if ph != "{{account}}" && ph != "{{user}}" {
@@ -338,6 +340,9 @@ func checkTemplate(t string) string {
 		if !(c < unicode.MaxASCII && (unicode.IsLetter(c) || unicode.IsDigit(c)) || strings.ContainsRune("/_+=.@-", c)) {
 			return fmt.Sprintf("%q: character %q is not allowed in a secret name (letters, digits, /_+=.@-)", t, c)
 		}
+	}
+	if err := sinkname.SecretTemplate(t); err != nil {
+		return fmt.Sprintf("template of %d characters: %v", len(t), err)
 	}
 	return ""
 }

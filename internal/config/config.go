@@ -7,7 +7,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 
@@ -99,12 +98,24 @@ func Load(path string) (*Config, error) {
 	if path == "" {
 		return Default(), nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path, MaxFileSize)
 	if err != nil {
+		var ps yamlfile.Problems
+		if errors.As(err, &ps) {
+			return nil, yamlfile.Problems{{File: path, Msg: fmt.Sprintf("the configuration file is larger than %d bytes (1 MiB), the limit", MaxFileSize)}}
+		}
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
 	return Parse(path, data)
 }
+
+// Bounds of a configuration file (docs/configuration.md, "Limits"): far above any real
+// configuration, low enough that a hostile or runaway file is refused up front instead of taking
+// minutes and gigabytes to validate.
+const (
+	MaxFileSize    = 1 << 20 // bytes
+	MaxListEntries = 10000   // entries of any one list (users, accounts, rules, sinks...)
+)
 
 // notFoundRE reads the YAML library's own "unknown field" message, to say it without Go type names.
 var notFoundRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
@@ -112,8 +123,14 @@ var notFoundRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
 // Parse reads a configuration document; name is used in problem messages. An empty document gives
 // the defaults.
 func Parse(name string, data []byte) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, yamlfile.Problems{{File: name, Msg: fmt.Sprintf("the configuration is %d bytes; at most %d (1 MiB) are allowed", len(data), MaxFileSize)}}
+	}
 	var f fileConfig
 	doc, err := yamlfile.Decode(name, data, &f)
+	if ps := doc.LongLists(MaxListEntries); len(ps) > 0 {
+		return nil, ps.Err()
+	}
 	var problems yamlfile.Problems
 	if err != nil {
 		var ps yamlfile.Problems

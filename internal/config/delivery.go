@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
 // Delivery says where new access keys go: an ordered list of sinks for every user, and lists
@@ -335,6 +337,9 @@ func checkParameterTemplate(t string) string {
 	}
 	if strings.HasPrefix(strings.ToLower(strings.TrimPrefix(lit, "/")), "aws") || strings.HasPrefix(strings.ToLower(strings.TrimPrefix(lit, "/")), "ssm") {
 		return fmt.Sprintf("%q: names beginning with aws or ssm are reserved", t)
+	}
+	if err := sinkname.ParameterTemplate(t); err != nil {
+		return fmt.Sprintf("template of %d characters: %v", len(t), err)
 	}
 	return ""
 }

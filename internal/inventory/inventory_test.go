@@ -148,3 +148,66 @@ func tagValueChars(s string) bool {
 	}
 	return true
 }
+
+func TestIntentLeaseRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 30, 15, 0, time.UTC)
+	oldID := KeyID("AKIAOLDOLDOLDOLD0001")
+	in := RotationIntent{Started: at, Old: oldID, Lease: Lease{Run: "20261121T093015Z-0a1b2c3d", Until: at.Add(20 * time.Minute)}}
+	v := in.TagValue()
+	if v != "started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 run=20261121T093015Z-0a1b2c3d until=2026-11-21T09:50:15Z" {
+		t.Errorf("intent value %q", v)
+	}
+	if len(v) > MaxTagValueLen || !tagValueChars(v) {
+		t.Errorf("intent value %q not a valid IAM tag value", v)
+	}
+	got, err := ParseRotationIntent(v)
+	if err != nil || got != in {
+		t.Fatalf("intent round trip: %+v, %v", got, err)
+	}
+	// Live for another run until the lease ends, never for its owner.
+	for _, c := range []struct {
+		now  time.Time
+		run  string
+		want bool
+	}{
+		{at.Add(time.Minute), "other", true},
+		{at.Add(19 * time.Minute), "other", true},
+		{at.Add(20 * time.Minute), "other", false},
+		{at.Add(time.Minute), in.Run, false},
+	} {
+		if got := in.Live(c.now, c.run); got != c.want {
+			t.Errorf("Live(%s, %q) = %v, want %v", c.now, c.run, got, c.want)
+		}
+	}
+
+	// Backward compatible: an intent from before leases (no until, maybe a run) is live for
+	// DefaultLease after it started, for every run (an unknown owner is nobody's).
+	legacy, err := ParseRotationIntent("started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001")
+	if err != nil || legacy.Run != "" || !legacy.Until.IsZero() {
+		t.Fatalf("legacy intent: %+v %v", legacy, err)
+	}
+	if !legacy.Live(at.Add(DefaultLease-time.Second), "") || legacy.Live(at.Add(DefaultLease), "x") {
+		t.Errorf("legacy lease ends %s, want %s", legacy.End(legacy.Started), at.Add(DefaultLease))
+	}
+	withRun, err := ParseRotationIntent("started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 run=20261121T093015Z-abcd")
+	if err != nil || withRun.Run != "20261121T093015Z-abcd" || withRun.Live(at.Add(time.Minute), withRun.Run) || !withRun.Live(at.Add(time.Minute), "b") {
+		t.Errorf("intent with run, no until: %+v %v", withRun, err)
+	}
+	for _, bad := range []string{
+		"started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 until=later",
+		"started=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 run=a/b",
+	} {
+		if _, err := ParseRotationIntent(bad); err == nil {
+			t.Errorf("ParseRotationIntent(%q) accepted", bad)
+		}
+	}
+
+	pw := PasswordIntent{Started: at, Lease: Lease{Run: "r1", Until: at.Add(time.Hour)}}
+	gotPW, err := ParsePasswordIntent(pw.TagValue())
+	if err != nil || gotPW != pw || !gotPW.Live(at, "r2") || gotPW.Live(at, "r1") {
+		t.Errorf("password intent round trip %q: %+v %v", pw.TagValue(), gotPW, err)
+	}
+	if got := LeaseRunID("run 1/ä" + strings.Repeat("x", 80)); len(got) != 64 || !validRunID(got) {
+		t.Errorf("LeaseRunID gave %q", got)
+	}
+}

@@ -37,8 +37,9 @@ func (l LoginProfile) Since() time.Time {
 
 // keycycle's console-password state tags (see state.go for the format rules):
 //
-//	<prefix>password-rotation  intent: "started=<RFC3339>" (and run=<id>), written before the
-//	                           password is changed, removed when the rotation completes
+//	<prefix>password-rotation  intent: "started=<RFC3339> run=<id> until=<RFC3339>" (a lease,
+//	                           see state.go), written before the password is changed, removed
+//	                           when the rotation completes
 //	<prefix>password-rotated   completion: "at=<RFC3339>", when the new password was set and
 //	                           delivered; the credential report can lag it by 4 hours
 //	<prefix>console-warned     "at=<RFC3339>": when keycycle first warned that the unused login
@@ -53,19 +54,34 @@ func PasswordRotatedTag(prefix string) string { return prefix + "password-rotate
 // ConsoleWarnedTag is the tag key of the console-disable warning record.
 func ConsoleWarnedTag(prefix string) string { return prefix + "console-warned" }
 
-// PasswordIntent is written on the user before its password is changed.
-type PasswordIntent struct{ Started time.Time }
+// PasswordIntent is written on the user before its password is changed, under the lease of run
+// Lease.Run.
+type PasswordIntent struct {
+	Started time.Time
+	Lease
+}
 
 // TagValue renders the record as a tag value.
-func (r PasswordIntent) TagValue() string { return "started=" + fmtTime(r.Started) }
+func (r PasswordIntent) TagValue() string { return "started=" + fmtTime(r.Started) + r.Lease.fields() }
+
+// Live reports whether the intent's lease is live at now and owned by a run other than run.
+func (r PasswordIntent) Live(now time.Time, run string) bool { return r.HeldBy(r.Started, now, run) }
 
 // ParsePasswordIntent parses a PasswordIntent tag value.
 func ParsePasswordIntent(v string) (PasswordIntent, error) {
-	t, err := parseAt(v, "started")
+	f, err := parseFields(v, "started")
 	if err != nil {
 		return PasswordIntent{}, fmt.Errorf("password rotation intent: %w", err)
 	}
-	return PasswordIntent{Started: t}, nil
+	t, err := parseTime(f, "started")
+	if err != nil {
+		return PasswordIntent{}, fmt.Errorf("password rotation intent: %w", err)
+	}
+	l, err := parseLease(f)
+	if err != nil {
+		return PasswordIntent{}, fmt.Errorf("password rotation intent: %w", err)
+	}
+	return PasswordIntent{Started: t, Lease: l}, nil
 }
 
 // Mark is a record that holds one time: the password rotation record ("at=") and the

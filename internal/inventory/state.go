@@ -11,13 +11,18 @@ import (
 // with it when the user is deleted) and needs no database. Tag values use only the IAM tag value
 // characters (letters, digits, spaces and _ . : / = + - @) and stay far below 256 characters.
 //
-//	<prefix>rotation     intent:     "started=<RFC3339> old=<AKID>"
+//	<prefix>rotation     intent:     "started=<RFC3339> old=<AKID> run=<run id> until=<RFC3339>"
 //	<prefix>rotated      completion: "at=<RFC3339> old=<AKID> new=<AKID>[ deactivated=<RFC3339>]"
 //	<prefix>deactivated  a key keycycle deactivated outside a rotation (two active keys, hard
 //	                     limit): "at=<RFC3339> key=<AKID>"
 //
 // The prefix is configurable; DefaultStatePrefix is "keycycle:". Times are written in UTC with
 // second precision. Parsers ignore fields they do not know, so later versions may add some.
+//
+// An intent is a lease, not a flag: run names the run that owns it and until when the lease
+// ends. Another run leaves a live lease alone and may only recover one that has expired. An
+// intent written before leases existed (no until=) expires DefaultLease after it started; one
+// without run= is owned by no run, so only its expiry lets another run recover it.
 
 // DefaultStatePrefix is the default prefix of keycycle's state tags.
 const DefaultStatePrefix = "keycycle:"
@@ -34,16 +39,100 @@ func RotatedTag(prefix string) string { return prefix + "rotated" }
 // DeactivatedTag is the tag key of the deactivation record.
 func DeactivatedTag(prefix string) string { return prefix + "deactivated" }
 
-// RotationIntent is written on the user before CreateAccessKey: a rotation of Old started.
+// DefaultLease is how long an intent without an explicit lease end (until=) is live after it
+// started: intents written before leases existed, and the default lease of a rotation.
+const DefaultLease = 15 * time.Minute
+
+// Lease is the ownership part of an intent: the run that owns it and when the lease ends.
+type Lease struct {
+	Run   string    // run id of the owner; empty: unknown (an intent from before leases)
+	Until time.Time // end of the lease; zero: DefaultLease after the intent started
+}
+
+// End is when the lease of an intent that started at started ends.
+func (l Lease) End(started time.Time) time.Time {
+	if l.Until.IsZero() {
+		return started.Add(DefaultLease)
+	}
+	return l.Until
+}
+
+// HeldBy reports whether at now the lease is live and owned by a run other than run: such an
+// intent must be left alone.
+func (l Lease) HeldBy(started, now time.Time, run string) bool {
+	return now.Before(l.End(started)) && (l.Run == "" || l.Run != run)
+}
+
+func (l Lease) fields() string {
+	s := ""
+	if l.Run != "" {
+		s += " run=" + l.Run
+	}
+	if !l.Until.IsZero() {
+		s += " until=" + fmtTime(l.Until)
+	}
+	return s
+}
+
+func parseLease(f map[string]string) (Lease, error) {
+	l := Lease{Run: f["run"]}
+	if !validRunID(l.Run) {
+		return Lease{}, fmt.Errorf("run: %q is not a run id", l.Run)
+	}
+	if _, ok := f["until"]; ok {
+		t, err := parseTime(f, "until")
+		if err != nil {
+			return Lease{}, err
+		}
+		l.Until = t
+	}
+	return l, nil
+}
+
+// LeaseRunID turns a run id into what an intent's run= field can carry: characters validRunID
+// refuses become '_', and it is cut to 64 characters.
+func LeaseRunID(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !validRunID(string(c)) {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// validRunID accepts what a tag value may carry in one field: up to 64 letters, digits and
+// - _ . : characters.
+func validRunID(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// RotationIntent is written on the user before CreateAccessKey: a rotation of Old started, under
+// the lease of run Lease.Run.
 type RotationIntent struct {
 	Started time.Time
 	Old     KeyID
+	Lease
 }
 
 // TagValue renders the record as a tag value.
 func (r RotationIntent) TagValue() string {
-	return "started=" + fmtTime(r.Started) + " old=" + r.Old.Raw()
+	return "started=" + fmtTime(r.Started) + " old=" + r.Old.Raw() + r.Lease.fields()
 }
+
+// Live reports whether the intent's lease is live at now and owned by a run other than run.
+func (r RotationIntent) Live(now time.Time, run string) bool { return r.HeldBy(r.Started, now, run) }
 
 // ParseRotationIntent parses a RotationIntent tag value.
 func ParseRotationIntent(v string) (RotationIntent, error) {
@@ -56,6 +145,8 @@ func ParseRotationIntent(v string) (RotationIntent, error) {
 	r.Started, err = parseTime(f, "started")
 	errs = append(errs, err)
 	r.Old, err = parseKeyID(f, "old")
+	errs = append(errs, err)
+	r.Lease, err = parseLease(f)
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return RotationIntent{}, fmt.Errorf("rotation intent: %w", err)
@@ -183,4 +274,36 @@ func parseKeyID(f map[string]string, k string) (KeyID, error) {
 		}
 	}
 	return KeyID(v), nil
+}
+
+// OrphanKey returns the key among keys (a user's, fresh) that looks like the orphan of a rotation
+// of old whose intent record was lost, or nil: keycycle rotated the user before (rec, its last
+// completion record, is not nil), the user has exactly two keys, old and one other that is
+// active, never used (its last use known), created after rec and is neither key rec names, and
+// older than DefaultLease, so no live rotation can still be storing it. Whether its secret is
+// stored anywhere is for the caller to check (the primary sink): only a key held nowhere is an
+// orphan. A user keycycle never rotated has no record to be newer than: a second key there is
+// anybody's, and the two-active-keys rules decide about it.
+func OrphanKey(keys []AccessKey, old KeyID, rec *RotationRecord, now time.Time) *AccessKey {
+	if len(keys) != 2 {
+		return nil
+	}
+	var o *AccessKey
+	seenOld := false
+	for i := range keys {
+		if keys[i].ID == old {
+			seenOld = true
+		} else {
+			o = &keys[i]
+		}
+	}
+	switch {
+	case !seenOld || o == nil || !o.Active() || !o.LastUsedKnown || !o.LastUsed.IsZero():
+		return nil
+	case now.Sub(o.Created) < DefaultLease:
+		return nil
+	case rec == nil || o.ID == rec.New || o.ID == rec.Old || !o.Created.After(rec.At):
+		return nil
+	}
+	return o
 }

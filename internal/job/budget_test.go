@@ -45,6 +45,8 @@ func breakdown(by map[string]int) string {
 // more, once per user), a deletion at most 4, a deactivation 5 (the fifth is the fresh
 // GetAccessKeyLastUsed of the last-use guard I3, which the up to 4 hours old credential report
 // cannot replace), and the plan before each only account-wide reads whatever the user's state.
+// Each step has one call more, ListGroupsForUser: apply re-evaluates the policy on the live user
+// (a plan is an upper bound, never a grant), and the default rules exempt a group's members.
 func TestCallBudgets(t *testing.T) {
 	e := newEnv(t)
 	r := e.runner()
@@ -94,19 +96,20 @@ func TestCallBudgets(t *testing.T) {
 			t.Errorf("%s: the plan made %d API calls, want only the account-wide reads (at most 5): %s", name, planCalls, breakdown(planBy))
 		}
 	}
-	phase("first rotation (creates the secret)", plan.Rotate, 12+4)
+	const groups = 1 // ListGroupsForUser of the policy re-evaluation
+	phase("first rotation (creates the secret)", plan.Rotate, 12+4+groups)
 	if ks := e.keys(t, "due"); len(ks) != 2 {
 		t.Fatalf("after the rotation the user has %d keys, want 2", len(ks))
 	}
 	e.sb.Clock().Advance(11 * policy.Day)
-	phase("deactivation", plan.Deactivate, 5)
+	phase("deactivation", plan.Deactivate, 5+groups)
 	e.sb.Clock().Advance(11 * policy.Day)
-	phase("deletion", plan.Delete, 4)
+	phase("deletion", plan.Delete, 4+groups)
 	if ks := e.keys(t, "due"); len(ks) != 1 || ks[0].Status != "Active" {
 		t.Fatalf("after the deletion the user has %+v, want one active key", ks)
 	}
 	e.sb.Clock().Advance(70 * policy.Day)
-	phase("rotation", plan.Rotate, 12)
+	phase("rotation", plan.Rotate, 12+groups)
 	if ks := e.keys(t, "due"); len(ks) != 2 {
 		t.Fatalf("after the second rotation the user has %d keys, want 2", len(ks))
 	}

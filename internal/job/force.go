@@ -26,16 +26,8 @@ func (r *Runner) PlanForce(ctx context.Context, userName string) (plan.Plan, err
 	if err != nil {
 		return plan.Plan{}, fmt.Errorf("force rotation of %s: %w", userName, err)
 	}
-	rules := r.Rules
-	force(&rules.Default)
-	named := make([]policy.Rule, len(rules.Named))
-	for i, n := range rules.Named {
-		force(&n.Thresholds)
-		named[i] = n
-	}
-	rules.Named = named
-	rules.Overrides.Max = 0 // no per-user tag can push it back
-	p := policy.Evaluate([]inventory.Account{{ID: aws.ToString(id.Account), Users: []inventory.User{u}}}, rules, r.now())
+	rules := forcedRules(r.Rules)
+	p := r.blockUnholdable(policy.Evaluate([]inventory.Account{{ID: aws.ToString(id.Account), Users: []inventory.User{u}}}, rules, r.now()))
 	for i := range p.Steps {
 		if p.Steps[i].Action == plan.Rotate && !strings.HasPrefix(p.Steps[i].Reason, "forced") {
 			p.Steps[i].Reason = "forced rotation requested: " + p.Steps[i].Reason
@@ -53,7 +45,7 @@ func (r *Runner) PlanUser(ctx context.Context, userName string) (plan.Plan, inve
 		return plan.Plan{}, inventory.Account{}, fmt.Errorf("plan %s: %w", userName, err)
 	}
 	acct := inventory.Account{ID: aws.ToString(id.Account), Users: []inventory.User{u}}
-	return policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now()), acct, nil
+	return r.blockUnholdable(policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now())), acct, nil
 }
 
 // readUser reads one user as a scan would see it, with its keys and login profile.
@@ -94,6 +86,20 @@ func (r *Runner) readUser(ctx context.Context, userName string) (*sts.GetCallerI
 	return id, u, nil
 }
 
+// forcedRules are rules under which every active key (and password) is due now.
+func forcedRules(in policy.Rules) policy.Rules {
+	rules := in
+	force(&rules.Default)
+	named := make([]policy.Rule, len(rules.Named))
+	for i, n := range rules.Named {
+		force(&n.Thresholds)
+		named[i] = n
+	}
+	rules.Named = named
+	rules.Overrides.Max = 0 // no per-user tag can push it back
+	return rules
+}
+
 // force makes every active key (and password, where password rotation is on) due now.
 func force(th *policy.Thresholds) {
 	th.RotateAfter, th.WarnBefore = 1, 0
@@ -108,6 +114,6 @@ func (r *Runner) Force(ctx context.Context, userName string, dryRun bool) (plan.
 	if err != nil {
 		return p, nil, err
 	}
-	res, err := r.Apply(ctx, p, dryRun)
+	res, err := r.apply(ctx, p, dryRun, forcedRules(r.Rules))
 	return p, res, err
 }

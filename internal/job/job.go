@@ -17,11 +17,13 @@ import (
 
 	"github.com/keycycle/keycycle/internal/audit"
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/exitcode"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
 	"github.com/keycycle/keycycle/internal/scan"
+	"github.com/keycycle/keycycle/internal/secret"
 )
 
 // Secret says where new access keys are stored (Secrets Manager, the primary sink).
@@ -144,15 +146,53 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 	}
 	policy.NameReportKeys(&acct, r.Rules)
 	// Decided on the clock read after the scan (a server clock has seen its answers by now).
-	p := policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now())
+	p := r.blockUnholdable(policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now()))
 	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
 		"rotate", p.Summary.Rotate, "deactivate", p.Summary.Deactivate, "delete", p.Summary.Delete, "blocked", p.Summary.Blocked)
 	return Scanned{Account: acct, Stats: st, Plan: p}, nil
 }
 
+// blockUnholdable turns every rotate step whose credential a required sink cannot hold under its
+// name (a user name IAM allows that Secrets Manager or SSM refuses in a name, say "svc,batch")
+// into a blocked step, with the reason and a configuration hint: found at plan time, never by
+// creating a key that cannot be stored (I5). The executor checks again before acting.
+func (r *Runner) blockUnholdable(p plan.Plan) plan.Plan {
+	routes, err := r.sinkRoutes(nil)
+	if err != nil {
+		return p // an unusable delivery configuration is reported by apply
+	}
+	changed := false
+	for i := range p.Steps {
+		st := &p.Steps[i]
+		if st.Action != plan.Rotate {
+			continue
+		}
+		var why string
+		if st.Credential == plan.Password {
+			why = rotation.CheckPasswordNames(routes(*st), secret.Password{AccountID: st.AccountID, UserName: st.User})
+		} else {
+			why = rotation.CheckNames(routes(*st), secret.AccessKey{AccountID: st.AccountID, UserName: st.User})
+		}
+		if why != "" {
+			st.Action, st.Reason, changed = plan.Blocked, why+"; the step was: "+st.Reason, true
+		}
+	}
+	if !changed {
+		return p
+	}
+	return plan.New(p.GeneratedAt, p.Steps)
+}
+
 // Apply carries out p's steps for the runner's account. dryRun re-checks every step against live
-// state and reports what it would do, changing nothing.
+// state and reports what it would do, changing nothing. p is an upper bound, never a grant: each
+// step is carried out only when r.Rules, evaluated on the user's live state, plan it now
+// (otherwise its outcome is rotation.Refused).
 func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotation.Result, error) {
+	return r.apply(ctx, p, dryRun, r.Rules)
+}
+
+// apply is Apply under rules (a forced rotation's rules differ from r.Rules).
+func (r *Runner) apply(ctx context.Context, p plan.Plan, dryRun bool, rules policy.Rules) ([]rotation.Result, error) {
 	id, err := r.Identity(ctx)
 	if err != nil {
 		return nil, err
@@ -160,7 +200,7 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 	accountID := aws.ToString(id.Account)
 	for _, st := range p.Steps {
 		if st.AccountID != accountID {
-			return nil, fmt.Errorf("the plan has steps for account %s but the credentials are for account %s", st.AccountID, accountID)
+			return nil, exitcode.With(exitcode.Invalid, fmt.Errorf("the plan has steps for account %s but the credentials are for account %s", st.AccountID, accountID))
 		}
 	}
 	runID := r.RunID
@@ -200,8 +240,21 @@ func (r *Runner) Apply(ctx context.Context, p plan.Plan, dryRun bool) ([]rotatio
 			return scan.ReadLogin(ctx, iamc, user)
 		},
 		PasswordResetRequired: r.passwords().ResetRequired,
+		Policy: func(u inventory.User) []plan.Step {
+			return policy.EvaluateUser(accountID, u, rules, r.now())
+		},
+		Lease: r.lease(),
+	}
+	if rules.UsesGroups() {
+		ex.Groups = func(ctx context.Context, user string) ([]string, error) { return scan.ReadGroups(ctx, iamc, user) }
 	}
 	return ex.Apply(ctx, p), nil
+}
+
+// lease is the rotation lease: the default, or longer when verifying a new key may take longer
+// (a rotation must end within its lease).
+func (r *Runner) lease() time.Duration {
+	return max(inventory.DefaultLease, 2*r.Verify.Timeout)
 }
 
 // NewRunID is a sortable, unique run id: UTC time and random bits.

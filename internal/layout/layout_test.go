@@ -21,6 +21,7 @@ var layers = map[string]string{
 	"internal/policy":    "pure",
 	"internal/secret":    "pure",
 	"internal/password":  "pure",
+	"internal/sinkname":  "pure",
 
 	// base: small shared machinery any client-side package may use.
 	"internal/backoff":     "base",

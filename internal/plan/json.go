@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
@@ -169,6 +170,7 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 		if !ws.Credential.Valid() {
 			errs = append(errs, fmt.Errorf("steps[%d]: unknown credential %q", i, ws.Credential))
 		}
+		errs = append(errs, checkStep(i, ws))
 		s := Step{
 			AccountID:   ws.AccountID,
 			User:        ws.User,
@@ -213,6 +215,42 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 	}
 	*p = out
 	return nil
+}
+
+// checkStep refuses what no plan keycycle writes can hold: an account id that is not 12 digits, a
+// user name IAM would not accept (1 to 64 of letters, digits and +=,.@_-), a key id that is
+// neither an access key id nor a credential report placeholder, a key status other than Active
+// and Inactive. A plan is outside input (a file, a queue message): it is checked, not trusted.
+func checkStep(i int, ws wireStep) error {
+	var errs []error
+	if !accountIDRE.MatchString(ws.AccountID) {
+		errs = append(errs, fmt.Errorf("steps[%d].account_id: %q is not a 12-digit account id", i, Printable(ws.AccountID)))
+	}
+	if !userNameRE.MatchString(ws.User) {
+		errs = append(errs, fmt.Errorf("steps[%d].user: %q is not an IAM user name (1 to 64 of letters, digits and +=,.@_-)", i, Printable(ws.User)))
+	}
+	if ws.AccessKeyID != "" && !validKeyID(ws.AccessKeyID) {
+		errs = append(errs, fmt.Errorf("steps[%d].access_key_id: %q is not an access key id", i, Printable(ws.AccessKeyID)))
+	}
+	for j, k := range ws.Precondition.Keys {
+		if !validKeyID(k.AccessKeyID) {
+			errs = append(errs, fmt.Errorf("steps[%d].precondition.keys[%d].access_key_id: %q is not an access key id", i, j, Printable(k.AccessKeyID)))
+		}
+		if k.Status != string(inventory.StatusActive) && k.Status != string(inventory.StatusInactive) {
+			errs = append(errs, fmt.Errorf("steps[%d].precondition.keys[%d].status: %q is neither Active nor Inactive", i, j, Printable(k.Status)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+	userNameRE  = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
+	keyIDRE     = regexp.MustCompile(`^[A-Za-z0-9_]{16,128}$`)
+)
+
+func validKeyID(id string) bool {
+	return keyIDRE.MatchString(id) || (inventory.KeyID(id).FromReport() && len(id) < 32)
 }
 
 // WriteJSON writes p in the documented format, indented, without escaping <, > and & (reasons

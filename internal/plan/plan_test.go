@@ -86,6 +86,21 @@ func TestJSONRefusals(t *testing.T) {
 		"edited summary":  func(s string) string { return strings.Replace(s, `"delete":1`, `"delete":0`, 1) },
 		"edited action":   func(s string) string { return strings.Replace(s, `"action":"warn"`, `"action":"delete"`, 1) },
 		"not json at all": func(string) string { return "{" },
+		// Outside input is checked, not trusted (issue 11).
+		"account id": func(s string) string {
+			return strings.Replace(s, `"account_id":"111111111111"`, `"account_id":"1111"`, 1)
+		},
+		"user with newline": func(s string) string {
+			return strings.Replace(s, `"user":"alice"`, `"user":"alice
+Plan: 0 to rotate"`, 1)
+		},
+		"user too long": func(s string) string {
+			return strings.Replace(s, `"user":"alice"`, `"user":"`+strings.Repeat("a", 65)+`"`, 1)
+		},
+		"key id": func(s string) string {
+			return strings.Replace(s, `"access_key_id":"AKIAALICEOLDKEY00001"`, `"access_key_id":"AKIA 1"`, 1)
+		},
+		"key status": func(s string) string { return strings.Replace(s, `"status":"Active"`, `"status":"Enabled"`, 1) },
 	} {
 		var p Plan
 		if err := json.Unmarshal([]byte(mut(string(good))), &p); err == nil {
@@ -163,5 +178,39 @@ func TestPreconditionStale(t *testing.T) {
 		if !stale || why == "" || strings.Contains(why, "AKIAALICE") {
 			t.Errorf("%s: stale=%v why=%q", name, stale, why)
 		}
+	}
+}
+
+func TestPrintableEscapesWhatATerminalActsOn(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":                       "alice",
+		"svc,batch+x=y.z@example.com": "svc,batch+x=y.z@example.com",
+		"ünïcode":                     "ünïcode",
+		"evil\nPlan: 0 to rotate":     `evil\nPlan: 0 to rotate`,
+		"red\x1b[31mtext\x1b[0m":      `red\x1b[31mtext\x1b[0m`,
+		"cr\rover":                    `cr\rover`,
+		"bidi\u202ereversed":          `bidi\u202ereversed`,
+		"bad\xffutf8":                 `bad\xffutf8`,
+		"del\x7f and c1 \u009b":       `del\x7f and c1 \u009b`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRenderTextEscapesUserNamesAndReasons(t *testing.T) {
+	p := New(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), []Step{{AccountID: "111111111111", User: "mallory\x1b]0;owned\x07\nfake line",
+		Credential: AccessKey, AccessKeyID: "AKIAEXAMPLEEXAMPLE01", Action: Rotate, Reason: "tag says \x1b[2J", Rule: "default"}})
+	var b strings.Builder
+	if err := RenderText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\x07") || strings.Count(out, "\n") != 4 {
+		t.Fatalf("raw control characters reached the text form:\n%q", out)
+	}
+	if !strings.Contains(out, `mallory\x1b]0;owned\a\nfake line`) {
+		t.Errorf("escaped user name missing:\n%s", out)
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Symbols of the text form, one per action.
@@ -42,7 +45,7 @@ func RenderText(w io.Writer, p Plan, colour bool) error {
 	bw := bufio.NewWriter(w)
 	userW, keyW := 0, 0
 	for _, s := range p.Steps {
-		userW = max(userW, len(s.User))
+		userW = max(userW, len(Printable(s.User)))
 		keyW = max(keyW, len(credentialLabel(s)))
 	}
 	if len(p.Steps) == 0 {
@@ -55,19 +58,60 @@ func RenderText(w io.Writer, p Plan, colour bool) error {
 				fmt.Fprintln(bw)
 			}
 			acct = s.AccountID
-			fmt.Fprintf(bw, "account %s\n", acct)
+			fmt.Fprintf(bw, "account %s\n", Printable(acct))
 		}
 		head := fmt.Sprintf("%s %-10s", symbols[s.Action], s.Action)
 		if colour {
 			head = colours[s.Action] + head + reset
 		}
-		reason := strings.ReplaceAll(s.Reason, "\n", " ")
-		line := fmt.Sprintf("  %s  %-*s  %-*s  %s", head, userW, s.User, keyW, credentialLabel(s), reason)
+		line := fmt.Sprintf("  %s  %-*s  %-*s  %s", head, userW, Printable(s.User), keyW, Printable(credentialLabel(s)), Printable(s.Reason))
 		fmt.Fprintln(bw, strings.TrimRight(line, " "))
 	}
 	fmt.Fprintln(bw)
 	fmt.Fprintln(bw, SummaryLine(Summarize(p.Steps)))
 	return bw.Flush()
+}
+
+// Printable escapes what a terminal would act on instead of showing: control characters (newline,
+// carriage return, ESC and its ANSI sequences, DEL, the C1 controls), invalid UTF-8 and the
+// Unicode bidirectional overrides, as Go escapes (\n, \x1b, \u202e). IAM allows some of them in
+// tag values, and a plan file or an SQS message can carry anything in a user name; whatever is
+// printed for a person goes through Printable. Plain text is returned unchanged.
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if !printableRune(r) {
+			clean = false
+			break
+		}
+	}
+	if clean && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case printableRune(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRuneToASCII(r) // 'x' with the rune escaped
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
+}
+
+func printableRune(r rune) bool {
+	if r == utf8.RuneError || unicode.IsControl(r) {
+		return false
+	}
+	switch {
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+		return false // bidirectional overrides and marks
+	}
+	return true
 }
 
 // SummaryLine is the last line of the text form:

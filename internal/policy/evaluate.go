@@ -227,6 +227,15 @@ func (e *userEval) evaluateKeys() {
 	// An interrupted rotation is resumed first: the executor's recovery deals with a key created
 	// after the intent (an orphan) before anything else, so no other rule applies to this user.
 	if in := st.intent; in != nil && (st.rotated == nil || !in.Started.Before(st.rotated.At)) { // same second: still pending
+		if in.Live(e.now, "") {
+			// Another run holds the lease: it is working on this user now.
+			owner := "an earlier keycycle run"
+			if in.Run != "" {
+				owner = "run " + in.Run
+			}
+			e.skipKeys("rotation of key %s in progress: %s holds the lease until %s; left to it", in.Old, owner, fmtTime(in.End(in.Started)))
+			return
+		}
 		if old := e.u.Key(in.Old); old != nil && old.Active() {
 			e.add(plan.Rotate, old.ID, "resume the rotation of key %s started %s: it never recorded completion",
 				old.ID, fmtTime(in.Started))
@@ -234,6 +243,21 @@ func (e *userEval) evaluateKeys() {
 		}
 		e.add(plan.Warn, "", "stale rotation intent for key %s started %s: the key is no longer active; the executor clears it",
 			in.Old, fmtTime(in.Started))
+	}
+
+	// A key that no record explains, in a rotation's place: its intent was lost (see
+	// inventory.OrphanKey). The rotation of the other key is resumed; the executor deletes the
+	// orphan when no sink holds it (its secret is lost), or completes its delivery when one does.
+	if st.intent == nil && len(e.u.Keys) == 2 {
+		for _, k := range e.u.Keys {
+			if k.Active() && e.age(k) >= th.RotateAfter {
+				if o := inventory.OrphanKey(e.u.Keys, k.ID, st.rotated, e.now); o != nil {
+					e.add(plan.Rotate, k.ID, "resume the rotation of key %s: key %s (created %s, never used) is newer than any completion record and has no intent: the orphan of an interrupted rotation, deleted unless a sink holds it",
+						k.ID, o.ID, fmtTime(o.Created))
+					return
+				}
+			}
+		}
 	}
 
 	// After a rotation: retire the old key.
@@ -488,6 +512,13 @@ func (e *userEval) addNeeds(a plan.Action, id, needs inventory.KeyID, format str
 	s.AccessKeyID = id
 	s.Reason = fmt.Sprintf(format, args...) + " (rule '" + s.Rule + "')"
 	e.out = append(e.out, draft{Step: s, needs: needs})
+}
+
+// skipKeys adds a skip step for every key of the user.
+func (e *userEval) skipKeys(format string, args ...any) {
+	for _, k := range e.u.Keys {
+		e.add(plan.Skip, k.ID, format, args...)
+	}
 }
 
 // skipAll adds a skip step for every key and the console password of the user; a user without

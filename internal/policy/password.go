@@ -73,6 +73,14 @@ func (e *userEval) evaluatePassword() {
 		e.addPassword(plan.Warn, false, "%s", warn)
 	}
 	st := e.readPasswordState()
+	if in := st.intent; in != nil && in.Live(e.now, "") && (st.rotated == nil || !in.Started.Before(st.rotated.At)) {
+		owner := "an earlier keycycle run"
+		if in.Run != "" {
+			owner = "run " + in.Run
+		}
+		e.addPassword(plan.Skip, false, "password rotation in progress: %s holds the lease until %s; left to it", owner, fmtTime(in.End(in.Started)))
+		return
+	}
 	if e.rules.FlagMissingMFA && u.MFAKnown && !u.MFA {
 		e.addPassword(plan.Warn, false, "console access without an MFA device: assign one to user %s, or remove its console password", u.Name)
 	}

@@ -60,13 +60,15 @@ func nameReportKeys(u *inventory.User, prefix string) {
 			u.Keys[pick].ID = id
 		}
 	}
-	anyKey := func(inventory.AccessKey) bool { return true }
 	if r, err := inventory.ParseRotationRecord(u.Tags[inventory.RotatedTag(prefix)]); err == nil {
-		// The new key is the user's newest active key (the old one is older, or inactive: the
-		// report gives no creation time for inactive keys), the old key the other one.
+		// The new key is the user's newest active key created by that rotation (the old one is
+		// older, or inactive: the report gives no creation time for inactive keys), the old key
+		// the other one. A key created after the rotation is neither (an orphan of a later
+		// rotation, or anybody's): it keeps its placeholder.
+		before := func(k inventory.AccessKey) bool { return k.Created.IsZero() || !k.Created.After(r.At.Add(reportSkew)) }
 		var newest *inventory.AccessKey
 		for i := range u.Keys {
-			if k := &u.Keys[i]; k.ID.FromReport() && k.Active() && (newest == nil || k.Created.After(newest.Created)) {
+			if k := &u.Keys[i]; k.ID.FromReport() && k.Active() && before(*k) && (newest == nil || k.Created.After(newest.Created)) {
 				newest = k
 			}
 		}
@@ -74,7 +76,7 @@ func nameReportKeys(u *inventory.User, prefix string) {
 			at := newest.Created
 			assign(r.New, func(k inventory.AccessKey) bool { return k.Active() && k.Created.Equal(at) })
 		}
-		assign(r.Old, anyKey)
+		assign(r.Old, before)
 	}
 	if r, err := inventory.ParseDeactivationRecord(u.Tags[inventory.DeactivatedTag(prefix)]); err == nil {
 		assign(r.Key, func(k inventory.AccessKey) bool { return !k.Active() })

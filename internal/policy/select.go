@@ -3,12 +3,14 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
 )
 
 // Matches reports whether u satisfies every criterion m sets.
@@ -161,15 +163,47 @@ func (r *Rules) dayOverride(u *inventory.User, name, field string, cur time.Dura
 	if !ok {
 		return cur, "", ""
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	var ne *strconv.NumError
+	if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) && !strings.HasPrefix(strings.TrimSpace(v), "-") {
+		n, err = math.MaxInt64, nil // far above any bound: refused below, never wrapped around
+	}
 	if err != nil || n <= 0 {
-		return cur, "", fmt.Sprintf("tag %s=%q is not a whole number of days: ignored, %s stays %s",
-			name, v, field, FormatDuration(cur))
+		return cur, "", fmt.Sprintf("tag %s=%q on user %s is not a whole number of days: ignored, %s stays %s",
+			name, v, u.Name, field, FormatDuration(cur))
 	}
-	d := time.Duration(n) * Day
-	if d < r.Overrides.Min || d > r.Overrides.Max {
-		return cur, "", fmt.Sprintf("tag %s=%q is outside the allowed %s to %s: ignored, %s stays %s",
-			name, v, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), field, FormatDuration(cur))
+	// Compared in days: n days as a time.Duration overflows past about 106,751 days (2^63 ns),
+	// and a wrapped value could fall inside the bounds (2^48+1 days became 1 day).
+	if n < int64(r.Overrides.Min/Day) || (r.Overrides.Min%Day != 0 && n == int64(r.Overrides.Min/Day)) || n > int64(r.Overrides.Max/Day) {
+		return cur, "", fmt.Sprintf("tag %s=%q on user %s is outside the allowed %s to %s: ignored, %s stays %s",
+			name, v, u.Name, FormatDuration(r.Overrides.Min), FormatDuration(r.Overrides.Max), field, FormatDuration(cur))
 	}
-	return d, " from tag " + name, ""
+	return time.Duration(n) * Day, " from tag " + name, ""
+}
+
+// UsesGroups reports whether deciding about a user needs its group memberships: a selection,
+// exclusion or rule by group, or an exemption group.
+func (r Rules) UsesGroups() bool {
+	if r.Selection.ExemptionGroup != "" {
+		return true
+	}
+	for _, ms := range [][]Match{r.Selection.Include, r.Selection.Exclude} {
+		for _, m := range ms {
+			if len(m.Groups) > 0 {
+				return true
+			}
+		}
+	}
+	for _, n := range r.Named {
+		if len(n.Match.Groups) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// EvaluateUser is what the current policy plans now for one user of account accountID: the
+// executor re-evaluates every step of a saved plan or queue message with it, on a fresh read.
+func EvaluateUser(accountID string, u inventory.User, rules Rules, now time.Time) []plan.Step {
+	return Evaluate([]inventory.Account{{ID: accountID, Users: []inventory.User{u}}}, rules, now).Steps
 }

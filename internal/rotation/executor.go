@@ -5,6 +5,7 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -111,6 +112,11 @@ const (
 	DryRun  Outcome = "dry-run" // would be carried out
 	Noted   Outcome = "noted"   // warn/skip/blocked plan steps: nothing to carry out
 	Skipped Outcome = "skipped" // not tried because an earlier step of the same user failed
+	// Busy: left alone because another run holds a live lease on the user (its intent tag).
+	Busy Outcome = "busy"
+	// Refused: the plan (a file, a queue message) asked for a step the current policy would not
+	// plan on the user's live state; nothing changed (the plan is an upper bound, never a grant).
+	Refused Outcome = "refused"
 )
 
 // Result is the outcome of one plan step.
@@ -154,6 +160,17 @@ type Executor struct {
 	// Attempts and Backoff bound retries of sink writes and clean-up calls (default 3, 500ms).
 	Attempts int
 	Backoff  time.Duration
+	// Policy is the current policy: the steps it plans now for u, a fresh read of one user (keys
+	// or login profile, tags, path, groups). When set, a step is carried out only when Policy
+	// plans the same action on the same credential (recheck.go): a plan file or a queue message
+	// is an upper bound, never a grant. nil: no re-evaluation.
+	Policy func(u inventory.User) []plan.Step
+	// Groups reads a user's group names for Policy; nil when the rules select by no group.
+	Groups func(ctx context.Context, user string) ([]string, error)
+	// Lease is how long an intent this executor writes keeps other runs away from the user
+	// (default inventory.DefaultLease). It must exceed the longest rotation (verification waits
+	// included): a run that finds an expired lease recovers the rotation as interrupted.
+	Lease time.Duration
 	// Concurrency is how many users are worked on at once (default 4).
 	Concurrency int
 	// LockScope separates executors that must not exclude each other: empty for every real run
@@ -255,19 +272,20 @@ func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []R
 	defer mu.(*sync.Mutex).Unlock()
 	ch := changes{deleted: map[inventory.KeyID]bool{}, deactivated: map[inventory.KeyID]bool{}, resolved: map[inventory.KeyID]inventory.KeyID{}}
 	out := make([]Result, 0, len(steps))
-	stop := false
+	// A step that did not complete stops the later steps of the same credential: a user's access
+	// keys and console password do not depend on each other.
+	stopped := map[plan.Credential]bool{}
 	for _, st := range steps {
 		if !st.Changes() {
 			out = append(out, Result{Step: st, Outcome: Noted, Detail: st.Reason})
 			continue
 		}
-		if stop {
+		if stopped[st.Credential] {
 			out = append(out, Result{Step: st, Outcome: Skipped, Detail: "not tried: an earlier step for this user did not complete"})
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			out = append(out, Result{Step: st, Outcome: Skipped, Detail: "not tried: run cancelled", Err: err})
-			stop = true
 			continue
 		}
 		r := e.step(ctx, st, ch)
@@ -280,7 +298,7 @@ func (e *Executor) user(ctx context.Context, name string, steps []plan.Step) []R
 				ch.deactivated[r.Step.AccessKeyID] = true
 			}
 		default:
-			stop = true
+			stopped[st.Credential] = true
 		}
 		e.logResult(r)
 		out = append(out, r)
@@ -327,6 +345,7 @@ func (e *Executor) audit(st plan.Step, rotationID, event string, outcome Outcome
 type state struct {
 	userID string
 	arn    string
+	path   string
 	keys   []inventory.AccessKey
 	tags   map[string]string
 	login  *inventory.LoginProfile // password steps only; nil: no login profile
@@ -372,7 +391,7 @@ func (e *Executor) readUser(ctx context.Context, user string, withKeys bool) (st
 	for _, t := range u.User.Tags {
 		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
-	return state{userID: aws.ToString(u.User.UserId), arn: aws.ToString(u.User.Arn), keys: keys, tags: tags}, nil
+	return state{userID: aws.ToString(u.User.UserId), arn: aws.ToString(u.User.Arn), path: aws.ToString(u.User.Path), keys: keys, tags: tags}, nil
 }
 
 func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
@@ -406,6 +425,12 @@ func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
 	}
+	if r, busy := e.leased(st, s); busy {
+		return r
+	}
+	if r, ok := e.recheck(ctx, st, s); !ok {
+		return r
+	}
 	switch st.Action {
 	case plan.Rotate:
 		return e.rotate(ctx, st, s)
@@ -415,6 +440,44 @@ func (e *Executor) step(ctx context.Context, st plan.Step, ch changes) Result {
 		return e.delete(ctx, st, s)
 	}
 	return Result{Step: st, Outcome: Noted, Detail: st.Reason}
+}
+
+// leaseRun is the run id this executor writes in its leases.
+func (e *Executor) leaseRun() string { return inventory.LeaseRunID(e.RunID) }
+
+func (e *Executor) lease() time.Duration {
+	if e.Lease <= 0 {
+		return inventory.DefaultLease
+	}
+	return e.Lease
+}
+
+// newIntent is the intent of a rotation of old starting now, under this run's lease.
+func (e *Executor) newIntent(old inventory.KeyID) string {
+	now := e.Now().UTC()
+	return inventory.RotationIntent{Started: now, Old: old, Lease: inventory.Lease{Run: e.leaseRun(), Until: now.Add(e.lease())}}.TagValue()
+}
+
+// leased reports whether another run holds a live lease on the user's access keys (its rotation
+// intent), and the Busy result that leaves the user to it.
+func (e *Executor) leased(st plan.Step, s state) (Result, bool) {
+	raw, ok := s.tags[inventory.IntentTag(e.StatePrefix)]
+	if !ok {
+		return Result{}, false
+	}
+	in, err := inventory.ParseRotationIntent(raw)
+	if err != nil || !in.Live(e.Now(), e.leaseRun()) {
+		return Result{}, false
+	}
+	owner := in.Run
+	if owner == "" {
+		owner = "an earlier keycycle run"
+	} else {
+		owner = "run " + owner
+	}
+	why := fmt.Sprintf("left to %s: it holds the rotation lease on this user until %s", owner, in.End(in.Started).Format(time.RFC3339))
+	e.audit(st, "", "lease_held", Busy, func(r *audit.Record) { r.Reason = why })
+	return Result{Step: st, Outcome: Busy, Detail: why}, true
 }
 
 // resumable: a rotate step on a user with an intent record is carried out even when the keys
@@ -438,6 +501,11 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 		return Result{Step: st, Outcome: DryRun, Detail: "would deactivate: " + st.Reason}
 	}
 	if _, err := e.IAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw()), Status: iamtypes.StatusTypeInactive}); err != nil {
+		if gone(err) {
+			why := "the key was deleted meanwhile (by another run or a person); nothing to deactivate"
+			e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+			return Result{Step: st, Outcome: Stale, Detail: why}
+		}
 		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "deactivation failed; key still active", Err: fmt.Errorf("deactivate %s of %s: %w", k.ID, st.User, err)}
 	}
@@ -474,6 +542,13 @@ func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
 		return Result{Step: st, Outcome: DryRun, Detail: "would delete: " + st.Reason}
 	}
 	if _, err := e.IAM.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw())}); err != nil {
+		if gone(err) {
+			// Another run (or a person) deleted it between our read and our call: the step's
+			// goal is reached, not failed.
+			why := "the key was already deleted (by another run or a person); nothing left to delete"
+			e.audit(st, "", "already_deleted", Stale, func(r *audit.Record) { r.Reason = why })
+			return Result{Step: st, Outcome: Stale, Detail: why}
+		}
 		e.audit(st, "", "delete_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "deletion failed; key still there (inactive)", Err: fmt.Errorf("delete %s of %s: %w", k.ID, st.User, err)}
 	}
@@ -482,6 +557,12 @@ func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
 	}
 	e.audit(st, "", "key_deleted", Done, func(r *audit.Record) { r.Reason = st.Reason })
 	return Result{Step: st, Outcome: Done, Detail: "deleted: " + st.Reason}
+}
+
+// gone reports whether IAM answered that the key (or its user) does not exist.
+func gone(err error) bool {
+	var nse *iamtypes.NoSuchEntityException
+	return errors.As(err, &nse)
 }
 
 func (e *Executor) untag(ctx context.Context, user string, keys ...string) {

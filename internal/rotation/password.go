@@ -67,7 +67,16 @@ func (e *Executor) passwordStep(ctx context.Context, st plan.Step) Result {
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Stale, Detail: why}
 	}
-	_, interrupted := s.tags[inventory.PasswordIntentTag(e.StatePrefix)]
+	raw, interrupted := s.tags[inventory.PasswordIntentTag(e.StatePrefix)]
+	if in, err := inventory.ParsePasswordIntent(raw); interrupted && err == nil && in.Live(e.Now(), e.leaseRun()) && st.Action != plan.Warn {
+		owner := "an earlier keycycle run"
+		if in.Run != "" {
+			owner = "run " + in.Run
+		}
+		why := fmt.Sprintf("left to %s: it holds the password rotation lease on this user until %s", owner, in.End(in.Started).Format(time.RFC3339))
+		e.audit(st, "", "lease_held", Busy, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Busy, Detail: why}
+	}
 	if stale, why := st.Precondition.StaleLogin(s.login, st.Action); stale && !(st.Action == plan.Rotate && interrupted) {
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
@@ -80,6 +89,9 @@ func (e *Executor) passwordStep(ctx context.Context, st plan.Step) Result {
 		why := "the password was rotated since the plan was made"
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Stale, Detail: why + "; run plan again"}
+	}
+	if r, ok := e.recheck(ctx, st, s); !ok {
+		return r
 	}
 	switch st.Action {
 	case plan.Rotate:
@@ -286,6 +298,10 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	}
 	now := e.Now().UTC()
 	probe := secret.Password{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}
+	if why := CheckPasswordNames(ds, probe); why != "" {
+		e.audit(st, "", "name_unholdable", Blocked, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Blocked, Detail: "refused, nothing changed: " + why}
+	}
 	if e.DryRun {
 		d := newPasswordDelivery(ds, ps, probe, SinkDryRun)
 		return Result{Step: st, Outcome: DryRun, Detail: "would rotate the console password: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
@@ -293,13 +309,13 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 
 	// Intent: a lock between concurrent runs, and the record that a rotation was under way.
 	intentKey := inventory.PasswordIntentTag(e.StatePrefix)
-	intent := inventory.PasswordIntent{Started: now}.TagValue() + " run=" + e.RunID
+	intent := inventory.PasswordIntent{Started: now, Lease: inventory.Lease{Run: e.leaseRun(), Until: now.Add(e.lease())}}.TagValue()
 	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
 		return Result{Step: st, Outcome: Failed, Detail: "cannot record the password rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}
 	}
 	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
-		e.audit(st, e.RunID, "concurrent_rotation", Blocked, nil)
-		return Result{Step: st, Outcome: Blocked, Detail: "another keycycle run is rotating this user's password; left to it", Err: err}
+		e.audit(st, e.RunID, "concurrent_rotation", Busy, nil)
+		return Result{Step: st, Outcome: Busy, Detail: "another keycycle run is rotating this user's password; left to it", Err: err}
 	}
 	rotationID := e.RunID + "/" + st.User + "/password"
 	fail := func(r Result) Result {
@@ -390,7 +406,8 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 		// The new password is set and held as pending by the primary sink only. An intent newer
 		// than any completion makes the next apply set and deliver another one: ours, written
 		// again in case a concurrent run replaced it and recorded its own completion meanwhile.
-		again := inventory.PasswordIntent{Started: e.Now().UTC()}.TagValue() + " run=" + e.RunID
+		// Its lease ends now: nobody is working on it any more, the next apply may go ahead.
+		again := inventory.PasswordIntent{Started: e.Now().UTC(), Lease: inventory.Lease{Run: e.leaseRun(), Until: e.Now().UTC()}}.TagValue()
 		if err := e.retry(ctx, func() error {
 			_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(again)}}})
 			return err

@@ -26,8 +26,28 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	if err != nil {
 		return Result{Step: st, Outcome: Blocked, Detail: "refused: the delivery configuration is unusable; nothing changed", Err: err}
 	}
-	if _, pending := s.tags[inventory.IntentTag(e.StatePrefix)]; pending {
-		r, done := e.recover(ctx, st, s, ds)
+	if why := CheckNames(ds, secret.AccessKey{AccountID: e.AccountID, UserName: st.User, UserARN: s.arn, Tags: s.tags}); why != "" {
+		e.audit(st, "", "name_unholdable", Blocked, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Blocked, Detail: "refused, nothing changed: " + why}
+	}
+	if raw, pending := s.tags[inventory.IntentTag(e.StatePrefix)]; pending {
+		// The lease expired (step checked it): the rotation that wrote it was interrupted.
+		intent, err := inventory.ParseRotationIntent(raw)
+		if err != nil {
+			return Result{Step: st, Outcome: Blocked, Detail: "unreadable rotation intent tag; inspect and remove it by hand", Err: err}
+		}
+		r, done := e.recover(ctx, st, s, ds, intent, raw)
+		if done {
+			return r
+		}
+		if s, err = e.read(ctx, st.User); err != nil {
+			return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user after recovery; nothing more changed", Err: err}
+		}
+	} else if orphan := e.orphan(ctx, st, s); orphan != nil && e.DryRun {
+		return Result{Step: st, Outcome: DryRun, Detail: "would recover the orphan key " + orphan.ID.String() + " (deleted unless the primary sink holds it), then rotate: " + st.Reason}
+	} else if orphan != nil {
+		// A key no record explains: the intent of the rotation that created it was lost.
+		r, done := e.recoverOrphan(ctx, st, s, ds, *orphan)
 		if done {
 			return r
 		}
@@ -51,29 +71,31 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	}
 
 	// 2. Record intent; it doubles as a lock between concurrent runs (the 2-key quota is the last guard).
-	intentKey := inventory.IntentTag(e.StatePrefix)
-	intent := inventory.RotationIntent{Started: e.Now().UTC(), Old: old.ID}.TagValue() + " run=" + e.RunID
-	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
-		return Result{Step: st, Outcome: Failed, Detail: "cannot record the rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}
-	}
-	// Only the tags are re-read: a key that appeared meanwhile fills the user's second slot, and
-	// IAM's two-key quota refuses CreateAccessKey below (blocked, nothing changed).
-	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
-		// Another run wrote its intent after ours: leave the user to it.
-		e.audit(st, e.RunID, "concurrent_rotation", Blocked, nil)
-		return Result{Step: st, Outcome: Blocked, Detail: "another keycycle run is rotating this user; left to it", Err: err}
+	intent, r, ok := e.takeLease(ctx, st, old.ID)
+	if !ok {
+		return r
 	}
 	rotationID := e.RunID + "/" + st.User
 
 	// 3. Create the new key.
 	out, err := e.IAM.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(st.User)})
 	if err != nil {
-		e.clearIntent(ctx, st.User, intent)
 		var limit *iamtypes.LimitExceededException
 		if errors.As(err, &limit) {
+			if k := e.appeared(ctx, st.User, s.keys); k != nil {
+				// Another run wrote its intent just before ours and created this key: our
+				// intent, in place of its own, now guards that key. It is left until the other
+				// run completes (and removes it) or its lease expires and a later run recovers
+				// the key; clearing it would leave that key recorded nowhere (I1).
+				why := "another keycycle run created key " + k.String() + " for this user meanwhile; left to it (this run's lease guards it)"
+				e.audit(st, rotationID, "concurrent_rotation", Busy, func(r *audit.Record) { r.Reason = why })
+				return Result{Step: st, Outcome: Busy, Detail: why}
+			}
+			e.clearIntent(ctx, st.User, intent)
 			e.audit(st, rotationID, "no_room", Blocked, func(r *audit.Record) { r.Error = err.Error() })
 			return Result{Step: st, Outcome: Blocked, Detail: "IAM refused a new key: the user already has 2 (another rotation in progress?)", Err: err}
 		}
+		e.clearIntent(ctx, st.User, intent)
 		e.audit(st, rotationID, "create_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "CreateAccessKey failed; nothing changed", Err: fmt.Errorf("create access key for %s/%s: %w", e.AccountID, st.User, err)}
 	}
@@ -105,6 +127,7 @@ func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent 
 	loc := d.res[0].Location
 	if f := e.promote(ctx, st, rotationID, k, d); f != nil {
 		if f.index == 0 {
+			e.release(ctx, st.User, intent)
 			e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) {
 				r.NewKeyID, r.Error, r.Sinks = k.KeyID.Raw(), f.err.Error(), auditSinks(d.res)
 			})
@@ -119,6 +142,7 @@ func (e *Executor) finish(ctx context.Context, st plan.Step, rotationID, intent 
 		return err
 	})
 	if err != nil {
+		e.release(ctx, st.User, intent)
 		e.audit(st, rotationID, "record_failed", Failed, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw(); r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc, Sinks: d.res,
 			Detail: "new key delivered to " + loc + " but the completion record failed; the next apply records it", Err: err}
@@ -151,6 +175,8 @@ func (e *Executor) rollback(ctx context.Context, st plan.Step, rotationID, inten
 	delErr := e.removeKey(ctx, st.User, k.KeyID)
 	if delErr == nil {
 		e.clearIntent(ctx, st.User, intent, d.ledgerTags(e.StatePrefix)...)
+	} else {
+		e.release(ctx, st.User, intent)
 	}
 	e.audit(st, rotationID, "rolled_back", Failed, func(r *audit.Record) {
 		r.NewKeyID, r.Reason, r.Error, r.Sinks = k.KeyID.Raw(), why, errors.Join(cause, abortErr, delErr).Error(), auditSinks(d.res)
@@ -195,16 +221,135 @@ func (e *Executor) clearIntent(ctx context.Context, user, intent string, extra .
 	e.untag(ctx, user, append([]string{inventory.IntentTag(e.StatePrefix)}, extra...)...)
 }
 
-// recover finishes or cleans up an interrupted rotation recorded by an intent tag. done is true
-// when the interrupted rotation was completed, so the step needs nothing more.
-func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Delivery) (Result, bool) {
-	raw := s.tags[inventory.IntentTag(e.StatePrefix)]
-	intent, err := inventory.ParseRotationIntent(raw)
-	if err != nil {
-		return Result{Step: st, Outcome: Blocked, Detail: "unreadable rotation intent tag; inspect and remove it by hand", Err: err}, true
+// takeLease records this run's intent to rotate old (step 2 of the protocol) and confirms it is
+// the one on the user. ok false: the result to return (nothing changed, or another run's intent
+// replaced ours and the user is left to it).
+func (e *Executor) takeLease(ctx context.Context, st plan.Step, old inventory.KeyID) (intent string, r Result, ok bool) {
+	intent = e.newIntent(old)
+	return e.writeLease(ctx, st, intent)
+}
+
+// writeLease writes intent as the user's intent tag and reads it back: IAM has no conditional
+// write, so of two runs that write at once the one that reads its own value back goes on.
+func (e *Executor) writeLease(ctx context.Context, st plan.Step, intent string) (string, Result, bool) {
+	intentKey := inventory.IntentTag(e.StatePrefix)
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
+		return "", Result{Step: st, Outcome: Failed, Detail: "cannot record the rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}, false
 	}
+	// Only the tags are re-read: a key that appeared meanwhile fills the user's second slot, and
+	// IAM's two-key quota refuses CreateAccessKey (see rotate).
+	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
+		// Another run wrote its intent after ours: leave the user to it.
+		e.audit(st, e.RunID, "concurrent_rotation", Busy, nil)
+		return "", Result{Step: st, Outcome: Busy, Detail: "another keycycle run took the rotation lease on this user at the same time; left to it", Err: err}, false
+	}
+	return intent, Result{}, true
+}
+
+// release ends this run's lease on an intent it leaves behind for the next run to resume (the
+// new key is stored but not promoted, or not recorded): the intent stays, with its lease ended
+// now, so the next apply recovers it at once instead of waiting out the lease. Nothing is
+// written when the intent on the user is no longer intent.
+func (e *Executor) release(ctx context.Context, user, intent string) {
+	in, err := inventory.ParseRotationIntent(intent)
+	if err != nil {
+		return
+	}
+	in.Until = e.Now().UTC()
+	if s, err := e.readUser(ctx, user, false); err != nil || s.tags[inventory.IntentTag(e.StatePrefix)] != intent {
+		return
+	}
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{{
+		Key: aws.String(inventory.IntentTag(e.StatePrefix)), Value: aws.String(in.TagValue())}}}); err != nil {
+		e.logger().Warn("release rotation lease", "account_id", e.AccountID, "user", user, "error", err)
+	}
+}
+
+// appeared re-reads the user's keys and returns one that is not in before: created by someone
+// else since this run read the user.
+func (e *Executor) appeared(ctx context.Context, user string, before []inventory.AccessKey) *inventory.KeyID {
+	keys, err := e.Keys(ctx, user)
+	if e.ListKeys != nil {
+		keys, err = e.ListKeys(ctx, user)
+	}
+	if err != nil {
+		// Unknown: assume a key appeared, so the intent stays and guards it until its lease ends.
+		id := inventory.KeyID("unknown")
+		return &id
+	}
+	seen := map[inventory.KeyID]bool{}
+	for _, k := range before {
+		seen[k.ID] = true
+	}
+	for _, k := range keys {
+		if !seen[k.ID] {
+			return &k.ID
+		}
+	}
+	return nil
+}
+
+// completion is the user's completion record, nil when none is readable.
+func (e *Executor) completion(s state) *inventory.RotationRecord {
+	r, err := inventory.ParseRotationRecord(s.tags[inventory.RotatedTag(e.StatePrefix)])
+	if err != nil {
+		return nil
+	}
+	return &r
+}
+
+// orphan returns the key of s that inventory.OrphanKey finds, reading its last use when the
+// fresh read did not (only for a user with two keys and no intent: a rotation that is otherwise
+// refused for want of room).
+func (e *Executor) orphan(ctx context.Context, st plan.Step, s state) *inventory.AccessKey {
+	if len(s.keys) != 2 {
+		return nil
+	}
+	for i := range s.keys {
+		k := &s.keys[i]
+		if k.ID != st.AccessKeyID && k.Active() && !k.LastUsedKnown && e.LastUse != nil {
+			if err := e.LastUse(ctx, st.User, k); err != nil {
+				return nil
+			}
+		}
+	}
+	return inventory.OrphanKey(s.keys, st.AccessKeyID, e.completion(s), e.Now())
+}
+
+// recoverOrphan deals with a key that no intent and no completion record explain (see
+// inventory.OrphanKey): under a lease of its own, it recovers it as the interrupted rotation of
+// st's key that started when the orphan was created. done as for recover.
+func (e *Executor) recoverOrphan(ctx context.Context, st plan.Step, s state, ds []Delivery, orphan inventory.AccessKey) (Result, bool) {
+	if !orphan.LastUsedKnown {
+		return Result{}, false
+	}
+	intent, r, ok := e.takeLease(ctx, st, st.AccessKeyID)
+	if !ok {
+		return r, true
+	}
+	e.audit(st, e.RunID+"/"+st.User, "orphan_found", Done, func(r *audit.Record) {
+		r.NewKeyID, r.Reason = orphan.ID.Raw(), "active, never used, created after the last completion record, no intent: the orphan of an interrupted rotation whose intent was lost"
+	})
+	return e.recover(ctx, st, s, ds, inventory.RotationIntent{Started: orphan.Created, Old: st.AccessKeyID}, intent)
+}
+
+// recover finishes or cleans up the interrupted rotation of intent, whose lease expired; raw is
+// the intent tag on the user. It first takes the lease over, so no other run recovers it at the
+// same time. done is true when the interrupted rotation was completed or recovery stopped, so
+// the step needs nothing more.
+func (e *Executor) recover(ctx context.Context, st plan.Step, s state, ds []Delivery, intent inventory.RotationIntent, raw string) (Result, bool) {
 	if e.DryRun {
 		return Result{Step: st, Outcome: DryRun, Detail: "would recover the rotation interrupted at " + intent.Started.Format("2006-01-02T15:04:05Z")}, true
+	}
+	if in, err := inventory.ParseRotationIntent(raw); err != nil || in.Run != e.leaseRun() || !e.Now().Before(in.End(in.Started)) {
+		// Take the expired lease over: same rotation (start, old key), this run's lease.
+		took := inventory.RotationIntent{Started: intent.Started, Old: intent.Old,
+			Lease: inventory.Lease{Run: e.leaseRun(), Until: e.Now().UTC().Add(e.lease())}}.TagValue()
+		var r Result
+		var ok bool
+		if raw, r, ok = e.writeLease(ctx, st, took); !ok {
+			return r, true
+		}
 	}
 	// Keys keycycle may have created in that run: any key but the old one, created since.
 	var candidates []inventory.AccessKey

@@ -522,3 +522,19 @@ func reportTime(v string) time.Time {
 	}
 	return time.Time{}
 }
+
+// ReadGroups lists the names of the groups a user belongs to (every page).
+func ReadGroups(ctx context.Context, c iam.ListGroupsForUserAPIClient, userName string) ([]string, error) {
+	var out []string
+	p := iam.NewListGroupsForUserPaginator(c, &iam.ListGroupsForUserInput{UserName: aws.String(userName)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("groups of %s: %w", userName, err)
+		}
+		for _, g := range page.Groups {
+			out = append(out, aws.ToString(g.GroupName))
+		}
+	}
+	return out, nil
+}

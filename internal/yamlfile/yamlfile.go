@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -73,7 +75,8 @@ type Doc struct {
 }
 
 // Decode parses data strictly into v: unknown fields, duplicate keys and type mismatches are
-// reported as Problems naming the line. An empty document decodes to v's zero value.
+// reported as Problems naming the line. An empty document decodes to v's zero value. A file holds
+// one document: a second one (after "---") is refused, never silently ignored.
 func Decode(file string, data []byte, v any) (*Doc, error) {
 	doc := &Doc{File: file}
 	var root yaml.Node
@@ -82,6 +85,9 @@ func Decode(file string, data []byte, v any) (*Doc, error) {
 	}
 	if len(root.Content) > 0 {
 		doc.root = root.Content[0]
+	}
+	if p, ok := secondDocument(file, data); ok {
+		return doc, Problems{p}
 	}
 	if doc.root == nil {
 		return doc, nil
@@ -100,6 +106,44 @@ func Decode(file string, data []byte, v any) (*Doc, error) {
 		return doc, Problems{parseProblem(file, err)}
 	}
 	return doc, nil
+}
+
+// secondDocument finds a second YAML document in data ("a: 1\n---\nb: 2"), a problem naming its
+// line.
+func secondDocument(file string, data []byte) (Problem, bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first, next yaml.Node
+	if err := dec.Decode(&first); err != nil {
+		return Problem{}, false
+	}
+	if err := dec.Decode(&next); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Problem{}, false
+		}
+		return parseProblem(file, err), true
+	}
+	line := next.Line
+	if len(next.Content) > 0 {
+		line = next.Content[0].Line
+	}
+	return Problem{File: file, Line: line, Msg: "a second YAML document (after ---): the file must hold exactly one; nothing of it is used"}, true
+}
+
+// ReadFile reads the file at path, refusing one larger than limit bytes without reading it all.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, Problems{{File: path, Msg: fmt.Sprintf("the file is larger than %d bytes, the limit", limit)}}
+	}
+	return data, nil
 }
 
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
@@ -176,4 +220,32 @@ func FieldPath(path ...any) string {
 		}
 	}
 	return b.String()
+}
+
+// LongLists reports every list of the document with more than max entries, naming its field.
+func (d *Doc) LongLists(max int) Problems {
+	if d == nil || d.root == nil {
+		return nil
+	}
+	var ps Problems
+	var walk func(n *yaml.Node, path []any)
+	walk = func(n *yaml.Node, path []any) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], append(path[:len(path):len(path)], n.Content[i].Value))
+			}
+		case yaml.SequenceNode:
+			if len(n.Content) > max {
+				ps = append(ps, Problem{File: d.File, Line: n.Line, Field: FieldPath(path...),
+					Msg: fmt.Sprintf("%d entries; at most %d are allowed", len(n.Content), max)})
+				return
+			}
+			for i, c := range n.Content {
+				walk(c, append(path[:len(path):len(path)], i))
+			}
+		}
+	}
+	walk(d.root, nil)
+	return ps
 }

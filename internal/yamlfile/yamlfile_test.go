@@ -69,3 +69,18 @@ func TestDecodeSyntaxErrorAndEmpty(t *testing.T) {
 		t.Fatalf("empty document: %v", err)
 	}
 }
+
+func TestSecondDocumentIsRefused(t *testing.T) {
+	var v struct {
+		DryRun bool `yaml:"dry_run"`
+	}
+	for _, doc := range []string{"dry_run: true\n---\ndry_run: false\n", "---\ndry_run: true\n---\n", "dry_run: true\n...\n---\nx: 1\n"} {
+		_, err := Decode("c.yaml", []byte(doc), &v)
+		if err == nil || !strings.Contains(err.Error(), "second YAML document") {
+			t.Errorf("Decode(%q) = %v, want the second document refused", doc, err)
+		}
+	}
+	if _, err := Decode("c.yaml", []byte("---\ndry_run: true\n"), &v); err != nil || !v.DryRun {
+		t.Errorf("one document with a leading ---: %v %+v", err, v)
+	}
+}
