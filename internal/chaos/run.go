@@ -397,7 +397,7 @@ func diff(a, b map[string]int) string {
 // keyState is one access key as the checker sees it.
 type keyState struct {
 	awssim.KeyInfo
-	Stored bool // its real secret is in the primary sink, staged AWSCURRENT or AWSPENDING
+	Stored bool // its real secret is in the primary sink, staged AWSCURRENT, AWSPENDING or AWSPREVIOUS
 }
 
 // userState is one user as the checker sees it.
@@ -441,11 +441,12 @@ func (h *harness) snapshot(ctx context.Context) (map[string]userState, error) {
 	return out, nil
 }
 
-// stored reads the user's primary-sink secret at AWSCURRENT and AWSPENDING: key id -> secret.
+// stored reads the user's primary-sink secret at AWSCURRENT, AWSPENDING and AWSPREVIOUS (the
+// key a rotation replaced, still active until retired): key id -> secret.
 func (h *harness) stored(ctx context.Context, user string) map[string]string {
 	out := map[string]string{}
 	c := secretsmanager.NewFromConfig(h.op)
-	for _, stage := range []string{"AWSCURRENT", "AWSPENDING"} {
+	for _, stage := range []string{"AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"} {
 		v, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretName(user)), VersionStage: aws.String(stage)})
 		if err != nil {
 			continue

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
 )
 
 // fromReport makes k a credential report key in slot n: a placeholder id, as the scan gives it.
@@ -72,5 +73,28 @@ func TestNameReportKeys(t *testing.T) {
 	NameReportKeys(&acct, rules)
 	if id := acct.Users[0].Keys[0].ID; id != inventory.ReportKeyID(1) {
 		t.Errorf("unnamed key id %v, want the slot 1 placeholder", id)
+	}
+}
+
+// An interrupted rotation left its intent and an orphan key created in the same second (the
+// sandbox clock, or any AWS clock within reportSkew): the credential report shows two active
+// keys. The intent's old key is the one created before the rotation started, not the orphan:
+// the plan resumes the rotation (the executor's recovery deletes the orphan) instead of calling
+// the intent stale and blocking the user on "two active keys" forever with the orphan active and
+// its secret lost (I1; found by the chaos harness, seed 32).
+func TestNameReportKeysIntentWithOrphan(t *testing.T) {
+	rules := DefaultRules()
+	in := inventory.RotationIntent{Started: ago(3), Old: kid("OLD1")}
+	u := user("a", reportAt(0.1), tags(inventory.IntentTag("keycycle:"), in.TagValue()),
+		keys(fromReport(1, active("", 120, 5)), fromReport(2, active("", 3, 0))))
+	acct := inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	NameReportKeys(&acct, rules)
+	got := acct.Users[0]
+	if k := got.Key(kid("OLD1")); k == nil || !k.Created.Equal(ago(120)) {
+		t.Fatalf("the intent's old key is not the key created before the intent: %+v", got.Keys)
+	}
+	p := Evaluate([]inventory.Account{acct}, rules, now)
+	if len(p.Steps) == 0 || p.Steps[0].Action != plan.Rotate || p.Steps[0].AccessKeyID != kid("OLD1") {
+		t.Fatalf("want the rotation of OLD1 resumed, got %+v", p.Steps)
 	}
 }
