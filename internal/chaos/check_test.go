@@ -1,0 +1,135 @@
+package chaos
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keycycle/keycycle/internal/awssim"
+	"github.com/keycycle/keycycle/internal/policy"
+)
+
+// checkerFixture is a harness over one user with two seeded active keys, one used today.
+func checkerFixture(t *testing.T) (*harness, string, []awssim.KeyInfo) {
+	t.Helper()
+	used, idle := 0, 60
+	sc := &awssim.Scenario{Start: Start, Seed: 7, Accounts: []awssim.ScenarioAccount{{ID: AccountID,
+		Users: []awssim.ScenarioUser{{Name: "victim", AccessKeys: []awssim.ScenarioKey{
+			{AgeDays: 100, Status: "Active", LastUsedDaysAgo: &idle}, {AgeDays: 20, Status: "Active", LastUsedDaysAgo: &used}}}}}}}
+	h, err := newHarness(Schedule{Seed: 7, Scenario: sc, Rules: policy.DefaultRules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := h.sb.Keys(AccountID, "victim")
+	return h, "victim", ks
+}
+
+func invariants(vs []Violation) string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Invariant)
+	}
+	return strings.Join(out, ",")
+}
+
+// The checker is only worth its runs if it catches what it checks: each breach below, made by
+// hand between two snapshots, is reported under its invariant.
+func TestCheckerCatchesBreaches(t *testing.T) {
+	ctx := context.Background()
+	t.Run("I3 used key deactivated", func(t *testing.T) {
+		h, u, ks := checkerFixture(t)
+		before, _ := h.snapshot(ctx)
+		_, err := iam.NewFromConfig(h.op).UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(u),
+			AccessKeyId: aws.String(ks[1].AccessKeyID), Status: iamtypes.StatusTypeInactive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _ := h.snapshot(ctx)
+		h.check(0, Round{}, before, after, nil)
+		if got := invariants(h.res.Violations); got != "I3" {
+			t.Fatalf("violations %q, want I3: %v", got, h.res.Violations)
+		}
+	})
+	t.Run("I4 active key deleted and I2 lockout", func(t *testing.T) {
+		h, u, ks := checkerFixture(t)
+		before, _ := h.snapshot(ctx)
+		for _, k := range ks {
+			if _, err := iam.NewFromConfig(h.op).DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u), AccessKeyId: aws.String(k.AccessKeyID)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after, _ := h.snapshot(ctx)
+		h.check(0, Round{}, before, after, nil)
+		if got := invariants(h.res.Violations); got != "I2,I4,I4" {
+			t.Fatalf("violations %q, want I2,I4,I4: %v", got, h.res.Violations)
+		}
+	})
+	t.Run("I1 created key not stored", func(t *testing.T) {
+		h, u, ks := checkerFixture(t)
+		if _, err := iam.NewFromConfig(h.op).DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u), AccessKeyId: aws.String(ks[0].AccessKeyID)}); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := h.snapshot(ctx)
+		if _, err := iam.NewFromConfig(h.op).CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(u)}); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := h.snapshot(ctx)
+		h.check(0, Round{Clean: true}, before, after, nil)
+		if got := invariants(h.res.Violations); got != "I1" {
+			t.Fatalf("violations %q, want I1: %v", got, h.res.Violations)
+		}
+	})
+	t.Run("I6 secret in the output", func(t *testing.T) {
+		h, _, ks := checkerFixture(t)
+		o := &runOut{}
+		o.logs.WriteString(`{"msg":"oops","secret":"` + ks[0].SecretAccessKey[:20] + `"}`)
+		h.checkSecrets(0, []*runOut{o})
+		if got := invariants(h.res.Violations); got != "I6" {
+			t.Fatalf("violations %q, want I6: %v", got, h.res.Violations)
+		}
+		if strings.Contains(h.res.Violations[0].Detail, ks[0].SecretAccessKey[:20]) {
+			t.Fatal("the violation repeats the secret")
+		}
+	})
+}
+
+// A schedule is a function of its seed and limits, and the limits survive the replay command.
+func TestDrawIsDeterministicAndLimitsRoundTrip(t *testing.T) {
+	a, b := Draw(42, Full()), Draw(42, Full())
+	if len(a.Rounds) != len(b.Rounds) || len(a.Scenario.Accounts[0].Users) != len(b.Scenario.Accounts[0].Users) ||
+		a.Scenario.Accounts[0].Users[0].Name != b.Scenario.Accounts[0].Users[0].Name {
+		t.Fatal("two draws of one seed differ")
+	}
+	lim := Limits{Users: 2, Rounds: 3, Runs: 1, Faults: 0, Interrupt: false, Stale: true}
+	got, err := ParseLimits(lim.String())
+	if err != nil || got != lim {
+		t.Fatalf("ParseLimits(%q) = %+v, %v", lim.String(), got, err)
+	}
+	s := Draw(42, lim)
+	if n := len(s.Scenario.Accounts[0].Users); n > 2 {
+		t.Errorf("users limit 2, drew %d", n)
+	}
+	if len(s.Rounds) > 4 {
+		t.Errorf("rounds limit 3 (+ the final clean round), drew %d", len(s.Rounds))
+	}
+	for _, r := range s.Rounds {
+		if len(r.Runs) > 1 || len(r.Faults.Errors) > 0 {
+			t.Errorf("round beyond its limits: %+v", r)
+		}
+		for _, rp := range r.Runs {
+			if rp.CancelAt != 0 {
+				t.Error("interruption drawn with interrupt=false")
+			}
+		}
+	}
+	if _, err := ParseLimits("users=x"); err == nil || !strings.Contains(err.Error(), "users") {
+		t.Errorf("bad limits: %v", err)
+	}
+	if !strings.Contains(Replay(42, lim), "-chaos.seed=42 -chaos.schedules=1 -chaos.limits="+lim.String()) {
+		t.Errorf("replay command: %s", Replay(42, lim))
+	}
+}
