@@ -16,6 +16,9 @@ var sqsSeeds = []string{
 	`{"keycycle": "cleanup", "account_id": "222222222222", "user": "due-a", "due": "2026-11-21T09:00:00Z"}`,
 	`{"keycycle": "account", "account_id": "333333333333"}`,
 	`{"keycycle": "steps", "account_id": "222222222222", "user": "young", "plan": {"version": 1, "steps": []}}`,
+	// A hand-made steps message asking to deactivate and delete keys the policy would not retire.
+	`{"keycycle": "steps", "account_id": "222222222222", "user": "young", "plan": {"version": 1, "steps": [` +
+		`{"account_id": "222222222222", "user": "young", "credential": "access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "action": "deactivate", "reason": "edited"}]}}`,
 	`{not json`, `{"hello": "world"}`, `{"keycycle": "force", "account_id": "12", "user": "x"}`, `null`, `""`,
 }
 

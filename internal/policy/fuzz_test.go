@@ -22,6 +22,8 @@ func FuzzUserTags(f *testing.F) {
 	f.Add("abc", "0", "reason=legacy", "at=2026-11-01T00:00:00Z old=AKIAIOSFODNN7EXAMPLE new=AKIAI44QH8DHBEXAMPLE")
 	f.Add("-1", "+4", "until=2020-01-01 reason=old", "at=2026-11-01T00:00:00Z key=AKIAIOSFODNN7EXAMPLE")
 	f.Add("5 ", "05", "until=2099-01-01", "\x1b[2J")
+	f.Add("281474976710657", "281474976710657", "", "") // 2^48+1 days once wrapped to 1 day
+	f.Add("9223372036854775807", "1e3", "", "")
 	f.Fuzz(func(t *testing.T, override, pwOverride, exempt, state string) {
 		now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 		rules := DefaultRules()
