@@ -22,9 +22,9 @@ var (
 // defaultSchedules keeps the default run to about a minute on two cores.
 func defaultSchedules() int {
 	if raceEnabled {
-		return 20
+		return 60
 	}
-	return 300
+	return 500
 }
 
 // Replay is the one-line command that runs schedule seed under lim again.
