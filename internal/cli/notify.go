@@ -7,6 +7,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/notify"
+	"github.com/keycycle/keycycle/internal/plan"
 )
 
 // renderNotifications prints what the run's notifications came to, and the users without an
@@ -45,14 +46,14 @@ func renderNotifications(w io.Writer, rep job.NotifyReport) {
 	if len(rep.Unowned) > 0 {
 		fmt.Fprintf(w, "Users without an owner (set the owner tag, or notify.owners.group_defaults): %d\n", len(rep.Unowned))
 		for _, u := range rep.Unowned {
-			line := "  " + u.User
+			line := "  " + plan.Printable(u.User)
 			if u.Fallback != "" {
 				line += ": notices went to the fallback " + u.Fallback
 			} else {
 				line += ": no e-mail sent (no notify.owners.fallback)"
 			}
 			if u.Problem != "" {
-				line += " (" + u.Problem + ")"
+				line += " (" + plan.Printable(u.Problem) + ")"
 			}
 			fmt.Fprintln(w, line)
 		}

@@ -348,6 +348,14 @@ func TestConcurrentAppliesRotateOnce(t *testing.T) {
 	if !ok || id != keys[1].AccessKeyID {
 		t.Fatalf("I1: current secret %s, new key %s", id, keys[1].AccessKeyID)
 	}
+	// I7: no run cleared an intent another run owned (issue 11: before leases, most
+	// intent_cleared events of concurrent runs did).
+	if strings.Contains(e.audit.String(), `"event":"intent_cleared"`) {
+		t.Fatalf("a concurrent run cleared a live intent:\n%s", e.audit.String())
+	}
+	if _, ok := e.tags(t, "due")["keycycle:rotation"]; ok {
+		t.Fatal("intent left after the rotation completed")
+	}
 }
 
 func TestCrashBeforeCreateLeavesNothing(t *testing.T) {

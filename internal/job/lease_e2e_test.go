@@ -315,3 +315,78 @@ func TestLivePasswordLeaseIsLeftToItsOwner(t *testing.T) {
 		t.Fatal("the other run's lease was touched")
 	}
 }
+
+// TestSimultaneousIntentsKeepTheWinnersKeyGuarded: A and B write their intents so close together
+// that each reads its own back; A creates its key and is killed; B's CreateAccessKey then meets
+// IAM's two-key quota. B must leave its intent (now guarding A's key) instead of clearing it:
+// otherwise A's key stays active with its secret stored nowhere and no record, and every later
+// run reports "two active keys" forever. The interleaving is forced with channels at given API
+// calls; the only timer is a deadlock guard.
+func TestSimultaneousIntentsKeepTheWinnersKeyGuarded(t *testing.T) {
+	e := newEnv(t)
+	old := e.keys(t, "due")[0]
+	p := e.plan(t)
+	ha, hb := newHooked(), newHooked()
+	a, b := e.runner(), e.runner()
+	a.AWS, a.RunID, a.LockScope = ha.config(e.cfg), "run-a", "process-a"
+	b.AWS, b.RunID, b.LockScope = hb.config(e.cfg), "run-b", "process-b"
+	bReady, aConfirmed, bConfirmed, aCreated := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	wait := func(ch chan struct{}, what string) {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Errorf("deadlock guard: %s never happened", what)
+		}
+	}
+	hb.before["TagUser"] = func(n int) {
+		if n == 1 { // B read the user (no intent) and is about to write its own
+			close(bReady)
+			wait(aConfirmed, "A confirmed its intent")
+		}
+	}
+	hb.after["GetUser"] = func(n int) {
+		if n == 2 { // B read its own intent back
+			close(bConfirmed)
+		}
+	}
+	hb.before["CreateAccessKey"] = func(int) { wait(aCreated, "A created its key") }
+	ha.before["CreateAccessKey"] = func(int) {
+		close(aConfirmed)
+		wait(bConfirmed, "B confirmed its intent")
+	}
+	ha.after["CreateAccessKey"] = func(int) {
+		ha.kill()
+		close(aCreated)
+	}
+	var bRes []rotation.Result
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bRes, _ = b.Apply(context.Background(), p, false)
+	}()
+	wait(bReady, "B ready")
+	_, _ = a.Apply(context.Background(), p, false)
+	wait(done, "B finished")
+
+	if o := outcomes(bRes); o[rotation.Busy] != 1 {
+		t.Fatalf("run B: want busy (another run's key appeared), got %v %+v", o, bRes)
+	}
+	keys := e.keys(t, "due")
+	if len(keys) != 2 {
+		t.Fatalf("setup: A's key must exist: %+v", keys)
+	}
+	orphan := keys[1].AccessKeyID
+	intent, err := inventory.ParseRotationIntent(e.tags(t, "due")["keycycle:rotation"])
+	if err != nil || intent.Run != "run-b" {
+		t.Fatalf("B's intent must stay and guard A's key: %+v %v", intent, err)
+	}
+	e.sb.Clock().Advance(inventory.DefaultLease + time.Second)
+	if o := outcomes(e.apply(t)); o[rotation.Done] != 1 {
+		t.Fatalf("run after the lease: %v", o)
+	}
+	keys = e.keys(t, "due")
+	id, _, ok := e.secretValue(t, "due", "AWSCURRENT")
+	if len(keys) != 2 || keys[0].AccessKeyID != old.AccessKeyID || !ok || keys[1].AccessKeyID != id || id == orphan {
+		t.Fatalf("after recovery: keys %+v, current %s, orphan %s", keys, id, orphan)
+	}
+}

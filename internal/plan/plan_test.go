@@ -190,6 +190,7 @@ func TestPrintableEscapesWhatATerminalActsOn(t *testing.T) {
 		"red\x1b[31mtext\x1b[0m":      `red\x1b[31mtext\x1b[0m`,
 		"cr\rover":                    `cr\rover`,
 		"bidi\u202ereversed":          `bidi\u202ereversed`,
+		"line\u2028separator":         `line\u2028separator`,
 		"bad\xffutf8":                 `bad\xffutf8`,
 		"del\x7f and c1 \u009b":       `del\x7f and c1 \u009b`,
 	} {

@@ -110,6 +110,8 @@ func printableRune(r rune) bool {
 	switch {
 	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
 		return false // bidirectional overrides and marks
+	case r == 0x2028, r == 0x2029:
+		return false // line and paragraph separators (IAM allows them in tag values)
 	}
 	return true
 }

@@ -184,6 +184,8 @@ type Executor struct {
 	Login                 func(ctx context.Context, user string) (*inventory.LoginProfile, error)
 	PasswordResetRequired bool
 	Rand                  io.Reader
+
+	groups sync.Map // user name -> []string: Groups, read once per user (recheck.go)
 }
 
 // userLocks holds one mutex per account and user for the whole process: however many executors

@@ -26,11 +26,17 @@ func (e *Executor) recheck(ctx context.Context, st plan.Step, s state) (Result, 
 	}
 	u := inventory.User{Name: st.User, UserID: s.userID, ARN: s.arn, Path: s.path, Tags: s.tags}
 	if e.Groups != nil {
-		g, err := e.Groups(ctx, st.User)
-		if err != nil {
-			return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's groups to re-evaluate the policy; nothing changed", Err: err}, false
+		// Read once per user and Apply: a user's steps follow each other within moments.
+		if g, ok := e.groups.Load(st.User); ok {
+			u.Groups = g.([]string)
+		} else {
+			g, err := e.Groups(ctx, st.User)
+			if err != nil {
+				return Result{Step: st, Outcome: Failed, Detail: "cannot re-read the user's groups to re-evaluate the policy; nothing changed", Err: err}, false
+			}
+			e.groups.Store(st.User, g)
+			u.Groups = g
 		}
-		u.Groups = g
 	}
 	if st.Credential == plan.Password {
 		u.Login, u.LoginKnown = s.login, true

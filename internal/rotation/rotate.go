@@ -82,7 +82,13 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	if err != nil {
 		var limit *iamtypes.LimitExceededException
 		if errors.As(err, &limit) {
-			if k := e.appeared(ctx, st.User, s.keys); k != nil {
+			if k := e.appeared(ctx, st.User, s.keys); k != nil && e.recordedNew(ctx, st.User) == *k {
+				// The other run already completed its rotation: nothing to guard.
+				e.clearIntent(ctx, st.User, intent)
+				why := "another keycycle run rotated this user meanwhile (new key " + k.String() + "); nothing changed"
+				e.audit(st, rotationID, "concurrent_rotation", Stale, func(r *audit.Record) { r.Reason = why })
+				return Result{Step: st, Outcome: Stale, Detail: why}
+			} else if k != nil {
 				// Another run wrote its intent just before ours and created this key: our
 				// intent, in place of its own, now guards that key. It is left until the other
 				// run completes (and removes it) or its lease expires and a later run recovers
@@ -268,10 +274,11 @@ func (e *Executor) release(ctx context.Context, user, intent string) {
 // appeared re-reads the user's keys and returns one that is not in before: created by someone
 // else since this run read the user.
 func (e *Executor) appeared(ctx context.Context, user string, before []inventory.AccessKey) *inventory.KeyID {
-	keys, err := e.Keys(ctx, user)
+	list := e.Keys
 	if e.ListKeys != nil {
-		keys, err = e.ListKeys(ctx, user)
+		list = e.ListKeys // the ids are enough
 	}
+	keys, err := list(ctx, user)
 	if err != nil {
 		// Unknown: assume a key appeared, so the intent stays and guards it until its lease ends.
 		id := inventory.KeyID("unknown")
@@ -287,6 +294,18 @@ func (e *Executor) appeared(ctx context.Context, user string, before []inventory
 		}
 	}
 	return nil
+}
+
+// recordedNew is the new key of the user's completion record as it is now, "" when none.
+func (e *Executor) recordedNew(ctx context.Context, user string) inventory.KeyID {
+	s, err := e.readUser(ctx, user, false)
+	if err != nil {
+		return ""
+	}
+	if r := e.completion(s); r != nil {
+		return r.New
+	}
+	return ""
 }
 
 // completion is the user's completion record, nil when none is readable.
