@@ -133,3 +133,44 @@ func TestDrawIsDeterministicAndLimitsRoundTrip(t *testing.T) {
 		t.Errorf("replay command: %s", Replay(42, lim))
 	}
 }
+
+// A failing schedule shrinks to the smallest limits that still fail: a stand-in bug deletes the
+// first user's active seeded keys from round 1 on, whatever the runs, faults and interruptions.
+func TestShrinkFindsTheSmallSchedule(t *testing.T) {
+	afterRuns = func(ctx context.Context, h *harness, round int) {
+		if round < 1 {
+			return
+		}
+		u := h.users[0]
+		ks, _ := h.sb.Keys(AccountID, u)
+		for _, k := range ks {
+			if k.Status == "Active" && h.seeded[k.AccessKeyID] {
+				_, _ = iam.NewFromConfig(h.op).DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u), AccessKeyId: aws.String(k.AccessKeyID)})
+			}
+		}
+	}
+	t.Cleanup(func() { afterRuns = nil })
+	// A seed whose first user has an active seeded key and that runs at least two rounds.
+	var seed uint64
+	var res Result
+	for seed = 1; seed < 200; seed++ {
+		s := Draw(seed, Full())
+		u := s.Scenario.Accounts[0].Users[0]
+		if len(s.Rounds) < 3 || len(u.AccessKeys) == 0 || u.AccessKeys[0].Status != "Active" || len(s.Scenario.Accounts[0].Users) < 3 {
+			continue
+		}
+		if res = Execute(context.Background(), s); len(res.Violations) > 0 && res.Violations[0].Invariant == "I4" {
+			break
+		}
+	}
+	if len(res.Violations) == 0 {
+		t.Fatal("the stand-in bug was not caught in 200 seeds")
+	}
+	lim, vs := Shrink(seed, Full(), res.Violations)
+	if lim.Users != 1 || lim.Runs != 1 || lim.Faults != 0 || lim.Interrupt || lim.Stale || lim.Rounds > 2 {
+		t.Errorf("seed %d shrank to %s, want users=1,rounds<=2,runs=1,faults=0,interrupt=false,stale=false", seed, lim)
+	}
+	if len(vs) == 0 || vs[0].Invariant != "I4" {
+		t.Errorf("shrunk violations %v, want I4", vs)
+	}
+}

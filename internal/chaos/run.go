@@ -218,6 +218,9 @@ func (h *harness) round(ctx context.Context, idx int, rd Round) error {
 	if err := h.sb.SetFaults(awssim.Faults{}); err != nil {
 		return err
 	}
+	if afterRuns != nil {
+		afterRuns(ctx, h, idx)
+	}
 	h.res.Rounds++
 	h.res.Runs += len(rd.Runs)
 	if len(rd.Runs) > 1 {
@@ -345,6 +348,10 @@ func (h *harness) run(ctx context.Context, runID string, rp RunPlan, stale *plan
 }
 
 var mu sync.Mutex
+
+// afterRuns, when set (tests of the harness), acts on the sandbox after each round's runs, before
+// the checker reads it: a stand-in for a bug in keycycle.
+var afterRuns func(ctx context.Context, h *harness, round int)
 
 // record keeps what the runs printed (not their logs), for Result.Output.
 func (h *harness) record(idx int, outs []*runOut) {
