@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/inventory"
 )
 
 // check asserts the invariants over one round: before and after are the sandbox's users around
@@ -32,6 +33,11 @@ func (h *harness) check(idx int, rd Round, before, after map[string]userState, o
 				hard := th.HardLimit > 0 && now.Sub(k.CreateDate) >= th.HardLimit
 				if !k.LastUsed.IsZero() && now.Sub(k.LastUsed) < th.GuardWindow && !hard {
 					h.violate("I3", idx, "user %q: key %s used %s ago was deactivated (guard window %s)", u, k.AccessKeyID, now.Sub(k.LastUsed), th.GuardWindow)
+				}
+				// The last-use guard: an old key used after its replacement was delivered stays.
+				if r, err := inventory.ParseRotationRecord(a.Tags[inventory.RotatedTag(h.s.Rules.Tags.StatePrefix)]); err == nil &&
+					r.Old.Raw() == k.AccessKeyID && k.LastUsed.After(r.At) && !hard {
+					h.violate("I3", idx, "user %q: key %s used %s, after its replacement was delivered %s, was deactivated", u, k.AccessKeyID, k.LastUsed, r.At)
 				}
 				if exempt {
 					h.violate("I8", idx, "exempt user %q: key %s was deactivated", u, k.AccessKeyID)

@@ -10,6 +10,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/keycycle/keycycle/internal/awssim"
+	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/policy"
 )
 
@@ -172,5 +173,28 @@ func TestShrinkFindsTheSmallSchedule(t *testing.T) {
 	}
 	if len(vs) == 0 || vs[0].Invariant != "I4" {
 		t.Errorf("shrunk violations %v, want I4", vs)
+	}
+}
+
+// The last-use guard: an old key used after its replacement was delivered is not deactivated,
+// however long ago that was.
+func TestCheckerCatchesDeactivationAfterUseSinceDelivery(t *testing.T) {
+	ctx := context.Background()
+	h, u, ks := checkerFixture(t)
+	h.s.Rules.Default.GuardWindow = 0
+	old := ks[1]
+	rec := inventory.RotationRecord{At: Start.Add(-2 * policy.Day), Old: inventory.KeyID(old.AccessKeyID), New: inventory.KeyID(ks[0].AccessKeyID)}
+	c := iam.NewFromConfig(h.op)
+	if _, err := c.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(u), Tags: []iamtypes.Tag{{Key: aws.String("keycycle:rotated"), Value: aws.String(rec.TagValue())}}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := h.snapshot(ctx)
+	if _, err := c.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(u), AccessKeyId: aws.String(old.AccessKeyID), Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := h.snapshot(ctx)
+	h.check(0, Round{}, before, after, nil)
+	if got := invariants(h.res.Violations); got != "I3" || !strings.Contains(h.res.Violations[0].Detail, "after its replacement") {
+		t.Fatalf("violations %v, want the I3 last-use guard", h.res.Violations)
 	}
 }

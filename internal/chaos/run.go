@@ -177,6 +177,11 @@ func (t *transport) Do(r *http.Request) (*http.Response, error) {
 	}
 	rec := httptest.NewRecorder()
 	t.h.ServeHTTP(rec, r)
+	// A request whose context ended while it was served gets the context's error, as from
+	// net/http, not the half answer the handler gave up on.
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
 	return rec.Result(), nil
 }
 
