@@ -550,7 +550,14 @@ func fmtAge(d time.Duration) string {
 	return fmt.Sprintf("%dm", d/time.Minute)
 }
 
-func fmtDate(t time.Time) string { return t.UTC().Format("2006-01-02") }
+// fmtDate writes a day; a zero time (the credential report gives no creation time for an
+// inactive key) is "unknown".
+func fmtDate(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format("2006-01-02")
+}
 
 // fmtTime writes a moment to the minute, for deadlines: "2026-11-26 09:00Z".
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04Z") }

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/plan"
@@ -96,5 +98,24 @@ func TestNameReportKeysIntentWithOrphan(t *testing.T) {
 	p := Evaluate([]inventory.Account{acct}, rules, now)
 	if len(p.Steps) == 0 || p.Steps[0].Action != plan.Rotate || p.Steps[0].AccessKeyID != kid("OLD1") {
 		t.Fatalf("want the rotation of OLD1 resumed, got %+v", p.Steps)
+	}
+}
+
+// The credential report gives no creation time for an inactive key: a reason says "unknown",
+// not the zero date 0001-01-01 (found by the chaos harness in its plan output).
+func TestReasonSaysUnknownForAReportKeyWithoutCreation(t *testing.T) {
+	old := inactive("", 0, 60)
+	old.Created = time.Time{}
+	u := user("a", reportAt(0.1), keys(fromReport(1, active("", 120, 1)), fromReport(2, old)))
+	acct := inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	NameReportKeys(&acct, DefaultRules())
+	p := Evaluate([]inventory.Account{acct}, DefaultRules(), now)
+	var text []string
+	for _, st := range p.Steps {
+		text = append(text, st.Reason)
+	}
+	all := strings.Join(text, "\n")
+	if strings.Contains(all, "0001-01-01") || !strings.Contains(all, "created unknown") {
+		t.Fatalf("reasons:\n%s", all)
 	}
 }
