@@ -48,13 +48,14 @@ func (h *harness) check(idx int, rd Round, before, after map[string]userState, o
 			if _, ok := a.key(k.AccessKeyID); ok {
 				continue
 			}
-			// I4: nothing active is deleted (but an orphan: a key keycycle created whose secret is
-			// in no sink); deletes follow keycycle's deactivation and its grace.
+			// I4: nothing active is deleted, but a key keycycle created and never delivered (an
+			// orphan whose secret is in no sink, or a rotation's new key still AWSPENDING that the
+			// protocol gives up); deletes follow keycycle's deactivation and its grace.
 			switch {
 			case exempt:
 				h.violate("I8", idx, "exempt user %q: key %s was deleted", u, k.AccessKeyID)
-			case k.Status == "Active" && (h.seeded[k.AccessKeyID] || k.Stored):
-				h.violate("I4", idx, "user %q: active key %s (stored in the sink: %t) was deleted", u, k.AccessKeyID, k.Stored)
+			case k.Status == "Active" && (h.seeded[k.AccessKeyID] || k.Delivered):
+				h.violate("I4", idx, "user %q: active key %s (delivered in the sink: %t) was deleted", u, k.AccessKeyID, k.Delivered)
 			case k.Status == "Inactive":
 				at, ok := h.deactivated[k.AccessKeyID]
 				idle := k.LastUsed

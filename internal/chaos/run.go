@@ -286,7 +286,7 @@ func (h *harness) use(ctx context.Context, users []string) {
 			}
 			sec := k.SecretAccessKey
 			if sec == "" {
-				sec = stored[k.AccessKeyID]
+				sec = stored[k.AccessKeyID].secret
 			}
 			if sec == "" {
 				continue
@@ -410,6 +410,10 @@ func diff(a, b map[string]int) string {
 type keyState struct {
 	awssim.KeyInfo
 	Stored bool // its real secret is in the primary sink, staged AWSCURRENT, AWSPENDING or AWSPREVIOUS
+	// Delivered: promoted (AWSCURRENT or AWSPREVIOUS, no longer AWSPENDING), where consumers read
+	// it; a key still AWSPENDING belongs to a rotation not yet promoted, which the protocol may
+	// still give up (and delete the key).
+	Delivered bool
 }
 
 // userState is one user as the checker sees it.
@@ -438,8 +442,9 @@ func (h *harness) snapshot(ctx context.Context) (map[string]userState, error) {
 		stored := h.stored(ctx, u)
 		st := userState{Tags: map[string]string{}}
 		for _, k := range ks {
-			sec, ok := stored[k.AccessKeyID]
-			st.Keys = append(st.Keys, keyState{KeyInfo: k, Stored: ok && h.sb.AccessKeySecretIs(AccountID, u, k.AccessKeyID, sec)})
+			sv, ok := stored[k.AccessKeyID]
+			ok = ok && h.sb.AccessKeySecretIs(AccountID, u, k.AccessKeyID, sv.secret)
+			st.Keys = append(st.Keys, keyState{KeyInfo: k, Stored: ok, Delivered: ok && sv.delivered})
 		}
 		tags, err := ic.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: aws.String(u)})
 		if err != nil {
@@ -453,10 +458,20 @@ func (h *harness) snapshot(ctx context.Context) (map[string]userState, error) {
 	return out, nil
 }
 
+// storedSecret is a key's secret as the primary sink holds it.
+type storedSecret struct {
+	secret string
+	// delivered: at AWSCURRENT or AWSPREVIOUS and not AWSPENDING. A secret's first version is
+	// AWSCURRENT as soon as it is written (Secrets Manager labels a first version AWSCURRENT
+	// whatever the call asks), and stays AWSPENDING too until the rotation promotes it.
+	delivered         bool
+	labelled, pending bool
+}
+
 // stored reads the user's primary-sink secret at AWSCURRENT, AWSPENDING and AWSPREVIOUS (the
 // key a rotation replaced, still active until retired): key id -> secret.
-func (h *harness) stored(ctx context.Context, user string) map[string]string {
-	out := map[string]string{}
+func (h *harness) stored(ctx context.Context, user string) map[string]storedSecret {
+	out := map[string]storedSecret{}
 	c := secretsmanager.NewFromConfig(h.op)
 	for _, stage := range []string{"AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"} {
 		v, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretName(user)), VersionStage: aws.String(stage)})
@@ -465,7 +480,15 @@ func (h *harness) stored(ctx context.Context, user string) map[string]string {
 		}
 		var kv struct{ AccessKeyId, SecretAccessKey string }
 		if json.Unmarshal([]byte(aws.ToString(v.SecretString)), &kv) == nil && kv.AccessKeyId != "" {
-			out[kv.AccessKeyId] = kv.SecretAccessKey
+			sv := out[kv.AccessKeyId]
+			sv.secret = kv.SecretAccessKey
+			if stage == "AWSPENDING" {
+				sv.pending = true
+			} else {
+				sv.labelled = true
+			}
+			sv.delivered = sv.labelled && !sv.pending
+			out[kv.AccessKeyId] = sv
 		}
 	}
 	return out
