@@ -2,12 +2,14 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/inventory"
@@ -196,5 +198,60 @@ func TestCheckerCatchesDeactivationAfterUseSinceDelivery(t *testing.T) {
 	h.check(0, Round{}, before, after, nil)
 	if got := invariants(h.res.Violations); got != "I3" || !strings.Contains(h.res.Violations[0].Detail, "after its replacement") {
 		t.Fatalf("violations %v, want the I3 last-use guard", h.res.Violations)
+	}
+}
+
+// A rotation that gives up deletes its new key even when the secret's first version, written as
+// AWSPENDING, is also AWSCURRENT (Secrets Manager labels a first version so): not an I4 breach.
+// Once promoted (AWSPENDING gone), deleting that active key is one.
+func TestCheckerPendingFirstVersionMayBeDeleted(t *testing.T) {
+	for _, promote := range []bool{false, true} {
+		t.Run(fmt.Sprint("promoted=", promote), func(t *testing.T) { pendingFirstVersion(t, promote) })
+	}
+}
+
+func pendingFirstVersion(t *testing.T, promote bool) {
+	ctx := context.Background()
+	h, u, ks := checkerFixture(t)
+	c := iam.NewFromConfig(h.op)
+	sm := secretsmanager.NewFromConfig(h.op)
+	_, err := c.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u), AccessKeyId: aws.String(ks[0].AccessKeyID)})
+	var k *iam.CreateAccessKeyOutput
+	if err == nil {
+		k, err = c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(u)})
+	}
+	if err == nil {
+		_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(secretName(u))})
+	}
+	if err == nil {
+		body := `{"AccessKeyId":"` + aws.ToString(k.AccessKey.AccessKeyId) + `","SecretAccessKey":"` + aws.ToString(k.AccessKey.SecretAccessKey) + `"}`
+		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secretName(u)), SecretString: aws.String(body),
+			ClientRequestToken: aws.String("00000000-0000-4000-8000-000000000001"), VersionStages: []string{"AWSPENDING"}})
+	}
+	if err == nil && promote {
+		_, err = sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(secretName(u)),
+			VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String("00000000-0000-4000-8000-000000000001")})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := func() {
+		if _, err := c.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u), AccessKeyId: k.AccessKey.AccessKeyId}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := h.snapshot(ctx)
+	if kst, _ := before[u].key(aws.ToString(k.AccessKey.AccessKeyId)); !kst.Stored || kst.Delivered != promote {
+		t.Fatalf("stored %t, delivered %t; want stored, delivered %t", kst.Stored, kst.Delivered, promote)
+	}
+	del()
+	after, _ := h.snapshot(ctx)
+	h.check(0, Round{}, before, after, nil)
+	want := ""
+	if promote {
+		want = "I4"
+	}
+	if got := invariants(h.res.Violations); got != want {
+		t.Fatalf("violations %q, want %q: %v", got, want, h.res.Violations)
 	}
 }
