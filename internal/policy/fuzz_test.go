@@ -34,6 +34,8 @@ func FuzzUserTags(f *testing.F) {
 		if exempt != "" {
 			tags[rules.Tags.Exempt] = exempt
 		}
+		// A bare date is an exemption until that day (ParseExemption): seeded as
+		// testdata/fuzz/FuzzUserTags/a62dc756862f8af1, once taken for a bare reason by this test.
 		created, used := now.Add(-5*Day), now.Add(-Day)
 		u := inventory.User{Name: "fuzz", UserID: "AIDAFUZZ", Path: "/", Created: now.Add(-400 * Day), Tags: tags,
 			Keys:      []inventory.AccessKey{{ID: "AKIAIOSFODNN7EXAMPLE", Status: inventory.StatusActive, Created: created, LastUsed: used, LastUsedKnown: true}},
@@ -47,7 +49,9 @@ func FuzzUserTags(f *testing.F) {
 		// A valid intent tag resumes an interrupted rotation, whatever its age.
 		_, keyIntent := inventory.ParseRotationIntent(state)
 		_, pwIntent := inventory.ParsePasswordIntent(state)
-		bareExemption := strings.TrimSpace(exempt) != "" && !strings.Contains(exempt, "until")
+		// An exemption without an end: a bare reason, or until= left out (a bare date is an end).
+		ex, exErr := ParseExemption(exempt)
+		bareExemption := strings.TrimSpace(exempt) != "" && exErr == nil && ex.Until.IsZero()
 		for _, st := range p.Steps {
 			switch st.Action {
 			case plan.Rotate:
