@@ -25,6 +25,8 @@ type KeyInfo struct {
 	SecretAccessKey string    `json:"secret_access_key"`
 	Status          string    `json:"status"`
 	CreateDate      time.Time `json:"create_date"`
+	// LastUsed is when the key last signed a request (sandbox clock); zero: never.
+	LastUsed time.Time `json:"last_used,omitzero"`
 }
 
 // Outbox is everything the sandbox's services sent out, oldest first, in sandbox time: mails
@@ -167,6 +169,18 @@ func (s *Server) ClearOutbox() {
 	s.mu.Unlock()
 }
 
+// IssuedSecrets returns every secret the sandbox issued or was given since New (access key and
+// session secrets, console passwords), when Options.RecordSecrets is set; else nil. Tests search
+// keycycle's output for them.
+func (s *Server) IssuedSecrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.issued == nil {
+		return nil
+	}
+	return append([]string(nil), *s.issued...)
+}
+
 // AccountInfo lists a sandbox account.
 type AccountInfo struct {
 	ID    string `json:"id"`
@@ -209,7 +223,7 @@ func (s *Server) Keys(accountID, userName string) ([]KeyInfo, bool) {
 	}
 	out := make([]KeyInfo, 0, len(u.Keys))
 	for _, k := range u.Keys {
-		ki := KeyInfo{AccessKeyID: k.ID, Status: k.Status, CreateDate: k.Created}
+		ki := KeyInfo{AccessKeyID: k.ID, Status: k.Status, CreateDate: k.Created, LastUsed: k.LastUsed}
 		if k.Seeded {
 			ki.SecretAccessKey = k.Secret
 		}

@@ -150,7 +150,7 @@ type loginProfileResult struct {
 	LoginProfile xmlLoginProfile `xml:"LoginProfile"`
 }
 
-func iamCreateLoginProfile(_ *Server, q *request) (any, *apiError) {
+func iamCreateLoginProfile(s *Server, q *request) (any, *apiError) {
 	u, e := loginUser(q)
 	if e != nil {
 		return nil, e
@@ -174,6 +174,7 @@ func iamCreateLoginProfile(_ *Server, q *request) (any, *apiError) {
 	}
 	u.Login = &loginProfile{Created: q.now, ResetRequired: reset}
 	setPassword(u, pw, q.now)
+	s.world.noteSecret(pw)
 	return loginProfileResult{LoginProfile: loginProfileXML(u)}, nil
 }
 
@@ -194,7 +195,7 @@ func iamGetLoginProfile(_ *Server, q *request) (any, *apiError) {
 
 // iamUpdateLoginProfile changes the password and/or PasswordResetRequired; an absent parameter
 // leaves that setting as it is.
-func iamUpdateLoginProfile(_ *Server, q *request) (any, *apiError) {
+func iamUpdateLoginProfile(s *Server, q *request) (any, *apiError) {
 	u, e := loginUser(q)
 	if e != nil {
 		return nil, e
@@ -215,6 +216,7 @@ func iamUpdateLoginProfile(_ *Server, q *request) (any, *apiError) {
 			return nil, e
 		}
 		setPassword(u, pw, q.now)
+		s.world.noteSecret(pw)
 	}
 	if _, given := q.form["PasswordResetRequired"]; given {
 		u.Login.ResetRequired = reset

@@ -489,6 +489,7 @@ func (s *Server) Load(sc *Scenario) error {
 		seed = 20261121
 	}
 	w := newWorld(seed)
+	w.issued = s.issued
 	for _, sa := range sc.Accounts {
 		a := newAccount(sa.ID)
 		a.Alias = sa.Alias

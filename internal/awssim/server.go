@@ -39,6 +39,9 @@ type Options struct {
 	// Sleep waits out injected latency: d, or less when ctx ends first (then it returns ctx's
 	// error). nil waits on a real timer; tests inject one that records the delays.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// RecordSecrets keeps every secret the sandbox issues (access key and session secrets) or is
+	// given (console passwords), for tests that search output for secrets (IssuedSecrets).
+	RecordSecrets bool
 }
 
 // Server is the sandbox. Create it with New; it is safe for concurrent use.
@@ -53,6 +56,7 @@ type Server struct {
 	log     *slog.Logger
 	wallNow func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
+	issued  *[]string           // Options.RecordSecrets: every secret issued, across Load and Reset
 	svcs    map[string]*service // built once by New; read-only after
 	reqSeq  atomic.Uint64
 }
@@ -143,6 +147,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.sleep == nil {
 		s.sleep = timerSleep
+	}
+	if opts.RecordSecrets {
+		s.issued = new([]string)
 	}
 	sc := opts.Scenario
 	if sc == nil {

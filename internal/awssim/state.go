@@ -30,6 +30,9 @@ type world struct {
 	// orgs is AWS Organizations (organizations.go); sqs is every SQS queue (sqs.go).
 	orgs *orgWorld
 	sqs  *sqsWorld
+	// issued, when not nil, records every secret the sandbox handed out or was given
+	// (Options.RecordSecrets; admin.go IssuedSecrets).
+	issued *[]string
 }
 
 type account struct {
@@ -262,7 +265,18 @@ func (w *world) newID(prefix string) string {
 	}
 }
 
-func (w *world) newSecret() string { return w.randString(secretAlph, 40) }
+func (w *world) newSecret() string {
+	v := w.randString(secretAlph, 40)
+	w.noteSecret(v)
+	return v
+}
+
+// noteSecret records a secret when Options.RecordSecrets asked for it.
+func (w *world) noteSecret(v string) {
+	if w.issued != nil {
+		*w.issued = append(*w.issued, v)
+	}
+}
 
 // sortedUsers returns the account's users ordered by name, as IAM lists them. The order is
 // cached until a user is added or removed (setUser, removeUser): listing 100,000 users a page at

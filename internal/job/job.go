@@ -61,6 +61,9 @@ type Runner struct {
 	ReportPoll time.Duration
 	// Locker is rotation.Executor.Locker: nil for real runs (one per process).
 	Locker rotation.Locker
+	// RetryBackoff is rotation.Executor.Backoff, the first wait before the executor retries a
+	// call: zero is its default (500ms). Harnesses that inject faults set it small.
+	RetryBackoff time.Duration
 	// Notify says who hears about a run (notify.go).
 	Notify Notify
 	// Passwords says how new console passwords are set and stored; nil: config.DefaultPasswords()
@@ -231,6 +234,7 @@ func (r *Runner) apply(ctx context.Context, p plan.Plan, dryRun bool, rules *pol
 		StatePrefix: r.Rules.Tags.StatePrefix,
 		RunID:       runID,
 		Locker:      r.Locker,
+		Backoff:     r.RetryBackoff,
 		DryRun:      dryRun,
 		Audit:       r.Audit,
 		Log:         r.log(),

@@ -52,6 +52,7 @@ var layers = map[string]string{
 
 	// test support: drives entry points in tests (an in-process SQS event source mapping).
 	"internal/lambdafn/lambdafntest": "test-support",
+	"internal/chaos":                 "test-support",
 
 	// models: standalone simulations that import nothing of keycycle.
 	"internal/orgsim": "base",

@@ -82,7 +82,10 @@ func nameReportKeys(u *inventory.User, prefix string) {
 		assign(r.Key, func(k inventory.AccessKey) bool { return !k.Active() })
 	}
 	if r, err := inventory.ParseRotationIntent(u.Tags[inventory.IntentTag(prefix)]); err == nil {
-		assign(r.Old, func(k inventory.AccessKey) bool { return k.Active() && k.Created.Before(r.Started.Add(reportSkew)) })
+		// The old key was created well before the rotation started; a key created within
+		// reportSkew of the intent is the rotation's own new key (an orphan when it never
+		// completed), never its old one.
+		assign(r.Old, func(k inventory.AccessKey) bool { return k.Active() && k.Created.Before(r.Started.Add(-reportSkew)) })
 	}
 	inventory.SortKeys(u.Keys)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
 )
 
 // fromReport makes k a credential report key in slot n: a placeholder id, as the scan gives it.
@@ -95,5 +96,47 @@ func TestReasonsSayUnknownForADateNoSourceGave(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no step about the inactive key: %+v", p.Steps)
+	}
+}
+
+// An interrupted rotation left its intent and an orphan key created in the same second (the
+// sandbox clock, or any AWS clock within reportSkew): the credential report shows two active
+// keys. The intent's old key is the one created before the rotation started, not the orphan:
+// the plan resumes the rotation (the executor's recovery deletes the orphan) instead of calling
+// the intent stale and blocking the user on "two active keys" forever with the orphan active and
+// its secret lost (I1; found by the chaos harness, seed 32).
+func TestNameReportKeysIntentWithOrphan(t *testing.T) {
+	rules := DefaultRules()
+	in := inventory.RotationIntent{Started: ago(3), Old: kid("OLD1")}
+	u := user("a", reportAt(0.1), tags(inventory.IntentTag("keycycle:"), in.TagValue()),
+		keys(fromReport(1, active("", 120, 5)), fromReport(2, active("", 3, 0))))
+	acct := inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	NameReportKeys(&acct, rules)
+	got := acct.Users[0]
+	if k := got.Key(kid("OLD1")); k == nil || !k.Created.Equal(ago(120)) {
+		t.Fatalf("the intent's old key is not the key created before the intent: %+v", got.Keys)
+	}
+	p := Evaluate([]inventory.Account{acct}, rules, now)
+	if len(p.Steps) == 0 || p.Steps[0].Action != plan.Rotate || p.Steps[0].AccessKeyID != kid("OLD1") {
+		t.Fatalf("want the rotation of OLD1 resumed, got %+v", p.Steps)
+	}
+}
+
+// The credential report gives no creation time for an inactive key: a reason says "unknown",
+// not the zero date 0001-01-01 (found by the chaos harness in its plan output).
+func TestReasonSaysUnknownForAReportKeyWithoutCreation(t *testing.T) {
+	old := inactive("", 0, 60)
+	old.Created = time.Time{}
+	u := user("a", reportAt(0.1), keys(fromReport(1, active("", 120, 1)), fromReport(2, old)))
+	acct := inventory.Account{ID: "111111111111", Users: []inventory.User{u}}
+	NameReportKeys(&acct, DefaultRules())
+	p := Evaluate([]inventory.Account{acct}, DefaultRules(), now)
+	var text []string
+	for _, st := range p.Steps {
+		text = append(text, st.Reason)
+	}
+	all := strings.Join(text, "\n")
+	if strings.Contains(all, "0001-01-01") || !strings.Contains(all, "created unknown") {
+		t.Fatalf("reasons:\n%s", all)
 	}
 }
