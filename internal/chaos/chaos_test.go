@@ -172,12 +172,6 @@ type knownIssue struct {
 }
 
 var knownIssues = []knownIssue{
-	// Two concurrent runs both rotate the same console password: the password lease is written
-	// without a re-read, and the executor's precondition check cannot see that another run just
-	// changed the password (GetLoginProfile gives no change date).
-	{"password-rotated-twice", func(v Violation, _ string) bool {
-		return v.Invariant == "I7" && strings.HasPrefix(v.Detail, "password_rotated of ")
-	}},
 	// An unused console password is dated from the password's last change when the plan reads
 	// the credential report, and from the login profile's creation when it reads the user fresh
 	// (inventory.LoginProfile.Since). The apply after a change of the user's keys reads the user

@@ -390,3 +390,41 @@ func TestSimultaneousIntentsKeepTheWinnersKeyGuarded(t *testing.T) {
 		t.Fatalf("after recovery: keys %+v, current %s, orphan %s", keys, id, orphan)
 	}
 }
+
+// Run A finishes a password rotation between run B's fresh read and B's intent: B's lease is then
+// free and its own, but A's completion record is newer than B's plan. B must not change the
+// password a second time (I7; found by the chaos harness as "password-rotated-twice").
+func TestPasswordRotatedByAnotherRunAfterOurReadIsNotRotatedAgain(t *testing.T) {
+	e := newPasswordEnv(t)
+	full := e.plan(t)
+	p := plan.New(full.GeneratedAt, []plan.Step{passwordStep(t, full, "console", plan.Rotate)})
+	a, b := e.runner(), e.runner()
+	a.Locker, b.Locker = rotation.NewMemLocker(), rotation.NewMemLocker() // two processes
+	hb := newHooked()
+	b.AWS = hb.config(b.AWS)
+	var resA []rotation.Result
+	var errA error
+	hb.before["TagUser"] = func(n int) {
+		if n == 1 { // B has read the user fresh and is about to write its intent: A runs the same plan to the end first
+			resA, errA = a.Apply(context.Background(), p, false)
+		}
+	}
+	resB, err := b.Apply(context.Background(), p, false)
+	if err != nil || errA != nil {
+		t.Fatal(err, errA)
+	}
+	if r := passwordResult(t, resA, "console", plan.Rotate); r.Outcome != rotation.Done {
+		t.Fatalf("run A: %+v", r)
+	}
+	afterA := storedPassword(t, e, "console", "AWSCURRENT")
+	r := passwordResult(t, resB, "console", plan.Rotate)
+	if r.Outcome != rotation.Stale || !strings.Contains(r.Detail, "rotated by another run") {
+		t.Fatalf("run B: want stale (rotated by another run), got %s: %s", r.Outcome, r.Detail)
+	}
+	if got := storedPassword(t, e, "console", "AWSCURRENT"); got.Password == "" || got.Password != afterA.Password {
+		t.Fatal("run B changed the password A had just rotated")
+	}
+	if _, ok := e.tags(t, "console")["keycycle:password-rotation"]; ok {
+		t.Fatal("run B left its intent behind")
+	}
+}

@@ -207,7 +207,8 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
 		return Result{Step: st, Outcome: Failed, Detail: "cannot record the password rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}
 	}
-	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
+	again, err := e.readUser(ctx, st.User, false)
+	if err != nil || again.tags[intentKey] != intent {
 		e.audit(st, e.RunID, "concurrent_rotation", Busy, nil)
 		return Result{Step: st, Outcome: Busy, Detail: "another keycycle run is rotating this user's password; left to it", Err: err}
 	}
@@ -215,6 +216,15 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	fail := func(r Result) Result {
 		e.clearPasswordIntent(ctx, st.User, intent)
 		return r
+	}
+	// A run that held the lease before ours may have finished between our first read and our
+	// intent: its completion record is newer than the plan's. Changing the password again would
+	// rotate it twice (I7).
+	if m, err := inventory.ParseMark(again.tags[inventory.PasswordRotatedTag(e.StatePrefix)]); err == nil &&
+		st.Precondition.Login != nil && m.At.After(st.Precondition.Login.Rotated) {
+		why := "the password was rotated by another run since the plan was made"
+		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
+		return fail(Result{Step: st, Outcome: Stale, Detail: why + "; nothing changed"})
 	}
 
 	pol, err := e.passwordPolicy(ctx)
