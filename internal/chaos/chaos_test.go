@@ -172,25 +172,6 @@ type knownIssue struct {
 }
 
 var knownIssues = []knownIssue{
-	// An unused console password is dated from the password's last change when the plan reads
-	// the credential report, and from the login profile's creation when it reads the user fresh
-	// (inventory.LoginProfile.Since). The apply after a change of the user's keys reads the user
-	// fresh, sees a longer idle time, and records the console warning (TagUser), or removes the
-	// console (DeleteLoginProfile, UntagUser), that the first apply did not.
-	{"console-idle-report-vs-fresh", func(v Violation, _ string) bool {
-		_, changed, ok := strings.Cut(v.Detail, "changed: ")
-		if v.Invariant != "I5" || !ok {
-			return false
-		}
-		for _, c := range strings.Split(changed, ", ") {
-			switch strings.Fields(c)[0] {
-			case "iam:TagUser", "iam:UntagUser", "iam:DeleteLoginProfile":
-			default:
-				return false
-			}
-		}
-		return true
-	}},
 	// A deactivation whose record could not be written (TagUser failed) is later deleted by the
 	// "make room" rule, which dates an inactive key it has no record for by its last use: the
 	// delete can come sooner than delete_after after the deactivation.

@@ -122,3 +122,28 @@ func TestParseReportPasswordColumns(t *testing.T) {
 		t.Fatalf("values the report does not define are unknown: %+v", r)
 	}
 }
+
+// TestKeyDetailKeepsTheReportsPasswordView: with NeedsDetail (the cheap scan), a user read fresh
+// for its keys keeps the credential report's view of its console password, like every user the
+// report alone describes: a fresh read would date an unused password from the login profile's
+// creation instead, and change the plan of that user only (I5, found by the chaos harness as
+// console-idle-report-vs-fresh).
+func TestKeyDetailKeepsTheReportsPasswordView(t *testing.T) {
+	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, loginScenario))
+	s := &Scanner{IAM: iam.NewFromConfig(cfg), PollInterval: time.Millisecond, Logins: true,
+		NeedsDetail: func(inventory.User) bool { return true }}
+	acct, st, err := s.Scan(context.Background(), "111111111111")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Detailed == 0 {
+		t.Fatal("no user was read fresh")
+	}
+	c := byName(acct)["console"]
+	if !c.LoginKnown || c.Login == nil || !c.Login.Created.IsZero() || !c.Login.PasswordChanged.Equal(day(70)) {
+		t.Fatalf("console login %+v, want the report's (no creation date, changed 70 days ago)", c.Login)
+	}
+	if calls := sb.Stats().Calls["111111111111"]["iam"]; calls["GetLoginProfile"] != 0 || calls["ListAccessKeys"] == 0 {
+		t.Fatalf("keys read fresh, passwords from the report: %v", calls)
+	}
+}

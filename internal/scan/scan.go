@@ -138,7 +138,13 @@ func (s *Scanner) detail(ctx context.Context, accountID string, users []inventor
 			var loginErr error
 			row, inReport := report[u.Name]
 			inReport = inReport && row.matches(u.Created)
-			readLogin := s.Logins && (!inReport || row.passwordEnabled || !row.passwordKnown)
+			// With NeedsDetail (the cheap scan: its detail reads are about keys), a user the report
+			// describes keeps the report's view of its console password, as every other user's
+			// plan does: a fresh read dates an unused password differently (from the login
+			// profile's creation), so reading it only for the users whose keys keycycle just
+			// changed would change decisions with no time passing (I5). Without NeedsDetail every
+			// user is read fresh, password included.
+			readLogin := s.Logins && (!inReport || !row.passwordKnown || (s.NeedsDetail == nil && row.passwordEnabled))
 			if readLogin {
 				login, loginErr = ReadLogin(ctx, s.IAM, u.Name)
 			}
