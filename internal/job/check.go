@@ -107,26 +107,23 @@ func (r *Runner) Check(ctx context.Context, cfg *config.Config, o CheckOptions) 
 	sort.Strings(names)
 	for _, list := range names {
 		for i, s := range lists[list] {
-			field := fmt.Sprintf("%s[%d] (%s %s)", list, i, s.Type, s.Name)
-			switch s.Type {
-			case config.SinkSecretsManager:
-				tmpl := cfg.Secret.NameTemplate
-				if s.NameTemplate != "" {
-					tmpl = s.NameTemplate
-				}
+			field := fmt.Sprintf("%s[%d] (%s %s)", list, i, s.Kind(), s.Name)
+			switch s := s.Settings.(type) {
+			case *config.SecretsManagerSink:
+				tmpl := s.Template(cfg.Secret)
 				run("sm "+tmpl, func() { r.checkSecretsManager(ctx, field, tmpl, add) })
-			case config.SinkSSM:
+			case *config.SSMSink:
 				run("ssm "+s.Parameter, func() { r.checkSSM(ctx, field, s.Parameter, add) })
-			case config.SinkLambda:
+			case *config.LambdaSink:
 				run("lambda "+s.Function, func() { r.checkLambda(ctx, field, s.Function, add) })
-			case config.SinkWebhook:
+			case *config.WebhookSink:
 				if v, ok := o.LookupEnv(s.SigningSecretEnv); !ok || v == "" {
 					add(field, "environment variable %s (the webhook's signing key) is not set", s.SigningSecretEnv)
 				}
 				run("webhook "+s.URL, func() { checkWebhook(ctx, o.HTTP, field, s.URL, add) })
-			case config.SinkEmail:
+			case *config.EmailSink:
 				run("ses "+s.From, func() { r.checkSES(ctx, field, s.From, "", add, unverified) })
-			case config.SinkGitHub:
+			case *config.GitHubSink:
 				run("github "+s.TokenSecret, func() { r.checkSecretExists(ctx, field, s.TokenSecret, add) })
 			}
 		}

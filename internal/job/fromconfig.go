@@ -15,10 +15,9 @@ import (
 // notifications, signed by awsCfg, on the clock now. The CLI and the Lambda function both start here.
 func FromConfig(cfg *config.Config, awsCfg aws.Config, now func() time.Time, log *slog.Logger) (*Runner, error) {
 	r := &Runner{
-		AWS:   awsCfg,
-		Rules: cfg.Rules,
-		Secret: Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
-			Readers: cfg.Secret.Readers},
+		AWS:       awsCfg,
+		Rules:     cfg.Rules,
+		Secret:    cfg.Secret,
 		Delivery:  Delivery{Delivery: cfg.Delivery},
 		Passwords: &cfg.Passwords,
 		Now:       now,

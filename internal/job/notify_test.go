@@ -100,7 +100,7 @@ func (e *notifyEnv) runner(t *testing.T) *job.Runner {
 	return &job.Runner{
 		AWS:        e.sb.AccountConfig(t, acct),
 		Rules:      policy.DefaultRules(),
-		Secret:     job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Secret:     config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 		Verify:     job.Verify{Successes: 2, Interval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond, Timeout: 5 * time.Second},
 		Now:        e.sb.Clock().Now,
 		Audit:      audit.NewWriter(e.audit),
@@ -452,7 +452,7 @@ func TestNotifyFetchCommandFollowsAnSSMPrimarySink(t *testing.T) {
 		Fallback: "security@example.com", EmailFrom: "keycycle@example.com", SNSTopicARN: aws.ToString(topic.TopicArn)}}
 	r := e.runner(t)
 	r.Delivery = job.Delivery{Delivery: config.Delivery{Sinks: []config.Sink{
-		{Type: config.SinkSSM, Name: "params", Required: true, Parameter: config.DefaultParameterTemplate}}}}
+		{Name: "params", Required: true, Settings: &config.SSMSink{Parameter: config.DefaultParameterTemplate}}}}}
 	s, err := r.Plan(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -117,57 +117,53 @@ func (b *sinkBuilder) list(list []config.Sink) ([]rotation.Delivery, error) {
 
 func (b *sinkBuilder) sink(c config.Sink, stored, secretName func(secret.AccessKey) string) (rotation.Sink, error) {
 	r := b.r
-	switch c.Type {
-	case config.SinkSecretsManager:
+	switch s := c.Settings.(type) {
+	case *config.SecretsManagerSink:
 		if b.sm == nil {
 			b.sm = secretsmanager.NewFromConfig(r.AWS)
 		}
-		tmpl := r.Secret.NameTemplate
-		if c.NameTemplate != "" {
-			tmpl = c.NameTemplate
-		}
-		return &sink.SecretsManager{API: b.sm, NameTemplate: tmpl, KMSKeyID: r.Secret.KMSKeyID, Readers: b.readers, SinkName: c.Name,
+		return &sink.SecretsManager{API: b.sm, NameTemplate: s.Template(r.Secret), KMSKeyID: r.Secret.KMSKeyID, Readers: b.readers, SinkName: c.Name,
 			PasswordTemplate: r.passwords().SecretTemplate}, nil
-	case config.SinkSSM:
+	case *config.SSMSink:
 		if b.ssm == nil {
 			b.ssm = ssm.NewFromConfig(r.AWS)
 		}
-		return &sink.SSM{API: b.ssm, NameTemplate: c.Parameter, KMSKeyID: c.KMSKeyID, SinkName: c.Name,
+		return &sink.SSM{API: b.ssm, NameTemplate: s.Parameter, KMSKeyID: s.KMSKeyID, SinkName: c.Name,
 			PasswordTemplate: r.passwords().ParameterTemplate}, nil
-	case config.SinkLambda:
+	case *config.LambdaSink:
 		if b.lambda == nil {
 			b.lambda = lambda.NewFromConfig(r.AWS)
 		}
 		name := secretName
-		if c.SecretName != "" {
-			tmpl := c.SecretName
+		if s.SecretName != "" {
+			tmpl := s.SecretName
 			name = func(k secret.AccessKey) string { return sink.SecretName(tmpl, k.AccountID, k.UserName) }
 		}
 		if name == nil {
 			return nil, fmt.Errorf("no secret for the handler to read: put a secretsmanager sink before it, or set secret_name")
 		}
-		return &sink.Lambda{API: b.lambda, Function: c.Function, SecretName: name, Metadata: c.Metadata, SinkName: c.Name}, nil
-	case config.SinkWebhook:
-		key, ok := os.LookupEnv(c.SigningSecretEnv)
+		return &sink.Lambda{API: b.lambda, Function: s.Function, SecretName: name, Metadata: s.Metadata, SinkName: c.Name}, nil
+	case *config.WebhookSink:
+		key, ok := os.LookupEnv(s.SigningSecretEnv)
 		if !ok || key == "" {
-			return nil, fmt.Errorf("environment variable %s (the webhook's signing key) is not set", c.SigningSecretEnv)
+			return nil, fmt.Errorf("environment variable %s (the webhook's signing key) is not set", s.SigningSecretEnv)
 		}
-		return &sink.Webhook{URL: c.URL, Key: secret.New(key), IncludeSecret: c.IncludeSecret, StoredAt: stored,
-			Attempts: c.Attempts, Backoff: r.Delivery.Backoff, Now: r.now, SinkName: c.Name}, nil
-	case config.SinkGitHub:
+		return &sink.Webhook{URL: s.URL, Key: secret.New(key), IncludeSecret: s.IncludeSecret, StoredAt: stored,
+			Attempts: s.Attempts, Backoff: r.Delivery.Backoff, Now: r.now, SinkName: c.Name}, nil
+	case *config.GitHubSink:
 		if b.sm == nil {
 			b.sm = secretsmanager.NewFromConfig(r.AWS)
 		}
-		return &sink.GitHub{APIURL: c.APIURL, Repository: c.Repository, Environment: c.Environment, Organization: c.Organization,
-			Visibility: c.Visibility, KeyIDName: c.KeyIDName, SecretKeyName: c.SecretKeyName, SinkName: c.Name,
-			Credential: githubCredential(b.sm, c.TokenSecret, c.APIURL, r.now)}, nil
-	case config.SinkEmail:
+		return &sink.GitHub{APIURL: s.APIURL, Repository: s.Repository, Environment: s.Environment, Organization: s.Organization,
+			Visibility: s.Visibility, KeyIDName: s.KeyIDName, SecretKeyName: s.SecretKeyName, SinkName: c.Name,
+			Credential: githubCredential(b.sm, s.TokenSecret, s.APIURL, r.now)}, nil
+	case *config.EmailSink:
 		if b.ses == nil {
 			b.ses = sesv2.NewFromConfig(r.AWS)
 		}
-		return &sink.Email{API: b.ses, From: c.From, ReplyTo: c.ReplyTo, OwnerTag: c.OwnerTag, RecipientTag: c.RecipientTag, SinkName: c.Name}, nil
+		return &sink.Email{API: b.ses, From: s.From, ReplyTo: s.ReplyTo, OwnerTag: s.OwnerTag, RecipientTag: s.RecipientTag, SinkName: c.Name}, nil
 	}
-	return nil, fmt.Errorf("unknown sink type %q", c.Type)
+	return nil, fmt.Errorf("unknown sink type %T", c.Settings)
 }
 
 // githubCredential reads the github sink's credential from Secrets Manager when first needed and

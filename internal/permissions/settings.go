@@ -178,12 +178,9 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 	}
 	for _, list := range lists {
 		for _, sk := range list {
-			switch sk.Type {
-			case config.SinkSecretsManager:
-				tmpl := cfg.Secret.NameTemplate
-				if sk.NameTemplate != "" {
-					tmpl = sk.NameTemplate
-				}
+			switch sk := sk.Settings.(type) {
+			case *config.SecretsManagerSink:
+				tmpl := sk.Template(cfg.Secret)
 				s.Secrets = append(s.Secrets, s.arn("secretsmanager", "secret:"+secretPattern(s.fill(tmpl))))
 				if s.PasswordRotation {
 					s.Secrets = append(s.Secrets, s.arn("secretsmanager", "secret:"+secretPattern(s.fill(cfg.Passwords.SecretTemplate))))
@@ -191,7 +188,7 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 				if cfg.Secret.KMSKeyID != "" {
 					s.SecretKeys = append(s.SecretKeys, cfg.Secret.KMSKeyID)
 				}
-			case config.SinkSSM:
+			case *config.SSMSink:
 				name := strings.TrimPrefix(s.fill(sk.Parameter), "/")
 				s.Parameters = append(s.Parameters, s.arn("ssm", "parameter/"+name))
 				if s.PasswordRotation {
@@ -200,11 +197,11 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 				if sk.KMSKeyID != "" {
 					s.ParameterKeys = append(s.ParameterKeys, sk.KMSKeyID)
 				}
-			case config.SinkLambda:
+			case *config.LambdaSink:
 				s.Functions = append(s.Functions, s.functionARN(sk.Function))
-			case config.SinkGitHub:
+			case *config.GitHubSink:
 				s.GitHubCredentials = append(s.GitHubCredentials, s.secretARN(sk.TokenSecret))
-			case config.SinkEmail:
+			case *config.EmailSink:
 				s.Senders = append(s.Senders, Sender{Address: address(sk.From)})
 			}
 		}
