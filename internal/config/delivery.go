@@ -67,6 +67,28 @@ type SinkSettings interface {
 	Kind() sinkname.Kind
 	// check validates the decoded fields and fills their defaults.
 	check(c *sinkCheck)
+	// Access says what the sink reaches, given the configuration's secret section.
+	Access(sec Secret) SinkAccess
+}
+
+// SinkAccess is what a sink reaches outside keycycle: the AWS resources it writes or reads (the
+// IAM policy keycycle needs grants them, internal/permissions; `keycycle check` probes them) and
+// what else it needs. Empty fields do not apply.
+type SinkAccess struct {
+	// Secret is the name template of the Secrets Manager secret the key is written to (encrypted
+	// with the secret section's KMS key).
+	Secret string
+	// Parameter is the name template of the SSM parameter the key is written to; ParameterKey
+	// encrypts it (empty: the account's aws/ssm key).
+	Parameter, ParameterKey string
+	// Function is the Lambda function (name or ARN) invoked.
+	Function string
+	// ReadSecret is the Secrets Manager secret (name or ARN) a credential of the sink is read from.
+	ReadSecret string
+	// Sender is the SES sender address.
+	Sender string
+	// Env is the environment variable the sink needs set; URL is the endpoint it posts to.
+	Env, URL string
 }
 
 // sinkType is one entry of the registry.

@@ -23,6 +23,9 @@ func init() {
 // Kind is sinkname.Email.
 func (*EmailSink) Kind() sinkname.Kind { return sinkname.Email }
 
+// Access is the SES sender.
+func (s *EmailSink) Access(Secret) SinkAccess { return SinkAccess{Sender: s.From} }
+
 func (s *EmailSink) check(c *sinkCheck) {
 	if s.From == "" {
 		c.problem("an email sink needs from: an SES-verified sender address", "")

@@ -36,6 +36,10 @@ var (
 	secretIDRE     = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
 )
 
+// Access is the secret holding the token or GitHub App credential (GitHub itself is no AWS
+// resource).
+func (s *GitHubSink) Access(Secret) SinkAccess { return SinkAccess{ReadSecret: s.TokenSecret} }
+
 func (s *GitHubSink) check(c *sinkCheck) {
 	lit := func(t string) string { return placeholderRE.ReplaceAllString(t, "x") }
 	for _, f := range []struct{ field, value string }{{"repository", s.Repository}, {"environment", s.Environment}, {"organization", s.Organization},

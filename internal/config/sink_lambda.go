@@ -23,6 +23,9 @@ func init() {
 // Kind is sinkname.Lambda.
 func (*LambdaSink) Kind() sinkname.Kind { return sinkname.Lambda }
 
+// Access is the function (the handler reads the secret with its own role).
+func (s *LambdaSink) Access(Secret) SinkAccess { return SinkAccess{Function: s.Function} }
+
 func (s *LambdaSink) check(c *sinkCheck) {
 	if s.Function == "" {
 		c.problem("a lambda sink needs function (a name or ARN)", "")

@@ -23,6 +23,11 @@ func (s *SecretsManagerSink) Template(sec Secret) string {
 	return sec.NameTemplate
 }
 
+// Access is the secret.
+func (s *SecretsManagerSink) Access(sec Secret) SinkAccess {
+	return SinkAccess{Secret: s.Template(sec)}
+}
+
 func (s *SecretsManagerSink) check(c *sinkCheck) {
 	if s.NameTemplate != "" {
 		if msg := checkTemplate(s.NameTemplate); msg != "" {

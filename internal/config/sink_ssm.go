@@ -20,6 +20,11 @@ func init() {
 // Kind is sinkname.SSM.
 func (*SSMSink) Kind() sinkname.Kind { return sinkname.SSM }
 
+// Access is the parameter and its key.
+func (s *SSMSink) Access(Secret) SinkAccess {
+	return SinkAccess{Parameter: s.Parameter, ParameterKey: s.KMSKeyID}
+}
+
 func (s *SSMSink) check(c *sinkCheck) {
 	s.KMSKeyID = strings.TrimSpace(s.KMSKeyID)
 	if s.Parameter == "" {

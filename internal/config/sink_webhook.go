@@ -23,6 +23,11 @@ func init() {
 // Kind is sinkname.Webhook.
 func (*WebhookSink) Kind() sinkname.Kind { return sinkname.Webhook }
 
+// Access is the signing key's environment variable and the URL.
+func (s *WebhookSink) Access(Secret) SinkAccess {
+	return SinkAccess{Env: s.SigningSecretEnv, URL: s.URL}
+}
+
 func (s *WebhookSink) check(c *sinkCheck) {
 	if msg := checkSinkURL(s.URL); msg != "" {
 		c.problem(msg, "url")
