@@ -109,6 +109,16 @@ func registerSink(t sinkType) {
 	sinkTypes[t.kind] = t
 }
 
+// SinkKinds lists the registered sink types, sorted.
+func SinkKinds() []sinkname.Kind {
+	out := make([]sinkname.Kind, 0, len(sinkTypes))
+	for k := range sinkTypes {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // sinkTypeNames lists the registered types ("a, b or c"), the primary ones only when asked.
 func sinkTypeNames(primaryOnly bool) string {
 	var names []string

@@ -207,3 +207,56 @@ delivery:
 		t.Errorf("a problem repeats the token: %s", text)
 	}
 }
+
+// A sink entry is decoded strictly by its type: a mistyped field is named with the field of that
+// type it likely meant, a field of another type is refused as misplaced, a value of the wrong
+// type names its line and field.
+func TestSinkFieldsAreCheckedByType(t *testing.T) {
+	_, err := Parse("k.yaml", []byte(`delivery:
+  - type: ssm
+    paramter: /keycycle/{{user}}
+  - type: webhook
+    url: https://hooks.example.com/k
+    signing_secret_env: KEY
+    attempts: many
+  - type: email
+    from: keycycle@example.com
+    owner_tag: owner
+    name_template: x
+`))
+	if err == nil {
+		t.Fatal("want problems")
+	}
+	text := err.Error()
+	for _, want := range []string{
+		`k.yaml:3: delivery[0].paramter: unknown field "paramter", did you mean "parameter"?`,
+		`k.yaml:7: delivery[1].attempts: expected a number, got a string`,
+		`k.yaml:11: delivery[2].name_template: name_template does not apply to a email sink`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, text)
+		}
+	}
+}
+
+// Every registered sink type has a kind, its own fields (none shared with the common ones), and
+// the messages list every type.
+func TestSinkRegistry(t *testing.T) {
+	kinds := SinkKinds()
+	if len(kinds) < 6 {
+		t.Fatalf("kinds %v", kinds)
+	}
+	_, err := Parse("k.yaml", []byte("delivery:\n  - type: pigeon\n"))
+	if err == nil {
+		t.Fatal("want a problem")
+	}
+	for _, k := range kinds {
+		s := sinkTypes[k].new()
+		if s.Kind() != k || k.Service() == "" {
+			t.Errorf("type %s: kind %q", k, s.Kind())
+		}
+		if !strings.Contains(err.Error(), string(k)) {
+			t.Errorf("the unknown-type problem does not name %s: %v", k, err)
+		}
+	}
+}
