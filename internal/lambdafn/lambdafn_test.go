@@ -234,7 +234,7 @@ func TestWorkerNotifiesTheOwnerFromTheMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h.Fleet.Runner.Notify = job.Notify{SNSTopicARN: aws.ToString(topic.TopicArn), Fallback: "ops@example.com"}
+	f.h.Fleet.Runner.Notify = job.Notify{Notify: config.Notify{SNSTopicARN: aws.ToString(topic.TopicArn), FallbackEmail: "ops@example.com"}}
 	f.h.Targets = func(context.Context) ([]job.Target, error) { return []job.Target{{AccountID: "222222222222"}}, nil }
 	invoke(t, f.h, context.Background(), scheduledEvent)
 	upcoming := 0
