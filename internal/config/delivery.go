@@ -57,8 +57,13 @@ type Sink struct {
 	Settings SinkSettings
 }
 
-// Kind is the sink's type.
-func (s Sink) Kind() sinkname.Kind { return s.Settings.Kind() }
+// Kind is the sink's type; "" without settings.
+func (s Sink) Kind() sinkname.Kind {
+	if s.Settings == nil {
+		return ""
+	}
+	return s.Settings.Kind()
+}
 
 // SinkSettings are the fields of one sink type, decoded from its entry in a delivery list (the
 // struct's yaml tags name them). Each type lives in a file sink_<type>.go of this package and
