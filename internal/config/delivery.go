@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -189,7 +187,6 @@ var (
 	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// An SSM parameter name: letters, digits and _.-/ (the placeholders are checked apart).
 	ssmLiteralRE = regexp.MustCompile(`^[A-Za-z0-9_./-]*$`)
-	yamlLineRE   = regexp.MustCompile(`^line (\d+): (.*)$`)
 )
 
 // sinkHeader holds the fields every sink has.
@@ -201,24 +198,11 @@ type sinkHeader struct {
 
 // decodeNode decodes n into v, reporting type mismatches as problems on their lines.
 func (b *builder) decodeNode(n *yaml.Node, v any) bool {
-	err := n.Decode(v)
-	if err == nil {
-		return true
-	}
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	for _, msg := range msgs {
-		p := yamlfile.Problem{File: b.doc.File, Msg: msg}
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-			p.Line, _ = strconv.Atoi(m[1])
-			p.Msg = m[2]
-		}
+	ps := b.doc.DecodeNode(n, v)
+	for _, p := range ps {
 		b.problems = append(b.problems, explain(b.doc, p))
 	}
-	return false
+	return len(ps) == 0
 }
 
 // sinks checks one delivery list.
