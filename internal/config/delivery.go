@@ -122,6 +122,16 @@ func SinkKinds() []sinkname.Kind {
 	return out
 }
 
+// NewSinkSettings returns the zero settings of a registered sink type, and whether it may be
+// the primary sink; nil for an unknown type.
+func NewSinkSettings(k sinkname.Kind) (s SinkSettings, primary bool) {
+	t, ok := sinkTypes[k]
+	if !ok {
+		return nil, false
+	}
+	return t.new(), t.primary
+}
+
 // sinkTypeNames lists the registered types ("a, b or c"), the primary ones only when asked.
 func sinkTypeNames(primaryOnly bool) string {
 	var names []string

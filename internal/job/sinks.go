@@ -10,30 +10,6 @@ import (
 	"github.com/keycycle/keycycle/internal/sink"
 )
 
-// Every sink is a rotation.Sink; the stores are also read back.
-var (
-	_ rotation.Sink    = (*sink.SecretsManager)(nil)
-	_ rotation.Holder  = (*sink.SecretsManager)(nil)
-	_ rotation.Reader  = (*sink.SecretsManager)(nil)
-	_ rotation.Sink    = (*sink.SSM)(nil)
-	_ rotation.Holder  = (*sink.SSM)(nil)
-	_ rotation.Reader  = (*sink.SSM)(nil)
-	_ rotation.Sink    = (*sink.Lambda)(nil)
-	_ rotation.Sink    = (*sink.Webhook)(nil)
-	_ rotation.Retrier = (*sink.Webhook)(nil)
-	_ rotation.Sink    = (*sink.Email)(nil)
-	_ rotation.Retrier = (*sink.Email)(nil)
-	_ rotation.Sink    = (*sink.CredentialsFile)(nil)
-	_ rotation.Holder  = (*sink.CredentialsFile)(nil)
-	_ rotation.Reader  = (*sink.CredentialsFile)(nil)
-
-	// Console passwords go to every sink but Lambda (whose handler contract is about keys).
-	_ rotation.PasswordSink = (*sink.SecretsManager)(nil)
-	_ rotation.PasswordSink = (*sink.SSM)(nil)
-	_ rotation.PasswordSink = (*sink.Webhook)(nil)
-	_ rotation.PasswordSink = (*sink.Email)(nil)
-)
-
 // Delivery is where new keys go (the configuration's delivery lists) and how fast sinks retry.
 type Delivery struct {
 	config.Delivery
