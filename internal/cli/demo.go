@@ -124,7 +124,7 @@ func runDemo(ctx context.Context, e *env, colour bool, auditPath string) error {
 	d.runner = &job.Runner{
 		AWS:        d.cfg,
 		Rules:      rules,
-		Secret:     job.Secret{NameTemplate: config.DefaultSecretTemplate},
+		Secret:     config.Secret{NameTemplate: config.DefaultSecretTemplate},
 		Verify:     job.Verify{Successes: 3, Interval: 100 * time.Millisecond, MaxInterval: 500 * time.Millisecond, Timeout: 30 * time.Second},
 		Now:        srv.Clock().Now,
 		Audit:      audit.NewWriter(auditOut),

@@ -3,14 +3,17 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/mail"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/keycycle/keycycle/internal/sinkname"
+	"github.com/keycycle/keycycle/internal/yamlfile"
 )
 
 // Delivery says where new access keys go: an ordered list of sinks for every user, and lists
@@ -29,16 +32,6 @@ func (d Delivery) For(rule string) []Sink {
 	return d.Sinks
 }
 
-// Sink types.
-const (
-	SinkSecretsManager = "secretsmanager"
-	SinkSSM            = "ssm"
-	SinkLambda         = "lambda"
-	SinkWebhook        = "webhook"
-	SinkEmail          = "email"
-	SinkGitHub         = "github"
-)
-
 // Defaults of sink settings.
 const (
 	DefaultParameterTemplate = "/keycycle/{{account}}/{{user}}"
@@ -49,87 +42,141 @@ const (
 	MaxSinks = 8
 )
 
-// Sink is one delivery of a new access key. Type selects which of the other fields apply.
+// Sink is one delivery of a new access key: what every sink has (a name, whether it is required)
+// and the settings of its type.
 type Sink struct {
-	Type string
 	// Name identifies the sink in reports, audit records and the delivery record: letters,
 	// digits, - and _, at most 24; default the type (type-2, type-3 for repeats).
 	Name string
 	// Required: a failure rolls the rotation back (the new key is deleted, the old one stays).
 	// Default true. The first sink is the primary one and must be required.
 	Required bool
-
-	// secretsmanager: the secret section applies; NameTemplate, when set, replaces its name_template.
-	NameTemplate string
-	// ssm: Parameter is the SecureString parameter name template ({{account}}, {{user}});
-	// KMSKeyID encrypts it (empty: the account's alias/aws/ssm key).
-	Parameter string
-	KMSKeyID  string
-	// lambda: Function (name or ARN) is invoked with {"username","secretName","metadata"};
-	// SecretName is the secret name template the handler reads (default: the name of this list's
-	// secretsmanager sink); Metadata is per user name.
-	Function   string
-	SecretName string
-	Metadata   map[string]any
-	// webhook: URL (https; http only to a loopback address) receives a signed JSON body;
-	// SigningSecretEnv names the environment variable holding the HMAC key; the body carries the
-	// secret access key only with IncludeSecret; Attempts bounds retries (default 4).
-	URL              string
-	SigningSecretEnv string
-	IncludeSecret    bool
-	Attempts         int
-	// email: the key, encrypted to the owner's age public key (user tag RecipientTag), is sent by
-	// SES from From to the owner's address (user tag OwnerTag, default tags.owner).
-	From         string
-	ReplyTo      string
-	RecipientTag string
-	OwnerTag     string
-	// github: the key becomes two GitHub Actions secrets (KeyIDName, SecretKeyName) of Repository
-	// ("owner/name", with Environment: that environment's) or Organization (with Visibility);
-	// TokenSecret is the Secrets Manager secret (name or ARN) holding the token or GitHub App
-	// credential; APIURL is the API root (GitHub Enterprise Server). Templates take {{account}}, {{user}}.
-	Repository, Environment, Organization, Visibility string
-	KeyIDName, SecretKeyName                          string
-	TokenSecret, APIURL                               string
+	// Settings are the fields of the sink's type (*SecretsManagerSink, *SSMSink, ...).
+	Settings SinkSettings
 }
 
-// fileSink is one entry of a delivery list in the file.
-type fileSink struct {
-	Type             string         `yaml:"type"`
-	Name             string         `yaml:"name"`
-	Required         *bool          `yaml:"required"`
-	NameTemplate     string         `yaml:"name_template"`
-	Parameter        string         `yaml:"parameter"`
-	KMSKeyID         string         `yaml:"kms_key_id"`
-	Function         string         `yaml:"function"`
-	SecretName       string         `yaml:"secret_name"`
-	Metadata         map[string]any `yaml:"metadata"`
-	URL              string         `yaml:"url"`
-	SigningSecretEnv string         `yaml:"signing_secret_env"`
-	IncludeSecret    *bool          `yaml:"include_secret"`
-	Attempts         *int           `yaml:"attempts"`
-	From             string         `yaml:"from"`
-	ReplyTo          string         `yaml:"reply_to"`
-	RecipientTag     string         `yaml:"recipient_tag"`
-	OwnerTag         string         `yaml:"owner_tag"`
-	Repository       string         `yaml:"repository"`
-	Environment      string         `yaml:"environment"`
-	Organization     string         `yaml:"organization"`
-	Visibility       string         `yaml:"visibility"`
-	KeyIDName        string         `yaml:"access_key_id_name"`
-	SecretKeyName    string         `yaml:"secret_access_key_name"`
-	TokenSecret      string         `yaml:"token_secret"`
-	APIURL           string         `yaml:"api_url"`
+// Kind is the sink's type; "" without settings.
+func (s Sink) Kind() sinkname.Kind {
+	if s.Settings == nil {
+		return ""
+	}
+	return s.Settings.Kind()
 }
+
+// SinkSettings are the fields of one sink type, decoded from its entry in a delivery list (the
+// struct's yaml tags name them). Each type lives in a file sink_<type>.go of this package and
+// registers itself with registerSink.
+type SinkSettings interface {
+	Kind() sinkname.Kind
+	// check validates the decoded fields and fills their defaults.
+	check(c *sinkCheck)
+	// Access says what the sink reaches, given the configuration's secret section.
+	Access(sec Secret) SinkAccess
+}
+
+// SinkAccess is what a sink reaches outside keycycle: the AWS resources it writes or reads (the
+// IAM policy keycycle needs grants them, internal/permissions; `keycycle check` probes them) and
+// what else it needs. Empty fields do not apply.
+type SinkAccess struct {
+	// Secret is the name template of the Secrets Manager secret the key is written to (encrypted
+	// with the secret section's KMS key).
+	Secret string
+	// Parameter is the name template of the SSM parameter the key is written to; ParameterKey
+	// encrypts it (empty: the account's aws/ssm key).
+	Parameter, ParameterKey string
+	// Function is the Lambda function (name or ARN) invoked.
+	Function string
+	// ReadSecret is the Secrets Manager secret (name or ARN) a credential of the sink is read from.
+	ReadSecret string
+	// Sender is the SES sender address.
+	Sender string
+	// Env is the environment variable the sink needs set; URL is the endpoint it posts to.
+	Env, URL string
+}
+
+// sinkType is one entry of the registry.
+type sinkType struct {
+	kind sinkname.Kind
+	// primary: the type may be the first sink of a list, the one that keeps the key for recovery.
+	primary bool
+	new     func() SinkSettings
+}
+
+// sinkTypes is the registry of sink types, filled by each type's init.
+var sinkTypes = map[sinkname.Kind]sinkType{}
+
+func registerSink(t sinkType) {
+	if _, dup := sinkTypes[t.kind]; dup {
+		panic("config: sink type " + string(t.kind) + " registered twice")
+	}
+	sinkTypes[t.kind] = t
+}
+
+// SinkKinds lists the registered sink types, sorted.
+func SinkKinds() []sinkname.Kind {
+	out := make([]sinkname.Kind, 0, len(sinkTypes))
+	for k := range sinkTypes {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// NewSinkSettings returns the zero settings of a registered sink type, and whether it may be
+// the primary sink; nil for an unknown type.
+func NewSinkSettings(k sinkname.Kind) (s SinkSettings, primary bool) {
+	t, ok := sinkTypes[k]
+	if !ok {
+		return nil, false
+	}
+	return t.new(), t.primary
+}
+
+// sinkTypeNames lists the registered types ("a, b or c"), the primary ones only when asked.
+func sinkTypeNames(primaryOnly bool) string {
+	var names []string
+	for k, t := range sinkTypes {
+		if t.primary || !primaryOnly {
+			names = append(names, string(k))
+		}
+	}
+	sort.Strings(names)
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// sinkCheck is what a sink type's check sees: its fields' paths, which keys the entry sets, the
+// sinks before it in the list and the configuration built so far.
+type sinkCheck struct {
+	b      *builder
+	cfg    *Config
+	at     []any // the entry's path
+	keys   map[string]bool
+	before []Sink
+}
+
+// problem reports msg at the entry's field (the entry itself when field is "").
+func (c *sinkCheck) problem(msg, field string) {
+	p := append([]any{}, c.at...)
+	if field != "" {
+		p = append(p, field)
+	}
+	c.b.problem(msg, p...)
+}
+
+// set says whether the entry gives field.
+func (c *sinkCheck) set(field string) bool { return c.keys[field] }
 
 // DefaultSinks is the delivery of a configuration without a delivery section: the secret section's
 // Secrets Manager secret, required.
 func DefaultSinks() []Sink {
-	return []Sink{{Type: SinkSecretsManager, Name: SinkSecretsManager, Required: true}}
+	return []Sink{{Name: string(sinkname.SecretsManager), Required: true, Settings: &SecretsManagerSink{}}}
 }
 
 // delivery builds cfg.Delivery from the top-level list and the rules' lists.
-func (b *builder) delivery(cfg *Config, top *[]fileSink, rules []fileRule) {
+func (b *builder) delivery(cfg *Config, top *[]yaml.Node, rules []fileRule) {
 	cfg.Delivery = Delivery{Sinks: DefaultSinks()}
 	if top != nil {
 		cfg.Delivery.Sinks = b.sinks(cfg, *top, "delivery")
@@ -152,33 +199,53 @@ var (
 	ssmLiteralRE = regexp.MustCompile(`^[A-Za-z0-9_./-]*$`)
 )
 
+// sinkHeader holds the fields every sink has.
+type sinkHeader struct {
+	Type     string `yaml:"type"`
+	Name     string `yaml:"name"`
+	Required *bool  `yaml:"required"`
+}
+
+// decodeNode decodes n into v, reporting type mismatches as problems on their lines.
+func (b *builder) decodeNode(n *yaml.Node, v any) bool {
+	ps := b.doc.DecodeNode(n, v)
+	for _, p := range ps {
+		b.problems = append(b.problems, explain(b.doc, p))
+	}
+	return len(ps) == 0
+}
+
 // sinks checks one delivery list.
-func (b *builder) sinks(cfg *Config, fs []fileSink, at ...any) []Sink {
-	p := func(i int, field string) []any { return append(append([]any{}, at...), i, field) }
-	if len(fs) == 0 {
-		b.problem("a delivery list needs at least one sink, the primary one (secretsmanager or ssm)", at...)
+func (b *builder) sinks(cfg *Config, nodes []yaml.Node, at ...any) []Sink {
+	entry := func(i int) []any { return append(append([]any{}, at...), i) }
+	p := func(i int, field string) []any { return append(entry(i), field) }
+	if len(nodes) == 0 {
+		b.problem(fmt.Sprintf("a delivery list needs at least one sink, the primary one (%s)", sinkTypeNames(true)), at...)
 		return DefaultSinks()
 	}
-	if len(fs) > MaxSinks {
-		b.problem(fmt.Sprintf("at most %d sinks, got %d", MaxSinks, len(fs)), at...)
+	if len(nodes) > MaxSinks {
+		b.problem(fmt.Sprintf("at most %d sinks, got %d", MaxSinks, len(nodes)), at...)
 	}
-	out := make([]Sink, 0, len(fs))
+	headerFields := yamlfile.FieldNames(reflect.TypeOf(sinkHeader{}))
+	out := make([]Sink, 0, len(nodes))
 	names := map[string]int{}
 	counts := map[string]int{}
-	hasSM := false
-	for i, f := range fs {
-		s := Sink{Type: f.Type, Name: f.Name, Required: f.Required == nil || *f.Required,
-			NameTemplate: f.NameTemplate, Parameter: f.Parameter, KMSKeyID: strings.TrimSpace(f.KMSKeyID),
-			Function: f.Function, SecretName: f.SecretName, Metadata: f.Metadata,
-			URL: f.URL, SigningSecretEnv: f.SigningSecretEnv, IncludeSecret: f.IncludeSecret != nil && *f.IncludeSecret,
-			From: f.From, ReplyTo: f.ReplyTo, RecipientTag: f.RecipientTag, OwnerTag: f.OwnerTag,
-			Repository: f.Repository, Environment: f.Environment, Organization: f.Organization, Visibility: f.Visibility,
-			KeyIDName: f.KeyIDName, SecretKeyName: f.SecretKeyName, TokenSecret: f.TokenSecret, APIURL: f.APIURL}
-		counts[f.Type]++
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Kind != yaml.MappingNode {
+			b.problem("a sink is a mapping: type, name, required and the fields of its type", entry(i)...)
+			continue
+		}
+		var h sinkHeader
+		if !b.decodeNode(n, &h) {
+			continue
+		}
+		s := Sink{Name: h.Name, Required: h.Required == nil || *h.Required}
+		counts[h.Type]++
 		if s.Name == "" {
-			s.Name = f.Type
-			if n := counts[f.Type]; n > 1 {
-				s.Name = fmt.Sprintf("%s-%d", f.Type, n)
+			s.Name = h.Type
+			if c := counts[h.Type]; c > 1 {
+				s.Name = fmt.Sprintf("%s-%d", h.Type, c)
 			}
 		} else if !sinkNameRE.MatchString(s.Name) {
 			b.problem(fmt.Sprintf("%q: a sink name is 1 to 24 letters, digits, - and _", s.Name), p(i, "name")...)
@@ -188,130 +255,59 @@ func (b *builder) sinks(cfg *Config, fs []fileSink, at ...any) []Sink {
 		}
 		names[s.Name] = i
 
-		// Fields that belong to other types are refused, so that a misplaced setting is not
-		// silently ignored.
-		set := map[string]bool{
-			"name_template": f.NameTemplate != "", "parameter": f.Parameter != "", "kms_key_id": f.KMSKeyID != "",
-			"function": f.Function != "", "secret_name": f.SecretName != "", "metadata": f.Metadata != nil,
-			"url": f.URL != "", "signing_secret_env": f.SigningSecretEnv != "", "include_secret": f.IncludeSecret != nil,
-			"attempts": f.Attempts != nil, "from": f.From != "", "reply_to": f.ReplyTo != "",
-			"recipient_tag": f.RecipientTag != "", "owner_tag": f.OwnerTag != "",
-			"repository": f.Repository != "", "environment": f.Environment != "", "organization": f.Organization != "",
-			"visibility": f.Visibility != "", "access_key_id_name": f.KeyIDName != "", "secret_access_key_name": f.SecretKeyName != "",
-			"token_secret": f.TokenSecret != "", "api_url": f.APIURL != "",
-		}
-		allowed := map[string][]string{
-			SinkSecretsManager: {"name_template"},
-			SinkSSM:            {"parameter", "kms_key_id"},
-			SinkLambda:         {"function", "secret_name", "metadata"},
-			SinkWebhook:        {"url", "signing_secret_env", "include_secret", "attempts"},
-			SinkEmail:          {"from", "reply_to", "recipient_tag", "owner_tag"},
-			SinkGitHub: {"repository", "environment", "organization", "visibility", "access_key_id_name", "secret_access_key_name",
-				"token_secret", "api_url"},
-		}
-		fields, known := allowed[f.Type]
+		t, known := sinkTypes[sinkname.Kind(h.Type)]
 		if !known {
-			if f.Type == "" {
-				b.problem("a sink needs a type: secretsmanager, ssm, lambda, webhook, email or github", append(append([]any{}, at...), i)...)
+			if h.Type == "" {
+				b.problem("a sink needs a type: "+sinkTypeNames(false), entry(i)...)
 			} else {
-				b.problem(fmt.Sprintf("unknown sink type %q: want secretsmanager, ssm, lambda, webhook, email or github", f.Type), p(i, "type")...)
+				b.problem(fmt.Sprintf("unknown sink type %q: want %s", h.Type, sinkTypeNames(false)), p(i, "type")...)
 			}
 			continue
 		}
-		given := make([]string, 0, len(set))
-		for field, ok := range set {
-			if ok {
-				given = append(given, field)
-			}
-		}
-		sort.Strings(given)
-		for _, field := range given {
-			if !slices.Contains(fields, field) {
-				b.problem(fmt.Sprintf("%s does not apply to a %s sink", field, f.Type), p(i, field)...)
+		s.Settings = t.new()
+		own := yamlfile.FieldNames(reflect.TypeOf(s.Settings))
+		// Fields that belong to other types are refused, so that a misplaced setting is not
+		// silently ignored; a field of no type is a typo.
+		keys := map[string]bool{}
+		for k := 0; k+1 < len(n.Content); k += 2 {
+			key := n.Content[k].Value
+			keys[key] = true
+			switch {
+			case slices.Contains(headerFields, key), slices.Contains(own, key):
+			case otherSinkField(key):
+				b.problem(fmt.Sprintf("%s does not apply to a %s sink", key, h.Type), p(i, key)...)
+			default:
+				msg := fmt.Sprintf("unknown field %q", key)
+				if near := yamlfile.Nearest(key, append(append([]string{}, headerFields...), own...)); near != "" {
+					msg += fmt.Sprintf(", did you mean %q?", near)
+				}
+				b.problem(msg, p(i, key)...)
 			}
 		}
 		if i == 0 {
-			if f.Type != SinkSecretsManager && f.Type != SinkSSM {
-				b.problem(fmt.Sprintf("the first sink is the primary one, which keeps the key for recovery: want secretsmanager or ssm, got %s", f.Type), p(i, "type")...)
+			if !t.primary {
+				b.problem(fmt.Sprintf("the first sink is the primary one, which keeps the key for recovery: want %s, got %s", sinkTypeNames(true), h.Type), p(i, "type")...)
 			}
 			if !s.Required {
 				b.problem("the first sink is the primary one and must be required", p(i, "required")...)
 			}
 		}
-
-		switch f.Type {
-		case SinkSecretsManager:
-			hasSM = true
-			if s.NameTemplate != "" {
-				if msg := checkTemplate(s.NameTemplate); msg != "" {
-					b.problem(msg, p(i, "name_template")...)
-				}
-			}
-		case SinkSSM:
-			if s.Parameter == "" {
-				s.Parameter = DefaultParameterTemplate
-			} else if msg := checkParameterTemplate(s.Parameter); msg != "" {
-				b.problem(msg, p(i, "parameter")...)
-			}
-		case SinkLambda:
-			if s.Function == "" {
-				b.problem("a lambda sink needs function (a name or ARN)", append(append([]any{}, at...), i)...)
-			} else if strings.ContainsAny(s.Function, " /") {
-				b.problem(fmt.Sprintf("%q is not a function name or ARN", s.Function), p(i, "function")...)
-			}
-			if s.SecretName != "" {
-				if msg := checkTemplate(s.SecretName); msg != "" {
-					b.problem(msg, p(i, "secret_name")...)
-				}
-			} else if !hasSM {
-				b.problem("the handler fetches the key itself from a secret: put a secretsmanager sink before this one, or set secret_name", append(append([]any{}, at...), i)...)
-			}
-		case SinkWebhook:
-			if msg := checkSinkURL(s.URL); msg != "" {
-				b.problem(msg, p(i, "url")...)
-			}
-			if s.SigningSecretEnv == "" {
-				b.problem("a webhook sink needs signing_secret_env: the environment variable holding the HMAC-SHA256 key", append(append([]any{}, at...), i)...)
-			} else if !envNameRE.MatchString(s.SigningSecretEnv) {
-				b.problem(fmt.Sprintf("%q is not an environment variable name", s.SigningSecretEnv), p(i, "signing_secret_env")...)
-			}
-			s.Attempts = DefaultWebhookAttempts
-			if f.Attempts != nil {
-				s.Attempts = *f.Attempts
-				if s.Attempts < 1 || s.Attempts > 10 {
-					b.problem("must be 1 to 10", p(i, "attempts")...)
-				}
-			}
-		case SinkGitHub:
-			b.githubSink(&s, func(field string) []any { return p(i, field) }, append(append([]any{}, at...), i))
-		case SinkEmail:
-			if s.From == "" {
-				b.problem("an email sink needs from: an SES-verified sender address", append(append([]any{}, at...), i)...)
-			} else if _, err := mail.ParseAddress(s.From); err != nil {
-				b.problem(fmt.Sprintf("%q is not an e-mail address", s.From), p(i, "from")...)
-			}
-			if s.ReplyTo != "" {
-				if _, err := mail.ParseAddress(s.ReplyTo); err != nil {
-					b.problem(fmt.Sprintf("%q is not an e-mail address", s.ReplyTo), p(i, "reply_to")...)
-				}
-			}
-			if s.RecipientTag == "" {
-				s.RecipientTag = DefaultRecipientTag
-			} else if !validTagKey(s.RecipientTag) {
-				b.problem(fmt.Sprintf("%q is not an IAM tag key", s.RecipientTag), p(i, "recipient_tag")...)
-			}
-			if s.OwnerTag == "" {
-				s.OwnerTag = cfg.Rules.Tags.Owner
-			} else if !validTagKey(s.OwnerTag) {
-				b.problem(fmt.Sprintf("%q is not an IAM tag key", s.OwnerTag), p(i, "owner_tag")...)
-			}
-			if s.OwnerTag == "" {
-				b.problem("an email sink needs the owner's address: set owner_tag, or tags.owner", append(append([]any{}, at...), i)...)
-			}
+		if b.decodeNode(n, s.Settings) {
+			s.Settings.check(&sinkCheck{b: b, cfg: cfg, at: entry(i), keys: keys, before: out})
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// otherSinkField says whether some sink type has the field.
+func otherSinkField(field string) bool {
+	for _, t := range sinkTypes {
+		if slices.Contains(yamlfile.FieldNames(reflect.TypeOf(t.new())), field) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkParameterTemplate checks an SSM parameter name template: known placeholders, {{user}}
@@ -368,80 +364,4 @@ func checkSinkURL(raw string) string {
 		return "the URL must be https (http only to a loopback address)"
 	}
 	return fmt.Sprintf("scheme %q: the URL must be https", u.Scheme)
-}
-
-var (
-	githubNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	githubSecretRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	secretIDRE     = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
-)
-
-// githubSink checks a github sink and fills its defaults.
-func (b *builder) githubSink(s *Sink, p func(string) []any, at []any) {
-	lit := func(t string) string { return placeholderRE.ReplaceAllString(t, "x") }
-	for _, f := range []struct{ field, value string }{{"repository", s.Repository}, {"environment", s.Environment}, {"organization", s.Organization},
-		{"access_key_id_name", s.KeyIDName}, {"secret_access_key_name", s.SecretKeyName}} {
-		for _, ph := range placeholderRE.FindAllString(f.value, -1) {
-			if ph != "{{account}}" && ph != "{{user}}" {
-				b.problem(fmt.Sprintf("unknown placeholder %s in %q: want {{account}} and {{user}}", ph, f.value), p(f.field)...)
-			}
-		}
-	}
-	switch {
-	case s.Repository == "" && s.Organization == "":
-		b.problem("a github sink needs repository (owner/name) or organization", at...)
-	case s.Repository != "" && s.Organization != "":
-		b.problem("repository and organization exclude each other", p("organization")...)
-	case s.Repository != "":
-		owner, repo, ok := strings.Cut(lit(s.Repository), "/")
-		if !ok || !githubNameRE.MatchString(owner) || !githubNameRE.MatchString(repo) {
-			b.problem(fmt.Sprintf("%q is not owner/name", s.Repository), p("repository")...)
-		}
-	default:
-		if !githubNameRE.MatchString(lit(s.Organization)) {
-			b.problem(fmt.Sprintf("%q is not an organization name", s.Organization), p("organization")...)
-		}
-		if s.Environment != "" {
-			b.problem("environment applies to a repository", p("environment")...)
-		}
-	}
-	if s.Environment != "" && strings.ContainsAny(s.Environment, "/ ") {
-		b.problem(fmt.Sprintf("%q is not an environment name", s.Environment), p("environment")...)
-	}
-	switch s.Visibility {
-	case "":
-		if s.Organization != "" {
-			s.Visibility = "private"
-		}
-	case "all", "private":
-		if s.Organization == "" {
-			b.problem("visibility applies to organization secrets", p("visibility")...)
-		}
-	default:
-		b.problem(fmt.Sprintf("visibility %q: want all or private", s.Visibility), p("visibility")...)
-	}
-	if s.KeyIDName == "" {
-		s.KeyIDName = "AWS_ACCESS_KEY_ID"
-	}
-	if s.SecretKeyName == "" {
-		s.SecretKeyName = "AWS_SECRET_ACCESS_KEY"
-	}
-	for _, f := range []struct{ field, value string }{{"access_key_id_name", s.KeyIDName}, {"secret_access_key_name", s.SecretKeyName}} {
-		if n := lit(f.value); !githubSecretRE.MatchString(n) || strings.HasPrefix(strings.ToUpper(n), "GITHUB_") {
-			b.problem(fmt.Sprintf("%q: a GitHub secret name has letters, digits and _, starts with neither a digit nor GITHUB_", f.value), p(f.field)...)
-		}
-	}
-	if s.KeyIDName == s.SecretKeyName {
-		b.problem("access_key_id_name and secret_access_key_name must differ", p("secret_access_key_name")...)
-	}
-	if s.TokenSecret == "" {
-		b.problem("a github sink needs token_secret: the Secrets Manager secret holding the token or GitHub App credential (never the token itself)", at...)
-	} else if !secretIDRE.MatchString(s.TokenSecret) {
-		b.problem(fmt.Sprintf("%q is not a Secrets Manager secret name or ARN", s.TokenSecret), p("token_secret")...)
-	}
-	if s.APIURL == "" {
-		s.APIURL = "https://api.github.com"
-	} else if msg := checkSinkURL(s.APIURL); msg != "" {
-		b.problem(strings.Replace(msg, "a webhook sink needs url", "api_url is empty", 1), p("api_url")...)
-	}
 }

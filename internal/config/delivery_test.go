@@ -53,17 +53,17 @@ rules:
 		t.Fatal(err)
 	}
 	want := []Sink{
-		{Type: "secretsmanager", Name: "secretsmanager", Required: true},
-		{Type: "ssm", Name: "ssm", Required: true, Parameter: DefaultParameterTemplate, KMSKeyID: "alias/keycycle"},
-		{Type: "lambda", Name: "lambda", Function: "rotation-handler", Metadata: map[string]any{"alice": map[string]any{"team": "payments", "tier": 1}}},
-		{Type: "webhook", Name: "webhook", Required: true, URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: DefaultWebhookAttempts},
-		{Type: "webhook", Name: "webhook-2", Required: true, URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2},
-		{Type: "email", Name: "email", Required: true, From: "keycycle@example.com", RecipientTag: DefaultRecipientTag, OwnerTag: "team-email"},
+		{Name: "secretsmanager", Required: true, Settings: &SecretsManagerSink{}},
+		{Name: "ssm", Required: true, Settings: &SSMSink{Parameter: DefaultParameterTemplate, KMSKeyID: "alias/keycycle"}},
+		{Name: "lambda", Settings: &LambdaSink{Function: "rotation-handler", Metadata: map[string]any{"alice": map[string]any{"team": "payments", "tier": 1}}}},
+		{Name: "webhook", Required: true, Settings: &WebhookSink{URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: DefaultWebhookAttempts}},
+		{Name: "webhook-2", Required: true, Settings: &WebhookSink{URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2}},
+		{Name: "email", Required: true, Settings: &EmailSink{From: "keycycle@example.com", RecipientTag: DefaultRecipientTag, OwnerTag: "team-email"}},
 	}
 	if diff := cmp.Diff(want, c.Delivery.For("default")); diff != "" {
 		t.Fatalf("delivery (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Sink{{Type: "ssm", Name: "params", Required: true, Parameter: "/apps/{{user}}/aws"}}, c.Delivery.For("services")); diff != "" {
+	if diff := cmp.Diff([]Sink{{Name: "params", Required: true, Settings: &SSMSink{Parameter: "/apps/{{user}}/aws"}}}, c.Delivery.For("services")); diff != "" {
 		t.Fatalf("rule delivery (-want +got):\n%s", diff)
 	}
 }
@@ -158,10 +158,11 @@ delivery:
 		t.Fatal(err)
 	}
 	repo, org := cfg.Delivery.Sinks[1], cfg.Delivery.Sinks[2]
-	if repo.Name != "github" || repo.KeyIDName != "AWS_ACCESS_KEY_ID" || repo.SecretKeyName != "AWS_SECRET_ACCESS_KEY" || repo.APIURL != "https://api.github.com" || !repo.Required {
+	rs, os := repo.Settings.(*GitHubSink), org.Settings.(*GitHubSink)
+	if repo.Name != "github" || rs.KeyIDName != "AWS_ACCESS_KEY_ID" || rs.SecretKeyName != "AWS_SECRET_ACCESS_KEY" || rs.APIURL != "https://api.github.com" || !repo.Required {
 		t.Errorf("repository sink defaults: %+v", repo)
 	}
-	if org.Name != "github-2" || org.Visibility != "private" || org.Required {
+	if org.Name != "github-2" || os.Visibility != "private" || org.Required {
 		t.Errorf("organization sink: %+v", org)
 	}
 
@@ -204,5 +205,58 @@ delivery:
 	}
 	if strings.Contains(text, "ghp_abc") {
 		t.Errorf("a problem repeats the token: %s", text)
+	}
+}
+
+// A sink entry is decoded strictly by its type: a mistyped field is named with the field of that
+// type it likely meant, a field of another type is refused as misplaced, a value of the wrong
+// type names its line and field.
+func TestSinkFieldsAreCheckedByType(t *testing.T) {
+	_, err := Parse("k.yaml", []byte(`delivery:
+  - type: ssm
+    paramter: /keycycle/{{user}}
+  - type: webhook
+    url: https://hooks.example.com/k
+    signing_secret_env: KEY
+    attempts: many
+  - type: email
+    from: keycycle@example.com
+    owner_tag: owner
+    name_template: x
+`))
+	if err == nil {
+		t.Fatal("want problems")
+	}
+	text := err.Error()
+	for _, want := range []string{
+		`k.yaml:3: delivery[0].paramter: unknown field "paramter", did you mean "parameter"?`,
+		`k.yaml:7: delivery[1].attempts: expected a number, got a string`,
+		`k.yaml:11: delivery[2].name_template: name_template does not apply to a email sink`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, text)
+		}
+	}
+}
+
+// Every registered sink type has a kind, its own fields (none shared with the common ones), and
+// the messages list every type.
+func TestSinkRegistry(t *testing.T) {
+	kinds := SinkKinds()
+	if len(kinds) < 6 {
+		t.Fatalf("kinds %v", kinds)
+	}
+	_, err := Parse("k.yaml", []byte("delivery:\n  - type: pigeon\n"))
+	if err == nil {
+		t.Fatal("want a problem")
+	}
+	for _, k := range kinds {
+		s := sinkTypes[k].new()
+		if s.Kind() != k || k.Service() == "" {
+			t.Errorf("type %s: kind %q", k, s.Kind())
+		}
+		if !strings.Contains(err.Error(), string(k)) {
+			t.Errorf("the unknown-type problem does not name %s: %v", k, err)
+		}
 	}
 }

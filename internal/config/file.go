@@ -1,5 +1,7 @@
 package config
 
+import "go.yaml.in/yaml/v3"
+
 // The file's shape. Durations are strings here (parsed with policy.ParseDuration so that problems
 // name the line); pointers tell "not set" (inherit the default) from "set".
 
@@ -16,7 +18,7 @@ type fileConfig struct {
 	Secret         fileSecret     `yaml:"secret"`
 	Notify         fileNotify     `yaml:"notify"`
 	Audit          fileAudit      `yaml:"audit"`
-	Delivery       *[]fileSink    `yaml:"delivery"`
+	Delivery       *[]yaml.Node   `yaml:"delivery"`
 	Accounts       *fileAccounts  `yaml:"accounts"`
 	Passwords      filePasswords  `yaml:"passwords"`
 	Selftest       fileSelftest   `yaml:"selftest"`
@@ -69,7 +71,7 @@ type fileRule struct {
 	Name           string    `yaml:"name"`
 	Match          fileMatch `yaml:"match"`
 	fileThresholds `yaml:",inline"`
-	Delivery       *[]fileSink `yaml:"delivery"`
+	Delivery       *[]yaml.Node `yaml:"delivery"`
 }
 
 type fileOverrides struct {

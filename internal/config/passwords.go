@@ -65,11 +65,13 @@ func (b *builder) passwords(cfg *Config, f filePasswords, fs fileSecret) {
 	}
 	for _, l := range lists {
 		for _, s := range l {
-			switch {
-			case s.Type == SinkSecretsManager && s.NameTemplate != "":
-				keySecrets[s.NameTemplate] = true
-			case s.Type == SinkSSM:
-				keyParams[s.Parameter] = true
+			switch st := s.Settings.(type) {
+			case *SecretsManagerSink:
+				if st.NameTemplate != "" {
+					keySecrets[st.NameTemplate] = true
+				}
+			case *SSMSink:
+				keyParams[st.Parameter] = true
 			}
 		}
 	}

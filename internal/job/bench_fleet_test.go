@@ -14,6 +14,7 @@ import (
 	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/throttle"
@@ -71,7 +72,7 @@ func BenchmarkFleet(b *testing.B) {
 			Limits: throttle.NewRegistry(throttle.Limits{Read: throttle.Budget{PerSecond: 4.5, Burst: 13}, Write: throttle.Budget{PerSecond: 1.8, Burst: 4},
 				Services: throttle.DefaultLimits().Services}),
 			Concurrency: accounts,
-			Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+			Runner: job.Runner{Rules: policy.DefaultRules(), Secret: config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 				Verify: job.Verify{Interval: 100 * time.Millisecond, Timeout: time.Minute}, Now: sb.Clock().Now, ReportPoll: time.Second},
 		}
 		sb.ResetStats()

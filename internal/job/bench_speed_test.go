@@ -15,6 +15,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
@@ -107,7 +108,7 @@ func sideBySide(b *testing.B, n, due, inactive int) {
 		// keycycle
 		sb, cfg := awssimtest.Start(b, awsLike(population(n, due, inactive))...)
 		r := &job.Runner{AWS: limited(cfg), Rules: policy.DefaultRules(), Now: sb.Clock().Now,
-			Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"}}
+			Secret: config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"}}
 		ctx := context.Background()
 		if _, err := r.Identity(ctx); err != nil {
 			b.Fatal(err)

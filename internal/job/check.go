@@ -107,27 +107,30 @@ func (r *Runner) Check(ctx context.Context, cfg *config.Config, o CheckOptions) 
 	sort.Strings(names)
 	for _, list := range names {
 		for i, s := range lists[list] {
-			field := fmt.Sprintf("%s[%d] (%s %s)", list, i, s.Type, s.Name)
-			switch s.Type {
-			case config.SinkSecretsManager:
-				tmpl := cfg.Secret.NameTemplate
-				if s.NameTemplate != "" {
-					tmpl = s.NameTemplate
+			field := fmt.Sprintf("%s[%d] (%s %s)", list, i, s.Kind(), s.Name)
+			a := s.Settings.Access(cfg.Secret)
+			if a.Secret != "" {
+				run("sm "+a.Secret, func() { r.checkSecretsManager(ctx, field, a.Secret, add) })
+			}
+			if a.Parameter != "" {
+				run("ssm "+a.Parameter, func() { r.checkSSM(ctx, field, a.Parameter, add) })
+			}
+			if a.Function != "" {
+				run("lambda "+a.Function, func() { r.checkLambda(ctx, field, a.Function, add) })
+			}
+			if a.Env != "" {
+				if v, ok := o.LookupEnv(a.Env); !ok || v == "" {
+					add(field, "environment variable %s (a secret the %s sink %s needs) is not set", a.Env, s.Kind(), s.Name)
 				}
-				run("sm "+tmpl, func() { r.checkSecretsManager(ctx, field, tmpl, add) })
-			case config.SinkSSM:
-				run("ssm "+s.Parameter, func() { r.checkSSM(ctx, field, s.Parameter, add) })
-			case config.SinkLambda:
-				run("lambda "+s.Function, func() { r.checkLambda(ctx, field, s.Function, add) })
-			case config.SinkWebhook:
-				if v, ok := o.LookupEnv(s.SigningSecretEnv); !ok || v == "" {
-					add(field, "environment variable %s (the webhook's signing key) is not set", s.SigningSecretEnv)
-				}
-				run("webhook "+s.URL, func() { checkWebhook(ctx, o.HTTP, field, s.URL, add) })
-			case config.SinkEmail:
-				run("ses "+s.From, func() { r.checkSES(ctx, field, s.From, "", add, unverified) })
-			case config.SinkGitHub:
-				run("github "+s.TokenSecret, func() { r.checkSecretExists(ctx, field, s.TokenSecret, add) })
+			}
+			if a.URL != "" {
+				run(string(s.Kind())+" "+a.URL, func() { checkWebhook(ctx, o.HTTP, field, a.URL, add) })
+			}
+			if a.Sender != "" {
+				run("ses "+a.Sender, func() { r.checkSES(ctx, field, a.Sender, "", add, unverified) })
+			}
+			if a.ReadSecret != "" {
+				run("secret "+a.ReadSecret, func() { r.checkSecretExists(ctx, field, a.ReadSecret, add) })
 			}
 		}
 	}

@@ -82,19 +82,22 @@ func (d *deliveryEnv) sinks(kinds ...string) []config.Sink {
 	for _, k := range kinds {
 		opt := strings.HasSuffix(k, "?")
 		k = strings.TrimSuffix(k, "?")
-		s := config.Sink{Type: k, Name: k, Required: !opt}
+		s := config.Sink{Name: k, Required: !opt}
 		switch k {
+		case "secretsmanager":
+			s.Settings = &config.SecretsManagerSink{}
 		case "ssm":
-			s.Parameter = "/keycycle/{{account}}/{{user}}"
+			s.Settings = &config.SSMSink{Parameter: "/keycycle/{{account}}/{{user}}"}
 		case "lambda":
-			s.Function = "handler"
-			s.Metadata = map[string]any{"due": map[string]any{"team": "payments"}}
+			s.Settings = &config.LambdaSink{Function: "handler", Metadata: map[string]any{"due": map[string]any{"team": "payments"}}}
 		case "broken":
-			s.Type, s.Function = config.SinkLambda, "broken"
+			s.Settings = &config.LambdaSink{Function: "broken"}
 		case "webhook":
-			s.URL, s.SigningSecretEnv, s.Attempts = d.hook.URL+"/keycycle", hookKeyEnv, 2
+			s.Settings = &config.WebhookSink{URL: d.hook.URL + "/keycycle", SigningSecretEnv: hookKeyEnv, Attempts: 2}
 		case "email":
-			s.From, s.OwnerTag, s.RecipientTag = "keycycle@example.com", "owner", config.DefaultRecipientTag
+			s.Settings = &config.EmailSink{From: "keycycle@example.com", OwnerTag: "owner", RecipientTag: config.DefaultRecipientTag}
+		default:
+			panic("no sink type " + k)
 		}
 		out = append(out, s)
 	}

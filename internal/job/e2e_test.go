@@ -17,6 +17,7 @@ import (
 	"github.com/keycycle/keycycle/internal/audit"
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
@@ -57,7 +58,7 @@ func newEnv(t *testing.T, opts ...awssimtest.Option) *env {
 		return &job.Runner{
 			AWS:        cfg,
 			Rules:      policy.DefaultRules(),
-			Secret:     job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+			Secret:     config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify:     job.Verify{Successes: 3, Interval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: 5 * time.Second},
 			Now:        sb.Clock().Now,
 			Audit:      aw,

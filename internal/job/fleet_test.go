@@ -12,6 +12,7 @@ import (
 	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
@@ -65,7 +66,7 @@ func testFleet(t *testing.T, start time.Time) {
 		Hub:    hub,
 		Role:   job.Role{Name: "KeycycleMember", ExternalID: "ext-1"},
 		Limits: limits,
-		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify: job.Verify{Interval: 10 * time.Millisecond, Timeout: 5 * time.Second}, Now: sb.Clock().Now, ReportPoll: 5 * time.Millisecond},
 		Progress: func(p job.Progress) { progress = append(progress, p) },
 	}

@@ -15,10 +15,9 @@ import (
 // notifications, signed by awsCfg, on the clock now. The CLI and the Lambda function both start here.
 func FromConfig(cfg *config.Config, awsCfg aws.Config, now func() time.Time, log *slog.Logger) (*Runner, error) {
 	r := &Runner{
-		AWS:   awsCfg,
-		Rules: cfg.Rules,
-		Secret: Secret{NameTemplate: cfg.Secret.NameTemplate, KMSKeyID: cfg.Secret.KMSKeyID,
-			Readers: cfg.Secret.Readers},
+		AWS:       awsCfg,
+		Rules:     cfg.Rules,
+		Secret:    cfg.Secret,
 		Delivery:  Delivery{Delivery: cfg.Delivery},
 		Passwords: &cfg.Passwords,
 		Now:       now,
@@ -36,11 +35,7 @@ func FromConfig(cfg *config.Config, awsCfg aws.Config, now func() time.Time, log
 // the Lambda function both build their runners' notifications with it.
 func NotifyFromConfig(cfg *config.Config) (Notify, error) {
 	n := cfg.Notify
-	out := Notify{
-		GroupOwners: n.GroupOwners, Fallback: n.FallbackEmail, ExemptionNotice: n.ExemptionNotice,
-		AccountName: n.Email.AccountName, EmailFrom: n.Email.From, EmailReplyTo: n.Email.ReplyTo,
-		EmailRegion: n.Email.Region, SNSTopicARN: n.SNSTopicARN, SlackWebhookURL: n.SlackWebhookURL,
-	}
+	out := Notify{Notify: n}
 	if e := n.Email; e.SubjectTemplate != "" || e.TextTemplate != "" || e.HTMLTemplate != "" {
 		t, err := notify.LoadTemplates(e.SubjectTemplate, e.TextTemplate, e.HTMLTemplate)
 		if err != nil {

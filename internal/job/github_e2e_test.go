@@ -59,8 +59,8 @@ func newGitHubEnv(t *testing.T) (*deliveryEnv, *awssimtest.GitHub) {
 }
 
 func githubSink(gh *awssimtest.GitHub, repo string, required bool) config.Sink {
-	return config.Sink{Type: config.SinkGitHub, Name: "github", Required: required, Repository: repo, TokenSecret: "keycycle/github-token",
-		APIURL: gh.URL, KeyIDName: "AWS_ACCESS_KEY_ID", SecretKeyName: "AWS_SECRET_ACCESS_KEY"}
+	return config.Sink{Name: "github", Required: required, Settings: &config.GitHubSink{Repository: repo, TokenSecret: "keycycle/github-token",
+		APIURL: gh.URL, KeyIDName: "AWS_ACCESS_KEY_ID", SecretKeyName: "AWS_SECRET_ACCESS_KEY"}}
 }
 
 // TestGitHubSinkDeliversTheNewKeyAsActionsSecrets: after a rotation the repository's two

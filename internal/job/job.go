@@ -26,13 +26,6 @@ import (
 	"github.com/keycycle/keycycle/internal/secret"
 )
 
-// Secret says where new access keys are stored (Secrets Manager, the primary sink).
-type Secret struct {
-	NameTemplate string   // {{account}} and {{user}} are replaced
-	KMSKeyID     string   // empty: the account's default key
-	Readers      []string // principal ARNs allowed to read besides the owner and this runner
-}
-
 // Verify bounds the new-key check (rotation.STSVerifier); zero values take its defaults.
 type Verify struct {
 	Successes   int
@@ -45,9 +38,10 @@ type Verify struct {
 
 // Runner runs keycycle against the account its AWS configuration signs into.
 type Runner struct {
-	AWS    aws.Config
-	Rules  policy.Rules
-	Secret Secret
+	AWS   aws.Config
+	Rules policy.Rules
+	// Secret is the configuration's secret section: the Secrets Manager secret of new keys.
+	Secret config.Secret
 	Verify Verify
 	// Delivery lists the sinks (sinks.go); empty: the Secrets Manager secret of Secret.
 	Delivery Delivery

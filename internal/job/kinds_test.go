@@ -16,12 +16,12 @@ func TestEverySinkSaysItsKind(t *testing.T) {
 		sink rotation.Kinded
 		want sinkname.Kind
 	}{
-		{&sink.SecretsManager{SinkName: "vault"}, config.SinkSecretsManager},
-		{&sink.SSM{SinkName: "params"}, config.SinkSSM},
-		{&sink.Webhook{SinkName: "ci"}, config.SinkWebhook},
-		{&sink.Lambda{SinkName: "fn"}, config.SinkLambda},
-		{&sink.Email{SinkName: "mail"}, config.SinkEmail},
-		{&sink.GitHub{SinkName: "gh"}, config.SinkGitHub},
+		{&sink.SecretsManager{SinkName: "vault"}, (&config.SecretsManagerSink{}).Kind()},
+		{&sink.SSM{SinkName: "params"}, (&config.SSMSink{}).Kind()},
+		{&sink.Webhook{SinkName: "ci"}, (&config.WebhookSink{}).Kind()},
+		{&sink.Lambda{SinkName: "fn"}, (&config.LambdaSink{}).Kind()},
+		{&sink.Email{SinkName: "mail"}, (&config.EmailSink{}).Kind()},
+		{&sink.GitHub{SinkName: "gh"}, (&config.GitHubSink{}).Kind()},
 		{&sink.CredentialsFile{}, sinkname.CredentialsFile},
 	} {
 		if got := tc.sink.Kind(); got != tc.want || got.Service() == "" {

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/keycycle/keycycle/internal/audit"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/notify"
 	"github.com/keycycle/keycycle/internal/plan"
@@ -21,27 +21,13 @@ import (
 	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
-// Notify says who hears about a run and through which channels (config.Notify, resolved). A
-// channel is on when its essential field is set. The owner tag is Rules.Tags.Owner.
+// Notify says who hears about a run and through which channels: the configuration's notify
+// section (a channel is on when its essential field is set; the owner tag is Rules.Tags.Owner)
+// with its mail templates loaded.
 type Notify struct {
-	// GroupOwners maps an IAM group to the owner address of its members (after the owner tag).
-	GroupOwners map[string]string
-	// Fallback receives the notices of users without an owner; empty: nobody.
-	Fallback string
-	// ExemptionNotice is the lead time of the "exemption expiring" notice; 0: none.
-	ExemptionNotice time.Duration
-	// AccountName names the account in every channel; empty: the alias, else the id.
-	AccountName string
-
-	// E-mail through SES v2: on when EmailFrom is set.
-	EmailFrom    string
-	EmailReplyTo []string
-	EmailRegion  string            // empty: the runner's region
-	Templates    *notify.Templates // nil: the built-in templates
-	// SNSTopicARN: one JSON message per event.
-	SNSTopicARN string
-	// SlackWebhookURL: one message per run.
-	SlackWebhookURL string
+	config.Notify
+	// Templates are the loaded mail templates; nil: the built-in ones.
+	Templates *notify.Templates
 
 	// Notifiers, when set, replaces the channels built from the fields above.
 	Notifiers []notify.Notifier
@@ -84,7 +70,7 @@ func (r *Runner) Events(acct inventory.Account, results []rotation.Result) ([]no
 	for i := range acct.Users {
 		users[acct.Users[i].Name] = &acct.Users[i]
 	}
-	name := r.Notify.AccountName
+	name := r.Notify.Email.AccountName
 	if name == "" {
 		name = acct.Alias
 	}
@@ -134,7 +120,7 @@ func (r *Runner) Events(acct inventory.Account, results []rotation.Result) ([]no
 		}
 	}
 
-	owners := notify.Owners{Tag: r.Rules.Tags.Owner, GroupDefaults: r.Notify.GroupOwners, Fallback: r.Notify.Fallback}
+	owners := notify.Owners{Tag: r.Rules.Tags.Owner, GroupDefaults: r.Notify.GroupOwners, Fallback: r.Notify.FallbackEmail}
 	var unowned []Unowned
 	seen := map[string]bool{}
 	for i := range evs {
@@ -235,13 +221,13 @@ func (r *Runner) channels() ([]notify.Notifier, error) {
 		return n.Notifiers, nil
 	}
 	var out []notify.Notifier
-	if n.EmailFrom != "" {
+	if n.Email.From != "" {
 		client := sesv2.NewFromConfig(r.AWS, func(o *sesv2.Options) {
-			if n.EmailRegion != "" {
-				o.Region = n.EmailRegion
+			if n.Email.Region != "" {
+				o.Region = n.Email.Region
 			}
 		})
-		out = append(out, &notify.Mail{API: client, From: n.EmailFrom, ReplyTo: n.EmailReplyTo, Templates: n.Templates})
+		out = append(out, &notify.Mail{API: client, From: n.Email.From, ReplyTo: n.Email.ReplyTo, Templates: n.Templates})
 	}
 	if n.SNSTopicARN != "" {
 		a, err := arn.Parse(n.SNSTopicARN)
@@ -274,7 +260,7 @@ func (r *Runner) NotifyRun(ctx context.Context, acct inventory.Account, p plan.P
 		rep.Channels = append(rep.Channels, ChannelReport{Name: "notify", Err: err})
 		return rep
 	}
-	if len(chans) == 0 && r.Notify.Fallback == "" && len(r.Notify.GroupOwners) == 0 {
+	if len(chans) == 0 && r.Notify.FallbackEmail == "" && len(r.Notify.GroupOwners) == 0 {
 		return rep // notifications are not configured
 	}
 	if len(acct.Users) == 0 && len(results) > 0 {

@@ -100,7 +100,7 @@ func (e *notifyEnv) runner(t *testing.T) *job.Runner {
 	return &job.Runner{
 		AWS:        e.sb.AccountConfig(t, acct),
 		Rules:      policy.DefaultRules(),
-		Secret:     job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Secret:     config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 		Verify:     job.Verify{Successes: 2, Interval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond, Timeout: 5 * time.Second},
 		Now:        e.sb.Clock().Now,
 		Audit:      audit.NewWriter(e.audit),
@@ -134,8 +134,8 @@ func byKind(evs []notify.Event) map[notify.Kind][]notify.Event {
 
 func TestNotifyEventsAcrossTheLifecycle(t *testing.T) {
 	rec := &recorder{}
-	e := newNotifyEnv(t, job.Notify{GroupOwners: map[string]string{"developers": "dev-leads@example.com"},
-		Fallback: "security@example.com", ExemptionNotice: 14 * policy.Day, Notifiers: []notify.Notifier{rec}})
+	e := newNotifyEnv(t, job.Notify{Notify: config.Notify{GroupOwners: map[string]string{"developers": "dev-leads@example.com"},
+		FallbackEmail: "security@example.com", ExemptionNotice: 14 * policy.Day}, Notifiers: []notify.Notifier{rec}})
 	keys, _ := e.sb.Keys(acct, "due")
 	old := keys[0]
 
@@ -205,7 +205,7 @@ func TestNotifyEventsAcrossTheLifecycle(t *testing.T) {
 
 func TestNotifyDryRunSendsNothing(t *testing.T) {
 	rec := &recorder{}
-	e := newNotifyEnv(t, job.Notify{Fallback: "security@example.com", Notifiers: []notify.Notifier{rec}})
+	e := newNotifyEnv(t, job.Notify{Notify: config.Notify{FallbackEmail: "security@example.com"}, Notifiers: []notify.Notifier{rec}})
 	_, rep := e.run(t, true)
 	if len(rec.runs) != 0 || !rep.DryRun || len(rep.Events) == 0 || len(rep.Channels) != 1 {
 		t.Fatalf("dry run: sent %d, report %+v", len(rec.runs), rep)
@@ -217,7 +217,7 @@ func TestNotifyDryRunSendsNothing(t *testing.T) {
 
 func TestNotifyFailureDoesNotFailTheRotation(t *testing.T) {
 	rec := &recorder{err: errors.New("channel down")}
-	e := newNotifyEnv(t, job.Notify{Fallback: "security@example.com", Notifiers: []notify.Notifier{rec}})
+	e := newNotifyEnv(t, job.Notify{Notify: config.Notify{FallbackEmail: "security@example.com"}, Notifiers: []notify.Notifier{rec}})
 	res, rep := e.run(t, false)
 	done := 0
 	for _, r := range res {
@@ -239,7 +239,7 @@ func TestNotifyFailureDoesNotFailTheRotation(t *testing.T) {
 // A saved plan has no inventory with it: the owners are read again.
 func TestNotifyReadsOwnersForASavedPlan(t *testing.T) {
 	rec := &recorder{}
-	e := newNotifyEnv(t, job.Notify{Notifiers: []notify.Notifier{rec}, Fallback: "security@example.com"})
+	e := newNotifyEnv(t, job.Notify{Notifiers: []notify.Notifier{rec}, Notify: config.Notify{FallbackEmail: "security@example.com"}})
 	r := e.runner(t)
 	s, err := r.Plan(context.Background())
 	if err != nil {
@@ -275,12 +275,12 @@ func TestNotifyChannelsOnSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	hook := awssimtest.StartWebhook(t, sb)
-	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{
-		GroupOwners: map[string]string{"developers": "dev-leads@example.com"}, Fallback: "security@example.com",
-		ExemptionNotice: 14 * policy.Day, AccountName: "production",
-		EmailFrom: "keycycle@example.com", EmailReplyTo: []string{"security@example.com"},
-		SNSTopicARN: aws.ToString(topic.TopicArn), SlackWebhookURL: hook.URL + "/services/T000/B000/TOKEN",
-	}}
+	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{Notify: config.Notify{
+		GroupOwners: map[string]string{"developers": "dev-leads@example.com"}, FallbackEmail: "security@example.com",
+		ExemptionNotice: 14 * policy.Day,
+		Email:           config.Email{AccountName: "production", From: "keycycle@example.com", ReplyTo: []string{"security@example.com"}},
+		SNSTopicARN:     aws.ToString(topic.TopicArn), SlackWebhookURL: hook.URL + "/services/T000/B000/TOKEN",
+	}}}
 	_, rep := e.run(t, false)
 	if err := rep.Err(); err != nil || len(rep.Channels) != 3 {
 		t.Fatalf("channels %+v: %v", rep.Channels, err)
@@ -374,8 +374,8 @@ func TestNotifyOneChannelFailsOthersGoOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{Fallback: "security@example.com",
-		EmailFrom: "keycycle@example.com", SNSTopicARN: aws.ToString(topic.TopicArn)}}
+	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{Notify: config.Notify{FallbackEmail: "security@example.com",
+		Email: config.Email{From: "keycycle@example.com"}, SNSTopicARN: aws.ToString(topic.TopicArn)}}}
 	res, rep := e.run(t, false)
 	if o := outcomesOf(res); o[rotation.Done] != 1 {
 		t.Fatalf("the rotation must not depend on notifications: %v", o)
@@ -421,7 +421,7 @@ func outcomesOf(rs []rotation.Result) map[rotation.Outcome]int {
 // With nothing to apply, the plan's warnings and blocks are still told.
 func TestNotifyWithNothingToApply(t *testing.T) {
 	rec := &recorder{}
-	e := newNotifyEnv(t, job.Notify{Fallback: "security@example.com", Notifiers: []notify.Notifier{rec}})
+	e := newNotifyEnv(t, job.Notify{Notify: config.Notify{FallbackEmail: "security@example.com"}, Notifiers: []notify.Notifier{rec}})
 	r := e.runner(t)
 	s, err := r.Plan(context.Background())
 	if err != nil {
@@ -448,11 +448,11 @@ func TestNotifyFetchCommandFollowsAnSSMPrimarySink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{
-		Fallback: "security@example.com", EmailFrom: "keycycle@example.com", SNSTopicARN: aws.ToString(topic.TopicArn)}}
+	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{Notify: config.Notify{
+		FallbackEmail: "security@example.com", Email: config.Email{From: "keycycle@example.com"}, SNSTopicARN: aws.ToString(topic.TopicArn)}}}
 	r := e.runner(t)
 	r.Delivery = job.Delivery{Delivery: config.Delivery{Sinks: []config.Sink{
-		{Type: config.SinkSSM, Name: "params", Required: true, Parameter: config.DefaultParameterTemplate}}}}
+		{Name: "params", Required: true, Settings: &config.SSMSink{Parameter: config.DefaultParameterTemplate}}}}}
 	s, err := r.Plan(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
@@ -96,7 +97,7 @@ func TestOrganizationRotatesSelectedOUsOnce(t *testing.T) {
 		Role:        job.Role{Name: "KeycycleMember"},
 		Limits:      limits,
 		Concurrency: 6,
-		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify: job.Verify{Interval: 10 * time.Millisecond, Timeout: 10 * time.Second}, Now: sb.Clock().Now, ReportPoll: 5 * time.Millisecond},
 	}
 	res := f.Apply(ctx, targets, false)

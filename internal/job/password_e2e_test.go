@@ -227,9 +227,9 @@ func TestFailedPasswordUpdateLeavesTheOldPasswordAndDeliversNothing(t *testing.T
 	}}}))
 	hook := awssimtest.StartWebhook(t, e.sb)
 	del := config.Delivery{Sinks: []config.Sink{
-		{Type: config.SinkSecretsManager, Name: "secretsmanager", Required: true},
-		{Type: config.SinkSSM, Name: "ssm", Required: true, Parameter: config.DefaultParameterTemplate},
-		{Type: config.SinkWebhook, Name: "webhook", Required: true, URL: hook.URL + "/k", SigningSecretEnv: hookKeyEnv, Attempts: 1},
+		{Name: "secretsmanager", Required: true, Settings: &config.SecretsManagerSink{}},
+		{Name: "ssm", Required: true, Settings: &config.SSMSink{Parameter: config.DefaultParameterTemplate}},
+		{Name: "webhook", Required: true, Settings: &config.WebhookSink{URL: hook.URL + "/k", SigningSecretEnv: hookKeyEnv, Attempts: 1}},
 	}}
 	run := func() rotation.Result {
 		r := e.runner()

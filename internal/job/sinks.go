@@ -1,47 +1,13 @@
 package job
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/rotation"
-	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sink"
-)
-
-// Every sink is a rotation.Sink; the stores are also read back.
-var (
-	_ rotation.Sink    = (*sink.SecretsManager)(nil)
-	_ rotation.Holder  = (*sink.SecretsManager)(nil)
-	_ rotation.Reader  = (*sink.SecretsManager)(nil)
-	_ rotation.Sink    = (*sink.SSM)(nil)
-	_ rotation.Holder  = (*sink.SSM)(nil)
-	_ rotation.Reader  = (*sink.SSM)(nil)
-	_ rotation.Sink    = (*sink.Lambda)(nil)
-	_ rotation.Sink    = (*sink.Webhook)(nil)
-	_ rotation.Retrier = (*sink.Webhook)(nil)
-	_ rotation.Sink    = (*sink.Email)(nil)
-	_ rotation.Retrier = (*sink.Email)(nil)
-	_ rotation.Sink    = (*sink.CredentialsFile)(nil)
-	_ rotation.Holder  = (*sink.CredentialsFile)(nil)
-	_ rotation.Reader  = (*sink.CredentialsFile)(nil)
-
-	// Console passwords go to every sink but Lambda (whose handler contract is about keys).
-	_ rotation.PasswordSink = (*sink.SecretsManager)(nil)
-	_ rotation.PasswordSink = (*sink.SSM)(nil)
-	_ rotation.PasswordSink = (*sink.Webhook)(nil)
-	_ rotation.PasswordSink = (*sink.Email)(nil)
 )
 
 // Delivery is where new keys go (the configuration's delivery lists) and how fast sinks retry.
@@ -59,14 +25,13 @@ func (r *Runner) sinkRoutes(readers []string) (func(plan.Step) []rotation.Delive
 	if len(d.Sinks) == 0 {
 		d.Sinks = config.DefaultSinks()
 	}
-	b := &sinkBuilder{r: r, readers: readers}
-	def, err := b.list(d.Sinks)
+	def, err := r.list(d.Sinks, readers)
 	if err != nil {
 		return nil, err
 	}
 	byRule := map[string][]rotation.Delivery{}
 	for rule, list := range d.Rules {
-		if byRule[rule], err = b.list(list); err != nil {
+		if byRule[rule], err = r.list(list, readers); err != nil {
 			return nil, fmt.Errorf("delivery of rule %s: %w", rule, err)
 		}
 	}
@@ -78,122 +43,21 @@ func (r *Runner) sinkRoutes(readers []string) (func(plan.Step) []rotation.Delive
 	}, nil
 }
 
-// sinkBuilder makes sinks, creating each AWS client once.
-type sinkBuilder struct {
-	r       *Runner
-	readers []string
-	sm      *secretsmanager.Client
-	ssm     *ssm.Client
-	lambda  *lambda.Client
-	ses     *sesv2.Client
-}
-
-func (b *sinkBuilder) list(list []config.Sink) ([]rotation.Delivery, error) {
+// list builds the sinks of one delivery list (sink.Env.Build, in order).
+func (r *Runner) list(list []config.Sink, readers []string) ([]rotation.Delivery, error) {
+	env := &sink.Env{AWS: r.AWS, Secret: r.Secret, Passwords: r.passwords(), Readers: readers,
+		Backoff: r.Delivery.Backoff, Now: r.now}
 	out := make([]rotation.Delivery, 0, len(list))
-	var stored func(secret.AccessKey) string // the first store's location, for push sinks' messages
-	var storedPassword func(secret.Password) string
-	var secretName func(secret.AccessKey) string
 	for _, c := range list {
-		s, err := b.sink(c, stored, secretName)
+		b, err := env.Build(c)
 		if err != nil {
 			return nil, fmt.Errorf("sink %s: %w", c.Name, err)
 		}
-		if stored == nil {
-			stored = s.Location
-			if ps, ok := s.(rotation.PasswordSink); ok {
-				storedPassword = ps.PasswordLocation
-			}
-		}
-		if w, ok := s.(*sink.Webhook); ok {
-			w.PasswordStoredAt = storedPassword
-		}
-		if _, ok := s.(*sink.SecretsManager); ok && secretName == nil {
-			secretName = s.Location
+		s, ok := b.(rotation.Sink)
+		if !ok {
+			return nil, fmt.Errorf("sink %s: %T is no rotation.Sink", c.Name, b)
 		}
 		out = append(out, rotation.Delivery{Sink: s, Required: c.Required})
 	}
 	return out, nil
-}
-
-func (b *sinkBuilder) sink(c config.Sink, stored, secretName func(secret.AccessKey) string) (rotation.Sink, error) {
-	r := b.r
-	switch c.Type {
-	case config.SinkSecretsManager:
-		if b.sm == nil {
-			b.sm = secretsmanager.NewFromConfig(r.AWS)
-		}
-		tmpl := r.Secret.NameTemplate
-		if c.NameTemplate != "" {
-			tmpl = c.NameTemplate
-		}
-		return &sink.SecretsManager{API: b.sm, NameTemplate: tmpl, KMSKeyID: r.Secret.KMSKeyID, Readers: b.readers, SinkName: c.Name,
-			PasswordTemplate: r.passwords().SecretTemplate}, nil
-	case config.SinkSSM:
-		if b.ssm == nil {
-			b.ssm = ssm.NewFromConfig(r.AWS)
-		}
-		return &sink.SSM{API: b.ssm, NameTemplate: c.Parameter, KMSKeyID: c.KMSKeyID, SinkName: c.Name,
-			PasswordTemplate: r.passwords().ParameterTemplate}, nil
-	case config.SinkLambda:
-		if b.lambda == nil {
-			b.lambda = lambda.NewFromConfig(r.AWS)
-		}
-		name := secretName
-		if c.SecretName != "" {
-			tmpl := c.SecretName
-			name = func(k secret.AccessKey) string { return sink.SecretName(tmpl, k.AccountID, k.UserName) }
-		}
-		if name == nil {
-			return nil, fmt.Errorf("no secret for the handler to read: put a secretsmanager sink before it, or set secret_name")
-		}
-		return &sink.Lambda{API: b.lambda, Function: c.Function, SecretName: name, Metadata: c.Metadata, SinkName: c.Name}, nil
-	case config.SinkWebhook:
-		key, ok := os.LookupEnv(c.SigningSecretEnv)
-		if !ok || key == "" {
-			return nil, fmt.Errorf("environment variable %s (the webhook's signing key) is not set", c.SigningSecretEnv)
-		}
-		return &sink.Webhook{URL: c.URL, Key: secret.New(key), IncludeSecret: c.IncludeSecret, StoredAt: stored,
-			Attempts: c.Attempts, Backoff: r.Delivery.Backoff, Now: r.now, SinkName: c.Name}, nil
-	case config.SinkGitHub:
-		if b.sm == nil {
-			b.sm = secretsmanager.NewFromConfig(r.AWS)
-		}
-		return &sink.GitHub{APIURL: c.APIURL, Repository: c.Repository, Environment: c.Environment, Organization: c.Organization,
-			Visibility: c.Visibility, KeyIDName: c.KeyIDName, SecretKeyName: c.SecretKeyName, SinkName: c.Name,
-			Credential: githubCredential(b.sm, c.TokenSecret, c.APIURL, r.now)}, nil
-	case config.SinkEmail:
-		if b.ses == nil {
-			b.ses = sesv2.NewFromConfig(r.AWS)
-		}
-		return &sink.Email{API: b.ses, From: c.From, ReplyTo: c.ReplyTo, OwnerTag: c.OwnerTag, RecipientTag: c.RecipientTag, SinkName: c.Name}, nil
-	}
-	return nil, fmt.Errorf("unknown sink type %q", c.Type)
-}
-
-// githubCredential reads the github sink's credential from Secrets Manager when first needed and
-// keeps the token it yields for the sink's life (one run).
-func githubCredential(sm *secretsmanager.Client, secretID, apiURL string, now func() time.Time) func(context.Context) (secret.Value, error) {
-	var (
-		mu    sync.Mutex
-		token secret.Value
-	)
-	return func(ctx context.Context) (secret.Value, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !token.IsZero() {
-			return token, nil
-		}
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
-		if err != nil {
-			return secret.Value{}, fmt.Errorf("read secret %s: %w", secretID, err)
-		}
-		get, err := sink.ParseGitHubCredential(secret.New(aws.ToString(out.SecretString)), apiURL, nil, now)
-		if err != nil {
-			return secret.Value{}, fmt.Errorf("secret %s: %w", secretID, err)
-		}
-		if token, err = get(ctx); err != nil {
-			return secret.Value{}, err
-		}
-		return token, nil
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/sink"
@@ -65,7 +66,7 @@ func newFixtureScenario(t *testing.T, sc string) *fixture {
 		Hub:    hub,
 		Role:   job.Role{Name: "KeycycleMember"},
 		Limits: throttle.NewRegistry(throttle.Limits{Read: throttle.Budget{PerSecond: 100, Burst: 100}, Write: throttle.Budget{PerSecond: 100, Burst: 100}}),
-		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify: job.Verify{Interval: 10 * time.Millisecond, Timeout: 5 * time.Second}, Now: sb.Clock().Now, ReportPoll: 5 * time.Millisecond},
 	}
 	h := &Handler{
@@ -233,7 +234,7 @@ func TestWorkerNotifiesTheOwnerFromTheMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h.Fleet.Runner.Notify = job.Notify{SNSTopicARN: aws.ToString(topic.TopicArn), Fallback: "ops@example.com"}
+	f.h.Fleet.Runner.Notify = job.Notify{Notify: config.Notify{SNSTopicARN: aws.ToString(topic.TopicArn), FallbackEmail: "ops@example.com"}}
 	f.h.Targets = func(context.Context) ([]job.Target, error) { return []job.Target{{AccountID: "222222222222"}}, nil }
 	invoke(t, f.h, context.Background(), scheduledEvent)
 	upcoming := 0

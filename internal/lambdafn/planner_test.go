@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/lambdafn/lambdafntest"
@@ -85,7 +86,7 @@ func (tl *twoLevel) handler() *Handler {
 		Hub:    tl.hub,
 		Role:   job.Role{Name: "KeycycleMember"},
 		Limits: throttle.NewRegistry(throttle.Limits{Read: throttle.Budget{PerSecond: 100, Burst: 100}, Write: throttle.Budget{PerSecond: 100, Burst: 100}}),
-		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify: job.Verify{Interval: 10 * time.Millisecond, Timeout: 5 * time.Second}, Now: tl.sb.Clock().Now, ReportPoll: 5 * time.Millisecond},
 	}
 	h := &Handler{Fleet: fleet, Targets: func(context.Context) ([]job.Target, error) { return tl.targets, nil },

@@ -19,6 +19,7 @@ import (
 	"github.com/keycycle/keycycle/internal/awscfg"
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/lambdafn"
 	"github.com/keycycle/keycycle/internal/lambdafn/lambdafntest"
@@ -106,7 +107,7 @@ var limits = throttle.Limits{Read: throttle.Budget{PerSecond: 4.5, Burst: 13}, W
 
 func (e *engine) handler() *lambdafn.Handler {
 	fleet := &job.Fleet{Hub: e.hubCfg, Role: job.Role{Name: "KeycycleMember"}, Limits: throttle.NewRegistry(limits),
-		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Runner: job.Runner{Rules: policy.DefaultRules(), Secret: config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 			Verify: job.Verify{Timeout: time.Minute}, Now: e.sb.Clock().Now, ReportPoll: time.Second}}
 	return &lambdafn.Handler{Fleet: fleet, Targets: func(context.Context) ([]job.Target, error) { return e.targets, nil },
 		SQS: e.q, QueueURL: e.work, AccountQueueURL: e.accounts, DryRun: false, Now: e.sb.Clock().Now}

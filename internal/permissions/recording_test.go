@@ -469,7 +469,7 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 	ra := h.Fleet.Runner
 	ra.AWS = h.Fleet.Config(acctA)
 	if withNotify {
-		ra.Notify = job.Notify{EmailFrom: cfg.Notify.Email.From, SNSTopicARN: cfg.Notify.SNSTopicARN}
+		ra.Notify = job.Notify{Notify: config.Notify{Email: config.Email{From: cfg.Notify.Email.From}, SNSTopicARN: cfg.Notify.SNSTopicARN}}
 	}
 	sa, err := ra.Plan(ctx)
 	if err != nil {

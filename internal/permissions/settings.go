@@ -178,34 +178,34 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 	}
 	for _, list := range lists {
 		for _, sk := range list {
-			switch sk.Type {
-			case config.SinkSecretsManager:
-				tmpl := cfg.Secret.NameTemplate
-				if sk.NameTemplate != "" {
-					tmpl = sk.NameTemplate
-				}
-				s.Secrets = append(s.Secrets, s.arn("secretsmanager", "secret:"+secretPattern(s.fill(tmpl))))
+			a := sk.Settings.Access(cfg.Secret)
+			if a.Secret != "" {
+				s.Secrets = append(s.Secrets, s.arn("secretsmanager", "secret:"+secretPattern(s.fill(a.Secret))))
 				if s.PasswordRotation {
 					s.Secrets = append(s.Secrets, s.arn("secretsmanager", "secret:"+secretPattern(s.fill(cfg.Passwords.SecretTemplate))))
 				}
 				if cfg.Secret.KMSKeyID != "" {
 					s.SecretKeys = append(s.SecretKeys, cfg.Secret.KMSKeyID)
 				}
-			case config.SinkSSM:
-				name := strings.TrimPrefix(s.fill(sk.Parameter), "/")
+			}
+			if a.Parameter != "" {
+				name := strings.TrimPrefix(s.fill(a.Parameter), "/")
 				s.Parameters = append(s.Parameters, s.arn("ssm", "parameter/"+name))
 				if s.PasswordRotation {
 					s.Parameters = append(s.Parameters, s.arn("ssm", "parameter/"+strings.TrimPrefix(s.fill(cfg.Passwords.ParameterTemplate), "/")))
 				}
-				if sk.KMSKeyID != "" {
-					s.ParameterKeys = append(s.ParameterKeys, sk.KMSKeyID)
+				if a.ParameterKey != "" {
+					s.ParameterKeys = append(s.ParameterKeys, a.ParameterKey)
 				}
-			case config.SinkLambda:
-				s.Functions = append(s.Functions, s.functionARN(sk.Function))
-			case config.SinkGitHub:
-				s.GitHubCredentials = append(s.GitHubCredentials, s.secretARN(sk.TokenSecret))
-			case config.SinkEmail:
-				s.Senders = append(s.Senders, Sender{Address: address(sk.From)})
+			}
+			if a.Function != "" {
+				s.Functions = append(s.Functions, s.functionARN(a.Function))
+			}
+			if a.ReadSecret != "" {
+				s.GitHubCredentials = append(s.GitHubCredentials, s.secretARN(a.ReadSecret))
+			}
+			if a.Sender != "" {
+				s.Senders = append(s.Senders, Sender{Address: address(a.Sender)})
 			}
 		}
 	}

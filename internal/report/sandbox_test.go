@@ -14,6 +14,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/audit"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
@@ -85,7 +86,7 @@ func (b *bed) runner(t *testing.T, acct string) *job.Runner {
 	return &job.Runner{
 		AWS:        b.sb.Config(cred.AccessKeyID, cred.SecretAccessKey, ""),
 		Rules:      policy.DefaultRules(),
-		Secret:     job.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
+		Secret:     config.Secret{NameTemplate: "keycycle/{{account}}/{{user}}"},
 		Verify:     job.Verify{Successes: 2, Interval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond, Timeout: 5 * time.Second},
 		Now:        b.sb.Clock().Now,
 		Audit:      audit.NewWriter(b.audit),

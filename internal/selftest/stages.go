@@ -373,13 +373,11 @@ func (r *run) passwords() config.Passwords {
 func (r *run) secretNames(user string) []string {
 	set := map[string]bool{}
 	for _, s := range r.o.Runner.Delivery.For(policy.DefaultRuleName) {
-		if s.Type != config.SinkSecretsManager {
+		sm, ok := s.Settings.(*config.SecretsManagerSink)
+		if !ok {
 			continue
 		}
-		tmpl := r.o.Runner.Secret.NameTemplate
-		if s.NameTemplate != "" {
-			tmpl = s.NameTemplate
-		}
+		tmpl := sm.Template(r.o.Runner.Secret)
 		if tmpl != "" {
 			set[sink.SecretName(tmpl, r.acct, user)] = true
 		}
@@ -392,10 +390,11 @@ func (r *run) secretNames(user string) []string {
 func (r *run) parameterNames(user string) []string {
 	set := map[string]bool{}
 	for _, s := range r.o.Runner.Delivery.For(policy.DefaultRuleName) {
-		if s.Type != config.SinkSSM {
+		ps, ok := s.Settings.(*config.SSMSink)
+		if !ok {
 			continue
 		}
-		set[sink.SecretName(s.Parameter, r.acct, user)] = true
+		set[sink.SecretName(ps.Parameter, r.acct, user)] = true
 		set[sink.SecretName(r.passwords().ParameterTemplate, r.acct, user)] = true
 	}
 	return sortedKeys(set)

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sinkname"
 )
@@ -170,3 +171,11 @@ func Seal(plain string, rs ...age.Recipient) (string, error) {
 
 // Kind is the kind of sink, whatever its configured name.
 func (*Email) Kind() sinkname.Kind { return sinkname.Email }
+
+func init() {
+	register(sinkname.Email, func(c config.Sink, env *Env) (Built, error) {
+		s := c.Settings.(*config.EmailSink)
+		api := client(env, "sesv2", func(c aws.Config) *sesv2.Client { return sesv2.NewFromConfig(c) })
+		return &Email{API: api, From: s.From, ReplyTo: s.ReplyTo, OwnerTag: s.OwnerTag, RecipientTag: s.RecipientTag, SinkName: c.Name}, nil
+	})
+}

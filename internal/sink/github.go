@@ -17,10 +17,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"golang.org/x/crypto/nacl/box"
 
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sinkname"
 )
@@ -370,3 +374,40 @@ func ParseGitHubCredential(v secret.Value, apiURL string, client *http.Client, n
 
 // Kind is the kind of sink, whatever its configured name.
 func (*GitHub) Kind() sinkname.Kind { return sinkname.GitHub }
+
+func init() {
+	register(sinkname.GitHub, func(c config.Sink, env *Env) (Built, error) {
+		s := c.Settings.(*config.GitHubSink)
+		return &GitHub{APIURL: s.APIURL, Repository: s.Repository, Environment: s.Environment, Organization: s.Organization,
+			Visibility: s.Visibility, KeyIDName: s.KeyIDName, SecretKeyName: s.SecretKeyName, SinkName: c.Name,
+			Credential: gitHubCredential(secretsManagerClient(env), s.TokenSecret, s.APIURL, env.Now)}, nil
+	})
+}
+
+// gitHubCredential reads the github sink's credential from Secrets Manager when first needed and
+// keeps the token it yields for the sink's life (one run).
+func gitHubCredential(sm SecretsManagerAPI, secretID, apiURL string, now func() time.Time) func(context.Context) (secret.Value, error) {
+	var (
+		mu    sync.Mutex
+		token secret.Value
+	)
+	return func(ctx context.Context) (secret.Value, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !token.IsZero() {
+			return token, nil
+		}
+		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
+		if err != nil {
+			return secret.Value{}, fmt.Errorf("read secret %s: %w", secretID, err)
+		}
+		get, err := ParseGitHubCredential(secret.New(aws.ToString(out.SecretString)), apiURL, nil, now)
+		if err != nil {
+			return secret.Value{}, fmt.Errorf("secret %s: %w", secretID, err)
+		}
+		if token, err = get(ctx); err != nil {
+			return secret.Value{}, err
+		}
+		return token, nil
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sinkname"
 )
@@ -98,3 +99,19 @@ func (l *Lambda) Abort(context.Context, secret.AccessKey) error { return nil }
 
 // Kind is the kind of sink, whatever its configured name.
 func (*Lambda) Kind() sinkname.Kind { return sinkname.Lambda }
+
+func init() {
+	register(sinkname.Lambda, func(c config.Sink, env *Env) (Built, error) {
+		s := c.Settings.(*config.LambdaSink)
+		name := env.SecretName
+		if s.SecretName != "" {
+			tmpl := s.SecretName
+			name = func(k secret.AccessKey) string { return SecretName(tmpl, k.AccountID, k.UserName) }
+		}
+		if name == nil {
+			return nil, fmt.Errorf("no secret for the handler to read: put a secretsmanager sink before it, or set secret_name")
+		}
+		api := client(env, "lambda", func(c aws.Config) *lambda.Client { return lambda.NewFromConfig(c) })
+		return &Lambda{API: api, Function: s.Function, SecretName: name, Metadata: s.Metadata, SinkName: c.Name}, nil
+	})
+}

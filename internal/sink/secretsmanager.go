@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sinkname"
@@ -359,3 +360,11 @@ func hasStage(stages []string, stage string) bool {
 
 // Kind is the kind of sink, whatever its configured name.
 func (*SecretsManager) Kind() sinkname.Kind { return sinkname.SecretsManager }
+
+func init() {
+	register(sinkname.SecretsManager, func(c config.Sink, env *Env) (Built, error) {
+		s := c.Settings.(*config.SecretsManagerSink)
+		return &SecretsManager{API: secretsManagerClient(env), NameTemplate: s.Template(env.Secret), KMSKeyID: env.Secret.KMSKeyID,
+			Readers: env.Readers, SinkName: c.Name, PasswordTemplate: env.Passwords.SecretTemplate}, nil
+	})
+}

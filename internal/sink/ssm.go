@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sinkname"
 )
@@ -244,3 +245,12 @@ func (s *SSM) Read(ctx context.Context, k secret.AccessKey) (secret.Value, error
 
 // Kind is the kind of sink, whatever its configured name.
 func (*SSM) Kind() sinkname.Kind { return sinkname.SSM }
+
+func init() {
+	register(sinkname.SSM, func(c config.Sink, env *Env) (Built, error) {
+		s := c.Settings.(*config.SSMSink)
+		api := client(env, "ssm", func(c aws.Config) *ssm.Client { return ssm.NewFromConfig(c) })
+		return &SSM{API: api, NameTemplate: s.Parameter, KMSKeyID: s.KMSKeyID, SinkName: c.Name,
+			PasswordTemplate: env.Passwords.ParameterTemplate}, nil
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keycycle/keycycle/internal/backoff"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sinkname"
@@ -242,3 +243,15 @@ func (w *Webhook) client() *http.Client {
 
 // Kind is the kind of sink, whatever its configured name.
 func (*Webhook) Kind() sinkname.Kind { return sinkname.Webhook }
+
+func init() {
+	register(sinkname.Webhook, func(c config.Sink, env *Env) (Built, error) {
+		s := c.Settings.(*config.WebhookSink)
+		key, ok := env.lookupEnv(s.SigningSecretEnv)
+		if !ok || key == "" {
+			return nil, fmt.Errorf("environment variable %s (the webhook's signing key) is not set", s.SigningSecretEnv)
+		}
+		return &Webhook{URL: s.URL, Key: secret.New(key), IncludeSecret: s.IncludeSecret, StoredAt: env.Stored,
+			PasswordStoredAt: env.StoredPassword, Attempts: s.Attempts, Backoff: env.Backoff, Now: env.Now, SinkName: c.Name}, nil
+	})
+}

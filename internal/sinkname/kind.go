@@ -2,7 +2,7 @@ package sinkname
 
 // Kind is the kind of sink a delivery location belongs to: what a name or a location means, and
 // how its owner fetches what was delivered there (notify builds the AWS CLI command from it).
-// The values are the sink types of the configuration (config.Sink.Type).
+// The values are the sink types of the configuration (config.Sink.Kind).
 type Kind string
 
 // Sink kinds.

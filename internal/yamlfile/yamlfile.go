@@ -108,6 +108,24 @@ func Decode(file string, data []byte, v any) (*Doc, error) {
 	return doc, nil
 }
 
+// DecodeNode decodes the node n of the document into v (not strictly: the caller checks the
+// keys), reporting type mismatches as Problems naming their lines.
+func (d *Doc) DecodeNode(n *yaml.Node, v any) Problems {
+	err := n.Decode(v)
+	if err == nil {
+		return nil
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		ps := make(Problems, 0, len(te.Errors))
+		for _, msg := range te.Errors {
+			ps = append(ps, parseProblem(d.File, errors.New(msg)))
+		}
+		return ps
+	}
+	return Problems{parseProblem(d.File, err)}
+}
+
 // secondDocument finds a second YAML document in data ("a: 1\n---\nb: 2"), a problem naming its
 // line.
 func secondDocument(file string, data []byte) (Problem, bool) {

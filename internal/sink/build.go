@@ -1,0 +1,109 @@
+package sink
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/secret"
+	"github.com/keycycle/keycycle/internal/sinkname"
+)
+
+// Env is what building sinks from the configuration needs. One Env builds one delivery list, in
+// order: it remembers what later sinks refer to (the primary sink's location) and creates each
+// AWS client once.
+type Env struct {
+	AWS       aws.Config
+	Secret    config.Secret
+	Passwords config.Passwords
+	// Readers are the principals a Secrets Manager secret's policy lets read it besides its user.
+	Readers []string
+	// Backoff is the first wait between a retrying sink's attempts.
+	Backoff time.Duration
+	Now     func() time.Time
+	// LookupEnv reads an environment variable; nil: os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+
+	// Stored and StoredPassword are where the list's first sink keeps a key and a password, for
+	// push sinks' messages; SecretName is the location of its first Secrets Manager sink. Build
+	// sets them as it goes.
+	Stored         func(secret.AccessKey) string
+	StoredPassword func(secret.Password) string
+	SecretName     func(secret.AccessKey) string
+
+	clients map[string]any
+}
+
+// Built is a sink as Build returns it: every sink names itself, says its kind and where it puts a key.
+type Built interface {
+	Name() string
+	Kind() sinkname.Kind
+	Location(k secret.AccessKey) string
+}
+
+// builder makes the sink of one configuration entry; each sink type registers one in its file.
+type builder func(c config.Sink, env *Env) (Built, error)
+
+var builders = map[sinkname.Kind]builder{}
+
+func register(k sinkname.Kind, b builder) {
+	if _, dup := builders[k]; dup {
+		panic("sink: type " + string(k) + " registered twice")
+	}
+	builders[k] = b
+}
+
+// Build makes the sink of one entry of a delivery list; entries are built in the list's order.
+func (env *Env) Build(c config.Sink) (Built, error) {
+	if c.Settings == nil {
+		return nil, fmt.Errorf("sink %s has no type", c.Name)
+	}
+	b, ok := builders[c.Kind()]
+	if !ok {
+		return nil, fmt.Errorf("sink %s: no sink of type %s", c.Name, c.Kind())
+	}
+	s, err := b(c, env)
+	if err != nil {
+		return nil, err
+	}
+	if env.Stored == nil {
+		env.Stored = s.Location
+		if ps, ok := s.(interface {
+			PasswordLocation(secret.Password) string
+		}); ok {
+			env.StoredPassword = ps.PasswordLocation
+		}
+	}
+	if s.Kind() == sinkname.SecretsManager && env.SecretName == nil {
+		env.SecretName = s.Location
+	}
+	return s, nil
+}
+
+func (env *Env) lookupEnv(name string) (string, bool) {
+	if env.LookupEnv != nil {
+		return env.LookupEnv(name)
+	}
+	return os.LookupEnv(name)
+}
+
+// client returns the AWS client of a service, made once per Env.
+func client[C any](env *Env, service string, newClient func(aws.Config) C) C {
+	if c, ok := env.clients[service].(C); ok {
+		return c
+	}
+	if env.clients == nil {
+		env.clients = map[string]any{}
+	}
+	c := newClient(env.AWS)
+	env.clients[service] = c
+	return c
+}
+
+func secretsManagerClient(env *Env) *secretsmanager.Client {
+	return client(env, "secretsmanager", func(c aws.Config) *secretsmanager.Client { return secretsmanager.NewFromConfig(c) })
+}
