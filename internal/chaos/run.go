@@ -26,6 +26,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/audit"
 	"github.com/keycycle/keycycle/internal/awssim"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/rotation"
@@ -307,7 +308,7 @@ func (h *harness) run(ctx context.Context, runID string, rp RunPlan, stale *plan
 	r := &job.Runner{
 		AWS:    h.config(cred, t, 8),
 		Rules:  h.s.Rules,
-		Secret: job.Secret{NameTemplate: SecretTemplate},
+		Secret: config.Secret{NameTemplate: SecretTemplate},
 		Verify: job.Verify{Successes: 2, Interval: time.Millisecond, MaxInterval: 4 * time.Millisecond, Timeout: 300 * time.Millisecond},
 		Now:    h.sb.Clock().Now,
 		Log:    slog.New(slog.NewJSONHandler(&o.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -316,7 +317,7 @@ func (h *harness) run(ctx context.Context, runID string, rp RunPlan, stale *plan
 		// Each run plays its own process (a CLI run, a Lambda invocation): no shared user locks.
 		Locker:       rotation.NewMemLocker(),
 		RetryBackoff: time.Millisecond,
-		Notify:       job.Notify{Fallback: "ops@example.com", EmailFrom: "keycycle@example.com", SNSTopicARN: h.topic},
+		Notify:       job.Notify{Notify: config.Notify{FallbackEmail: "ops@example.com", Email: config.Email{From: "keycycle@example.com"}, SNSTopicARN: h.topic}},
 		// The credential report is ready at once in the sandbox.
 		ReportPoll: time.Millisecond,
 	}

@@ -144,13 +144,20 @@ func (e *Executor) makeRoom(ctx context.Context, st plan.Step, s state) (state, 
 	}
 	hidden := map[inventory.KeyID]bool{}
 	for i := range s.keys {
-		if k := &s.keys[i]; !known[k.ID] && !k.Active() {
-			hidden[k.ID] = true
-			if !k.LastUsedKnown && e.LastUse != nil {
-				if err := e.LastUse(ctx, st.User, k); err != nil {
-					return s, "", &Result{Step: st, Outcome: Failed, Detail: "cannot read the last use of an inactive key the credential report did not list; nothing changed", Err: err}
-				}
+		k := &s.keys[i]
+		if known[k.ID] || k.Active() {
+			continue
+		}
+		if !k.LastUsedKnown && e.LastUse != nil {
+			if err := e.LastUse(ctx, st.User, k); err != nil {
+				return s, "", &Result{Step: st, Outcome: Failed, Detail: "cannot read the last use of an inactive key the credential report did not list; nothing changed", Err: err}
 			}
+		}
+		// Only a key the report cannot show: inactive and never used. An inactive key that was
+		// used (one deactivated since the report, by keycycle or a person) is a change the
+		// policy decides on (recheck), never a deletion made here.
+		if k.LastUsedKnown && k.LastUsed.IsZero() {
+			hidden[k.ID] = true
 		}
 	}
 	if len(hidden) == 0 {
