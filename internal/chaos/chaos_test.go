@@ -172,6 +172,14 @@ type knownIssue struct {
 }
 
 var knownIssues = []knownIssue{
+	// Two concurrent runs both rotate the same console password. Narrowed (a run re-checks the
+	// completion record after taking the lease, TestPasswordRotatedByAnotherRunAfterOurReadIsNotRotatedAgain)
+	// but not closed: IAM tags have no compare-and-set, and a password has no quota to stop the
+	// second change as the two-key limit stops a second key, so two runs whose intents overlap
+	// between the last check and UpdateLoginProfile can both change it.
+	{"password-rotated-twice", func(v Violation, _ string) bool {
+		return v.Invariant == "I7" && strings.HasPrefix(v.Detail, "password_rotated of ")
+	}},
 	// A deactivation whose record could not be written (TagUser failed) is later deleted by the
 	// "make room" rule, which dates an inactive key it has no record for by its last use: the
 	// delete can come sooner than delete_after after the deactivation.
