@@ -99,6 +99,9 @@ type harness struct {
 	op     aws.Config // the operator, without faults' retries or interruptions
 	users  []string
 	seeded map[string]bool // access key ids from the scenario
+	// delivered are the keys any snapshot saw promoted in the primary sink: a key keycycle created
+	// and never delivered is an orphan its cleanup may delete at once.
+	delivered map[string]bool
 	topic  string
 	res    Result
 	// deactivated: sandbox time at which a key was first seen inactive after being active.
@@ -113,7 +116,7 @@ func newHarness(s Schedule) (*harness, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	cred, _ := sb.OperatorCredential(AccountID)
-	h := &harness{s: s, sb: sb, seeded: map[string]bool{}, deactivated: map[string]time.Time{}}
+	h := &harness{s: s, sb: sb, seeded: map[string]bool{}, delivered: map[string]bool{}, deactivated: map[string]time.Time{}}
 	h.op = h.config(cred, &transport{h: sb}, 1)
 	for _, u := range s.Scenario.Accounts[0].Users {
 		h.users = append(h.users, u.Name)
@@ -447,6 +450,9 @@ func (h *harness) snapshot(ctx context.Context) (map[string]userState, error) {
 			sv, ok := stored[k.AccessKeyID]
 			ok = ok && h.sb.AccessKeySecretIs(AccountID, u, k.AccessKeyID, sv.secret)
 			st.Keys = append(st.Keys, keyState{KeyInfo: k, Stored: ok, Delivered: ok && sv.delivered})
+			if ok && sv.delivered {
+				h.delivered[k.AccessKeyID] = true
+			}
 		}
 		tags, err := ic.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: aws.String(u)})
 		if err != nil {
