@@ -102,8 +102,8 @@ type harness struct {
 	// delivered are the keys any snapshot saw promoted in the primary sink: a key keycycle created
 	// and never delivered is an orphan its cleanup may delete at once.
 	delivered map[string]bool
-	topic  string
-	res    Result
+	topic     string
+	res       Result
 	// deactivated: sandbox time at which a key was first seen inactive after being active.
 	deactivated map[string]time.Time
 	plans       []plan.Plan // plans of earlier rounds, for stale runs
