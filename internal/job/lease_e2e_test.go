@@ -62,6 +62,16 @@ func (h *hooked) config(cfg aws.Config) aws.Config {
 	return cfg
 }
 
+// twoRuns are two runs "run-a" and "run-b" of e, as two processes (their own user locks), each
+// with its hook.
+func twoRuns(e *env) (a, b *job.Runner, ha, hb *hooked) {
+	ha, hb = newHooked(), newHooked()
+	a, b = e.runner(), e.runner()
+	a.AWS, a.RunID, a.Locker = ha.config(e.cfg), "run-a", rotation.NewMemLocker()
+	b.AWS, b.RunID, b.Locker = hb.config(e.cfg), "run-b", rotation.NewMemLocker()
+	return a, b, ha, hb
+}
+
 func newHooked() *hooked {
 	return &hooked{calls: map[string]int{}, before: map[string]func(int){}, after: map[string]func(int){}}
 }
@@ -77,10 +87,7 @@ func TestLiveLeaseIsLeftToItsOwner(t *testing.T) {
 	old := e.keys(t, "due")[0]
 	p := e.plan(t)
 
-	ha, hb := newHooked(), newHooked()
-	a, b := e.runner(), e.runner()
-	a.AWS, a.RunID, a.Locker = ha.config(e.cfg), "run-a", rotation.NewMemLocker()
-	b.AWS, b.RunID, b.Locker = hb.config(e.cfg), "run-b", rotation.NewMemLocker()
+	a, b, ha, hb := twoRuns(e)
 
 	var bRes []rotation.Result
 	ha.before["CreateAccessKey"] = func(int) {
@@ -146,10 +153,7 @@ func TestLiveLeaseIsLeftToItsOwner(t *testing.T) {
 func TestPendingSecretIsResumedAfterAConcurrentRun(t *testing.T) {
 	e := newEnv(t)
 	p := e.plan(t)
-	ha, hb := newHooked(), newHooked()
-	a, b := e.runner(), e.runner()
-	a.AWS, a.RunID, a.Locker = ha.config(e.cfg), "run-a", rotation.NewMemLocker()
-	b.AWS, b.RunID, b.Locker = hb.config(e.cfg), "run-b", rotation.NewMemLocker()
+	a, b, ha, _ := twoRuns(e)
 	var bRes []rotation.Result
 	ha.before["UpdateSecretVersionStage"] = func(int) {
 		// A stored its key as pending and is about to promote it: B runs now.
@@ -326,10 +330,7 @@ func TestSimultaneousIntentsKeepTheWinnersKeyGuarded(t *testing.T) {
 	e := newEnv(t)
 	old := e.keys(t, "due")[0]
 	p := e.plan(t)
-	ha, hb := newHooked(), newHooked()
-	a, b := e.runner(), e.runner()
-	a.AWS, a.RunID, a.Locker = ha.config(e.cfg), "run-a", rotation.NewMemLocker()
-	b.AWS, b.RunID, b.Locker = hb.config(e.cfg), "run-b", rotation.NewMemLocker()
+	a, b, ha, hb := twoRuns(e)
 	bReady, aConfirmed, bConfirmed, aCreated := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
 	wait := func(ch chan struct{}, what string) {
 		select {
