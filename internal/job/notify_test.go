@@ -262,9 +262,10 @@ func mustAuthSB(t *testing.T, sb *awssimtest.Sandbox, id, sec string) {
 	}
 }
 
-// TestNotifyChannelsOnSandbox sends a run's notices through SES, SNS and a webhook on the sandbox
-// and reads them back from its outbox, where no secret may appear.
-func TestNotifyChannelsOnSandbox(t *testing.T) {
+// notifySandbox starts the notify scenario with a verified sender (keycycle@example.com) and an
+// SNS topic (keycycle-events).
+func notifySandbox(t *testing.T) (*awssimtest.Sandbox, aws.Config, *sns.CreateTopicOutput) {
+	t.Helper()
 	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, notifyScenario))
 	ctx := context.Background()
 	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("keycycle@example.com")}); err != nil {
@@ -274,6 +275,13 @@ func TestNotifyChannelsOnSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sb, cfg, topic
+}
+
+// TestNotifyChannelsOnSandbox sends a run's notices through SES, SNS and a webhook on the sandbox
+// and reads them back from its outbox, where no secret may appear.
+func TestNotifyChannelsOnSandbox(t *testing.T) {
+	sb, cfg, topic := notifySandbox(t)
 	hook := awssimtest.StartWebhook(t, sb)
 	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{Notify: config.Notify{
 		GroupOwners: map[string]string{"developers": "dev-leads@example.com"}, FallbackEmail: "security@example.com",
@@ -439,15 +447,8 @@ func TestNotifyWithNothingToApply(t *testing.T) {
 // notice follows the kind of the sink the key went to, whatever the sink is named. End to end on
 // the sandbox: plan, apply, mail through SES and an SNS message, then the command's call.
 func TestNotifyFetchCommandFollowsAnSSMPrimarySink(t *testing.T) {
-	sb, cfg := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, notifyScenario))
+	sb, cfg, topic := notifySandbox(t)
 	ctx := context.Background()
-	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String("keycycle@example.com")}); err != nil {
-		t.Fatal(err)
-	}
-	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("keycycle-events")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := &notifyEnv{sb: sb, audit: &bytes.Buffer{}, n: job.Notify{Notify: config.Notify{
 		FallbackEmail: "security@example.com", Email: config.Email{From: "keycycle@example.com"}, SNSTopicARN: aws.ToString(topic.TopicArn)}}}
 	r := e.runner(t)
