@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 	"github.com/keycycle/keycycle/internal/lambdafn"
-	"github.com/keycycle/keycycle/internal/permissions"
 )
 
 // The CDK construct (deploy/cdk) is checked in two halves: its own tests (node's test runner)
@@ -51,15 +51,15 @@ func TestCDKPoliciesMatchKeycyclePolicy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the configuration the construct writes does not validate: %v\n%s", err, doc)
 			}
-			discovery := permissions.DiscoverOrganization
+			discovery := iampolicy.DiscoverOrganization
 			switch {
 			case get(lambdafn.EnvAccounts) != "":
-				discovery = permissions.DiscoverNone
+				discovery = iampolicy.DiscoverNone
 			case get(lambdafn.EnvOUs) != "":
-				discovery = permissions.DiscoverOUs
+				discovery = iampolicy.DiscoverOUs
 			}
 			name := fn["FunctionName"].(string)
-			opts := permissions.Options{Region: cfnRegion, Account: cfnAccount, Name: name, MemberRole: get(lambdafn.EnvRole),
+			opts := iampolicy.Options{Region: cfnRegion, Account: cfnAccount, Name: name, MemberRole: get(lambdafn.EnvRole),
 				Discovery: discovery, CleanupQueue: get(lambdafn.EnvCleanupQueueURL) != "",
 				SingleLevel: get(lambdafn.EnvAccountQueueURL) == ""}
 			if !opts.CleanupQueue || get(lambdafn.EnvCleanupWait) == "" {
@@ -78,7 +78,7 @@ func TestCDKPoliciesMatchKeycyclePolicy(t *testing.T) {
 					t.Errorf("role %s is neither the hub nor the member role", role)
 				}
 			}
-			wantHub, err := permissions.Policy(cfg, permissions.Hub, opts)
+			wantHub, err := iampolicy.Policy(cfg, iampolicy.Hub, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,8 +86,8 @@ func TestCDKPoliciesMatchKeycyclePolicy(t *testing.T) {
 				t.Errorf("hub policy (-keycycle policy +construct):\n%s", d)
 			}
 
-			var gotMember permissions.Document
-			memberOpts := permissions.Options{Region: cfnRegion, Account: cfnAccount}
+			var gotMember iampolicy.Document
+			memberOpts := iampolicy.Options{Region: cfnRegion, Account: cfnAccount}
 			if memberRole != "" {
 				gotMember = cfnPolicy(t, r, memberRole)
 			} else {
@@ -98,11 +98,11 @@ func TestCDKPoliciesMatchKeycyclePolicy(t *testing.T) {
 						out = r.resolve(o.Value).(string)
 					}
 				}
-				if gotMember, err = permissions.Parse([]byte(out)); err != nil {
+				if gotMember, err = iampolicy.Parse([]byte(out)); err != nil {
 					t.Fatalf("MemberPolicy output: %v\n%s", err, out)
 				}
 			}
-			wantMember, err := permissions.Policy(cfg, permissions.Member, memberOpts)
+			wantMember, err := iampolicy.Policy(cfg, iampolicy.Member, memberOpts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,8 +115,8 @@ func TestCDKPoliciesMatchKeycyclePolicy(t *testing.T) {
 			for _, m := range byType["AWS::Lambda::EventSourceMapping"] {
 				consumed = append(consumed, r.resolve(tpl.Resources[m].Properties["EventSourceArn"]).(string))
 			}
-			want := []string{"arn:aws:sqs:" + cfnRegion + ":" + cfnAccount + ":" + permissions.CleanupQueueName(name),
-				"arn:aws:sqs:" + cfnRegion + ":" + cfnAccount + ":" + permissions.QueueName(name)}
+			want := []string{"arn:aws:sqs:" + cfnRegion + ":" + cfnAccount + ":" + iampolicy.CleanupQueueName(name),
+				"arn:aws:sqs:" + cfnRegion + ":" + cfnAccount + ":" + iampolicy.QueueName(name)}
 			if d := cmp.Diff(want, sortedStrings(consumed)); d != "" {
 				t.Errorf("event sources (-policy +construct):\n%s", d)
 			}

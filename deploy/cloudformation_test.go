@@ -16,8 +16,8 @@ import (
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 	"github.com/keycycle/keycycle/internal/lambdafn"
-	"github.com/keycycle/keycycle/internal/permissions"
 	"github.com/keycycle/keycycle/internal/policy"
 )
 
@@ -691,7 +691,7 @@ func (r *cfnResolver) resolve(v any) any {
 }
 
 // cfnPolicy is the resolved policy document of a role resource.
-func cfnPolicy(t *testing.T, r *cfnResolver, role string) permissions.Document {
+func cfnPolicy(t *testing.T, r *cfnResolver, role string) iampolicy.Document {
 	t.Helper()
 	props := r.resolve(r.tpl.Resources[role].Properties).(map[string]any)
 	pols := props["Policies"].([]any)
@@ -702,7 +702,7 @@ func cfnPolicy(t *testing.T, r *cfnResolver, role string) permissions.Document {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := permissions.Parse(b)
+	d, err := iampolicy.Parse(b)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", role, err, b)
 	}
@@ -716,22 +716,22 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		params    map[string]string
-		discovery permissions.Discovery
+		discovery iampolicy.Discovery
 		// report and prefix: the report bucket and prefix the parameters deploy ("": none, default prefix).
 		report, prefix string
 	}{
-		{name: "defaults", params: map[string]string{"CodeS3Bucket": "artifacts"}, discovery: permissions.DiscoverOrganization},
-		{name: "listed accounts, mail, topic, key, keycycle names", discovery: permissions.DiscoverNone, params: map[string]string{
+		{name: "defaults", params: map[string]string{"CodeS3Bucket": "artifacts"}, discovery: iampolicy.DiscoverOrganization},
+		{name: "listed accounts, mail, topic, key, keycycle names", discovery: iampolicy.DiscoverNone, params: map[string]string{
 			"CodeS3Bucket": "artifacts", "Accounts": "111111111111,222222222222", "SenderEmailAddress": "keycycle@example.com",
 			"CreateSNSTopic": "true", "CreateKMSKey": "true", "SecretNamePreset": "keycycle", "AdminEmailAddress": "sec@example.com",
 			"AWSOrgID": "o-abc123def4", "DryRunFlag": "False", "FunctionName": "rotator", "MemberRoleName": "KeycycleWorker",
 			"GitHubRepository": "acme/{{user}}", "GitHubEnvironment": "prod", "GitHubTokenSecret": "keycycle/github-token",
 		}},
-		{name: "report bucket, generated name", discovery: permissions.DiscoverOrganization, report: "stack-reportbucket-1a2b3c4d",
+		{name: "report bucket, generated name", discovery: iampolicy.DiscoverOrganization, report: "stack-reportbucket-1a2b3c4d",
 			params: map[string]string{"CodeS3Bucket": "artifacts", "CreateReportBucket": "true"}},
-		{name: "named report bucket and prefix", discovery: permissions.DiscoverOrganization, report: "acme-keycycle", prefix: "org/reports/",
+		{name: "named report bucket and prefix", discovery: iampolicy.DiscoverOrganization, report: "acme-keycycle", prefix: "org/reports/",
 			params: map[string]string{"CodeS3Bucket": "artifacts", "CreateReportBucket": "true", "ReportBucketName": "acme-keycycle", "ReportPrefix": "org/reports/"}},
-		{name: "OUs, no console passwords", discovery: permissions.DiscoverOUs, params: map[string]string{
+		{name: "OUs, no console passwords", discovery: iampolicy.DiscoverOUs, params: map[string]string{
 			"CodeS3Bucket": "artifacts", "OrganizationalUnits": "ou-ab12-34cd56ef", "PasswordRotationPeriod": "0", "ConsoleUnusedPeriod": "0",
 			"RotationPeriod": "30", "InactivePeriod": "45", "RecoveryGracePeriod": "7", "ExternalId": "kc-7f3a",
 		}},
@@ -750,7 +750,7 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 				t.Errorf("%s = %q, want %q", lambdafn.EnvReportBucket, got, tc.report)
 			}
 			gotHub := cfnPolicy(t, hub, "HubRole")
-			wantHub, err := permissions.Policy(cfg, permissions.Hub, permissions.Options{Region: cfnRegion, Account: cfnAccount,
+			wantHub, err := iampolicy.Policy(cfg, iampolicy.Hub, iampolicy.Options{Region: cfnRegion, Account: cfnAccount,
 				Name: hub.params["FunctionName"], MemberRole: hub.params["MemberRoleName"], Discovery: tc.discovery,
 				ReportBucket: tc.report, ReportPrefix: tc.prefix})
 			if err != nil {
@@ -774,7 +774,7 @@ func TestCloudFormationPoliciesMatchKeycyclePolicy(t *testing.T) {
 			}
 			member := newResolver(t, memberTpl, memberRaw, mp)
 			gotMember := cfnPolicy(t, member, "MemberRole")
-			wantMember, err := permissions.Policy(cfg, permissions.Member, permissions.Options{Region: cfnRegion})
+			wantMember, err := iampolicy.Policy(cfg, iampolicy.Member, iampolicy.Options{Region: cfnRegion})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,8 +29,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 	"github.com/keycycle/keycycle/internal/lambdafn"
-	"github.com/keycycle/keycycle/internal/permissions"
 )
 
 const tfRoot = "terraform"
@@ -266,7 +266,7 @@ type tfCase struct {
 	name   string
 	inputs map[string]cty.Value
 	// discovery is what the inputs make the function do (KEYCYCLE_ACCOUNTS, KEYCYCLE_OUS).
-	discovery permissions.Discovery
+	discovery iampolicy.Discovery
 	// report and prefix are the report bucket and prefix the inputs deploy ("": none, default prefix).
 	report, prefix string
 }
@@ -284,13 +284,13 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 	single := filepath.Join(tfRoot, "examples", "single-account", "keycycle.yaml")
 	org := filepath.Join(tfRoot, "examples", "organization", "keycycle.yaml")
 	for _, tc := range []tfCase{
-		{name: "defaults", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{}},
-		{name: "single account, mail, topic, config file", discovery: permissions.DiscoverNone, inputs: map[string]cty.Value{
+		{name: "defaults", discovery: iampolicy.DiscoverOrganization, inputs: map[string]cty.Value{}},
+		{name: "single account, mail, topic, config file", discovery: iampolicy.DiscoverNone, inputs: map[string]cty.Value{
 			"accounts": cty.ListVal([]cty.Value{cty.StringVal(tfAccount)}), "config_file": cty.StringVal(single),
 			"aws_cli_time_limit": cty.NumberIntVal(90), "aws_ses_email_from": cty.StringVal("keycycle@example.com"),
 			"aws_account_name": cty.StringVal("production"), "create_sns_topic": cty.True,
 		}},
-		{name: "organization: OUs, KMS key, SSM, handler, paths, no console removal", discovery: permissions.DiscoverOUs, inputs: map[string]cty.Value{
+		{name: "organization: OUs, KMS key, SSM, handler, paths, no console removal", discovery: iampolicy.DiscoverOUs, inputs: map[string]cty.Value{
 			"organizational_units": cty.ListVal([]cty.Value{cty.StringVal("ou-ab12-34cd56ef")}), "config_file": cty.StringVal(org),
 			"create_kms_key": cty.True, "ssm_parameter_template": cty.StringVal("/rotated/{{account}}/{{user}}"),
 			"handler_function": cty.StringVal("on-new-key"), "include_paths": cty.ListVal([]cty.Value{cty.StringVal("/service/"), cty.StringVal("/apps/")}),
@@ -300,23 +300,23 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 			"name": cty.StringVal("rotator"), "fallback_email": cty.StringVal("sec@example.com"),
 			"sns_topic_arn": cty.StringVal("arn:aws:sns:eu-west-1:123456789012:existing"), "organization_id": cty.StringVal("o-abc123def4"),
 		}},
-		{name: "github secrets", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{
+		{name: "github secrets", discovery: iampolicy.DiscoverOrganization, inputs: map[string]cty.Value{
 			"github_secrets": cty.TupleVal([]cty.Value{
 				tfGitHub(map[string]string{"repository": "acme/{{user}}", "environment": "prod", "token_secret": "keycycle/github-token"}),
 				tfGitHub(map[string]string{"organization": "acme", "visibility": "all", "token_secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf",
 					"access_key_id_name": "CI_{{user}}_KEY_ID", "secret_access_key_name": "CI_{{user}}_SECRET"}),
 			}),
 		}},
-		{name: "report bucket", discovery: permissions.DiscoverOrganization, report: "keycycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
+		{name: "report bucket", discovery: iampolicy.DiscoverOrganization, report: "keycycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
 			"create_report_bucket": cty.True,
 		}},
-		{name: "report bucket of a name with capitals", discovery: permissions.DiscoverOrganization, report: "key-cycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
+		{name: "report bucket of a name with capitals", discovery: iampolicy.DiscoverOrganization, report: "key-cycle-reports-" + tfAccount + "-" + tfRegion, inputs: map[string]cty.Value{
 			"create_report_bucket": cty.True, "name": cty.StringVal("Key_Cycle"),
 		}},
-		{name: "named report bucket and prefix", discovery: permissions.DiscoverOrganization, report: "acme-keycycle", prefix: "reports/", inputs: map[string]cty.Value{
+		{name: "named report bucket and prefix", discovery: iampolicy.DiscoverOrganization, report: "acme-keycycle", prefix: "reports/", inputs: map[string]cty.Value{
 			"create_report_bucket": cty.True, "report_bucket_name": cty.StringVal("acme-keycycle"), "report_prefix": cty.StringVal("reports/"),
 		}},
-		{name: "no password rotation, existing key", discovery: permissions.DiscoverOrganization, inputs: map[string]cty.Value{
+		{name: "no password rotation, existing key", discovery: iampolicy.DiscoverOrganization, inputs: map[string]cty.Value{
 			"aws_login_profile_time_limit": cty.NumberIntVal(0),
 			"kms_key_arn":                  cty.StringVal("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
 		}},
@@ -338,11 +338,11 @@ func TestTerraformPoliciesMatchKeycyclePolicy(t *testing.T) {
 			if v, ok := tc.inputs["member_role_name"]; ok {
 				role = v.AsString()
 			}
-			wantMember, err := permissions.Policy(cfg, permissions.Member, permissions.Options{Region: tfRegion})
+			wantMember, err := iampolicy.Policy(cfg, iampolicy.Member, iampolicy.Options{Region: tfRegion})
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantHub, err := permissions.Policy(cfg, permissions.Hub, permissions.Options{Region: tfRegion, Account: tfAccount,
+			wantHub, err := iampolicy.Policy(cfg, iampolicy.Hub, iampolicy.Options{Region: tfRegion, Account: tfAccount,
 				Name: name, MemberRole: role, Discovery: tc.discovery, ReportBucket: tc.report, ReportPrefix: tc.prefix})
 			if err != nil {
 				t.Fatal(err)
@@ -406,9 +406,9 @@ func TestTerraformRefusesManagedSectionsInConfigFile(t *testing.T) {
 	}
 }
 
-func tfDocument(t *testing.T, v cty.Value) permissions.Document {
+func tfDocument(t *testing.T, v cty.Value) iampolicy.Document {
 	t.Helper()
-	d, err := permissions.Parse([]byte(v.AsString()))
+	d, err := iampolicy.Parse([]byte(v.AsString()))
 	if err != nil {
 		t.Fatal(err)
 	}

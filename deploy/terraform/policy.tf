@@ -5,7 +5,7 @@
 #   keycycle policy --config keycycle.yaml --role hub --region <region> --account <account> \
 #     --name <name> --member-role <member_role_name> --discovery <organization|ous|accounts>
 #
-# internal/permissions declares the actions; deploy/deploy_test.go evaluates these locals with
+# internal/iampolicy declares the actions; deploy/deploy_test.go evaluates these locals with
 # sample inputs and fails when they differ from keycycle's output.
 
 locals {

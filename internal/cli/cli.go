@@ -115,7 +115,7 @@ var commands = []command{
 	{name: "report", summary: reportSummary, setup: reportCommand,
 		examples: "keycycle report                                  # the table on the terminal\nkeycycle report --format html --out report.html  # one self-contained file\nkeycycle report --format json --days 60\nkeycycle report --history --user alice --audit audit.jsonl",
 		complete: map[string][]string{"format": {"table", "json", "csv", "markdown", "html"}}},
-	{name: "policy", summary: "print the least-privilege IAM policy (JSON) a configuration needs, for the member or the hub role", setup: policyCommand,
+	{name: "policy", summary: "print the least-privilege IAM policy (JSON) a configuration needs, for the member or the hub role", setup: iamPolicyCommand,
 		examples: "keycycle policy --config keycycle.yaml\nkeycycle policy --role hub --discovery accounts",
 		complete: map[string][]string{"role": {"member", "hub"}, "discovery": {"organization", "ous", "accounts"}, "engine": {"lambda", "cli"}, "partition": {"aws", "aws-us-gov", "aws-cn"}}},
 	{name: "selftest", summary: "prove the whole lifecycle on a throwaway user of the configured account, then remove it (docs/selftest.md)", setup: selftestCommand,

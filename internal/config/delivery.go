@@ -75,7 +75,7 @@ type SinkSettings interface {
 }
 
 // SinkAccess is what a sink reaches outside keycycle: the AWS resources it writes or reads (the
-// IAM policy keycycle needs grants them, internal/permissions; `keycycle check` probes them) and
+// IAM policy keycycle needs grants them, internal/iampolicy; `keycycle check` probes them) and
 // what else it needs. Empty fields do not apply.
 type SinkAccess struct {
 	// Secret is the name template of the Secrets Manager secret the key is written to (encrypted

@@ -24,14 +24,14 @@ var layers = map[string]string{
 	"internal/sinkname":  "pure",
 
 	// base: small shared machinery any client-side package may use.
-	"internal/backoff":     "base",
-	"internal/audit":       "base",
-	"internal/yamlfile":    "base",
-	"internal/exitcode":    "base",
-	"internal/throttle":    "base",
-	"internal/awscfg":      "base",
-	"internal/config":      "base",
-	"internal/permissions": "base",
+	"internal/backoff":   "base",
+	"internal/audit":     "base",
+	"internal/yamlfile":  "base",
+	"internal/exitcode":  "base",
+	"internal/throttle":  "base",
+	"internal/awscfg":    "base",
+	"internal/config":    "base",
+	"internal/iampolicy": "base",
 	// report builds and renders reports: pure decisions plus the audit record type; it writes only
 	// to the io.Writer it is given.
 	"internal/report": "base",

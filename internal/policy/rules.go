@@ -1,5 +1,9 @@
 // Package policy decides, from an inventory snapshot, rules and a time, what keycycle should do
 // with each credential and why. It is pure: no AWS, no clock, no I/O. Evaluate is deterministic.
+//
+// It holds the rotation policy (when a credential is due, guarded, retired). The IAM policies
+// keycycle's roles need are another thing, in internal/iampolicy, printed by `keycycle policy`
+// (internal/cli/iampolicy.go).
 package policy
 
 import (

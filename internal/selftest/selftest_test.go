@@ -20,8 +20,8 @@ import (
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 	"github.com/keycycle/keycycle/internal/job"
-	"github.com/keycycle/keycycle/internal/permissions"
 	"github.com/keycycle/keycycle/internal/selftest"
 )
 
@@ -228,7 +228,7 @@ func TestFastSelftestOnAWSLikeSandbox(t *testing.T) {
 		t.Fatalf("alice: %v %v", keys, err)
 	}
 	// Every call the selftest made is one `keycycle policy --selftest` grants.
-	doc, err := permissions.Policy(f.cfg, permissions.Member, permissions.Options{Selftest: true})
+	doc, err := iampolicy.Policy(f.cfg, iampolicy.Member, iampolicy.Options{Selftest: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestFastSelftestOnAWSLikeSandbox(t *testing.T) {
 				if svc+"/"+op == "secretsmanager/ListSecrets" {
 					continue // the test's own look-up of the delivered secret, above
 				}
-				action, ok := permissions.OperationAction(svc, op)
+				action, ok := iampolicy.OperationAction(svc, op)
 				if !ok || (action != "" && !granted[action]) {
 					t.Errorf("the selftest called %s/%s, which the --selftest policy does not grant", svc, op)
 				}

@@ -1,7 +1,7 @@
 // The IAM statements of keycycle's roles for the configuration the construct writes. They mirror
-// what `keycycle policy` prints (internal/permissions) for that configuration, statement for
+// what `keycycle policy` prints (internal/iampolicy) for that configuration, statement for
 // statement: deploy/cdk_test.go synthesizes the construct's stacks, hands the configuration in
-// the function's environment to internal/permissions and requires the roles' policies to equal it.
+// the function's environment to internal/iampolicy and requires the roles' policies to equal it.
 // A new code path in keycycle is a new statement there first; this file follows.
 
 /** A statement in the shape keycycle prints: Sid, sorted actions, resources, conditions. */

@@ -1,4 +1,4 @@
-package permissions_test
+package iampolicy_test
 
 import (
 	"path"
@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keycycle/keycycle/internal/config"
-	"github.com/keycycle/keycycle/internal/permissions"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 )
 
 func mustConfig(t *testing.T, src string) *config.Config {
@@ -20,7 +20,7 @@ func mustConfig(t *testing.T, src string) *config.Config {
 	return cfg
 }
 
-func statement(t *testing.T, d permissions.Document, sid string) *permissions.Statement {
+func statement(t *testing.T, d iampolicy.Document, sid string) *iampolicy.Statement {
 	t.Helper()
 	for i := range d.Statement {
 		if d.Statement[i].Sid == sid {
@@ -34,84 +34,84 @@ func TestScoping(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		config string
-		opts   permissions.Options
+		opts   iampolicy.Options
 		sid    string
-		want   *permissions.Statement // nil: no such statement
+		want   *iampolicy.Statement // nil: no such statement
 	}{
 		{name: "every user without an include", sid: "RotateKeys",
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:user/*"}}},
-		{name: "include by IAM path", sid: "RotateKeys", opts: permissions.Options{Account: "123456789012"},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:user/*"}}},
+		{name: "include by IAM path", sid: "RotateKeys", opts: iampolicy.Options{Account: "123456789012"},
 			config: "selection: {include: [{paths: [/service/, /apps/team-a/]}]}",
-			want:   &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::123456789012:user/apps/team-a/*", "arn:aws:iam::123456789012:user/service/*"}}},
+			want:   &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::123456789012:user/apps/team-a/*", "arn:aws:iam::123456789012:user/service/*"}}},
 		{name: "include by name glob, any path", sid: "ReadUsers",
 			config: "selection: {include: [{users: [ci-*]}]}",
-			want:   &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:user/*/ci-*", "arn:aws:iam::*:user/ci-*"}}},
+			want:   &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:user/*/ci-*", "arn:aws:iam::*:user/ci-*"}}},
 		{name: "include by path and name", sid: "RotateKeys",
 			config: "selection: {include: [{paths: [/service/], users: ['svc-?']}]}",
-			want:   &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:user/service/svc-?"}}},
+			want:   &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:user/service/svc-?"}}},
 		{name: "an include by group alone is every user", sid: "RotateKeys",
 			config: "selection: {include: [{paths: [/service/]}, {groups: [rotating]}]}",
-			want:   &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:user/*"}}},
+			want:   &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:user/*"}}},
 		{name: "a character class IAM cannot express widens", sid: "RotateKeys",
 			config: "selection: {include: [{paths: [/service/], users: ['svc-[ab]']}]}",
-			want:   &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:user/service/*"}}},
+			want:   &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:user/service/*"}}},
 		{name: "state tags only", sid: "RecordState", config: "tags: {state_prefix: 'rot:'}",
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:user/*"},
-				Condition: map[string]map[string]permissions.Strings{"ForAllValues:StringLike": {"aws:TagKeys": {"rot:*"}}}}},
-		{name: "secret template with the account known", sid: "SecretsManagerSink", opts: permissions.Options{Account: "123456789012", Region: "eu-west-1"},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:user/*"},
+				Condition: map[string]map[string]iampolicy.Strings{"ForAllValues:StringLike": {"aws:TagKeys": {"rot:*"}}}}},
+		{name: "secret template with the account known", sid: "SecretsManagerSink", opts: iampolicy.Options{Account: "123456789012", Region: "eu-west-1"},
 			config: "secret: {preset: cloudformation}",
-			want: &permissions.Statement{Resource: permissions.Strings{
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{
 				"arn:aws:secretsmanager:eu-west-1:123456789012:secret:Account_123456789012_User_*_AccessKey-??????",
 				"arn:aws:secretsmanager:eu-west-1:123456789012:secret:Account_123456789012_User_*_ConsolePassword-??????"}}},
 		{name: "secret templates of every delivery list", sid: "SecretsManagerSink",
 			config: "rules: [{name: svc, match: {paths: [/s/]}, delivery: [{type: secretsmanager, name_template: 'svc/{{user}}'}]}]",
-			want: &permissions.Statement{Resource: permissions.Strings{
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{
 				"arn:aws:secretsmanager:*:*:secret:keycycle/*/*", "arn:aws:secretsmanager:*:*:secret:keycycle/*/*/console-??????",
 				"arn:aws:secretsmanager:*:*:secret:svc/*"}}},
 		{name: "no KMS statement without a key", sid: "SecretsManagerKey"},
 		{name: "KMS key by alias: through the service, matched by alias", sid: "SecretsManagerKeyByAlias",
-			config: "secret: {kms_key_id: alias/keycycle}", opts: permissions.Options{Region: "eu-west-1"},
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:kms:eu-west-1:*:key/*"},
-				Condition: map[string]map[string]permissions.Strings{
+			config: "secret: {kms_key_id: alias/keycycle}", opts: iampolicy.Options{Region: "eu-west-1"},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:kms:eu-west-1:*:key/*"},
+				Condition: map[string]map[string]iampolicy.Strings{
 					"StringLike":               {"kms:ViaService": {"secretsmanager.eu-west-1.amazonaws.com"}},
 					"ForAnyValue:StringEquals": {"kms:ResourceAliases": {"alias/keycycle"}},
 				}}},
 		{name: "KMS key by id", sid: "ParameterStoreKey",
 			config: "delivery: [{type: ssm, kms_key_id: 1234abcd-12ab-34cd-56ef-1234567890ab}]",
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:kms:*:*:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
-				Condition: map[string]map[string]permissions.Strings{"StringLike": {"kms:ViaService": {"ssm.*.amazonaws.com"}}}}},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:kms:*:*:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+				Condition: map[string]map[string]iampolicy.Strings{"StringLike": {"kms:ViaService": {"ssm.*.amazonaws.com"}}}}},
 		{name: "SSM parameters, without Secrets Manager", sid: "ParameterStoreSink",
 			config: "delivery: [{type: ssm}]",
-			want:   &permissions.Statement{Resource: permissions.Strings{"arn:aws:ssm:*:*:parameter/keycycle/*/*", "arn:aws:ssm:*:*:parameter/keycycle/*/*/console"}}},
+			want:   &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:ssm:*:*:parameter/keycycle/*/*", "arn:aws:ssm:*:*:parameter/keycycle/*/*/console"}}},
 		{name: "no Secrets Manager when the primary is SSM", sid: "SecretsManagerSink", config: "delivery: [{type: ssm}]"},
 		{name: "handler by name", sid: "InvokeHandler",
 			config: "delivery: [{type: secretsmanager}, {type: lambda, function: on-new-key}]",
-			want:   &permissions.Statement{Resource: permissions.Strings{"arn:aws:lambda:*:*:function:on-new-key"}}},
+			want:   &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:lambda:*:*:function:on-new-key"}}},
 		{name: "senders and their domains, from those addresses only", sid: "SendMail",
 			config: "notify: {email: {from: 'Keycycle <keycycle@example.com>', region: eu-west-1}}\n" +
 				"delivery: [{type: secretsmanager}, {type: email, from: keys@corp.example.org}]",
-			want: &permissions.Statement{Resource: permissions.Strings{
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{
 				"arn:aws:ses:*:*:identity/corp.example.org", "arn:aws:ses:*:*:identity/keys@corp.example.org",
 				"arn:aws:ses:eu-west-1:*:identity/example.com", "arn:aws:ses:eu-west-1:*:identity/keycycle@example.com"},
-				Condition: map[string]map[string]permissions.Strings{"StringEquals": {"ses:FromAddress": {"keycycle@example.com", "keys@corp.example.org"}}}}},
+				Condition: map[string]map[string]iampolicy.Strings{"StringEquals": {"ses:FromAddress": {"keycycle@example.com", "keys@corp.example.org"}}}}},
 		{name: "topic", sid: "PublishEvents", config: "notify: {sns: {topic_arn: 'arn:aws:sns:eu-west-1:123456789012:events'}}",
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:sns:eu-west-1:123456789012:events"}}},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:sns:eu-west-1:123456789012:events"}}},
 		{name: "no topic, no statement", sid: "PublishEvents"},
-		{name: "member role by name", sid: "AssumeMemberRole", opts: permissions.Options{MemberRole: "keycycle/Member"},
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:role/keycycle/Member"}}},
-		{name: "member role by ARN template", sid: "AssumeMemberRole", opts: permissions.Options{MemberRole: "arn:aws:iam::{{account}}:role/R"},
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:iam::*:role/R"}}},
-		{name: "fixed accounts: no Organizations", sid: "ListAccounts", opts: permissions.Options{Discovery: permissions.DiscoverNone}},
-		{name: "queue of the deployment", sid: "EnqueueWork", opts: permissions.Options{Name: "kc", Region: "eu-west-1", Account: "123456789012"},
-			want: &permissions.Statement{Resource: permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:kc.fifo", "arn:aws:sqs:eu-west-1:123456789012:kc-accounts"}}},
+		{name: "member role by name", sid: "AssumeMemberRole", opts: iampolicy.Options{MemberRole: "keycycle/Member"},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:role/keycycle/Member"}}},
+		{name: "member role by ARN template", sid: "AssumeMemberRole", opts: iampolicy.Options{MemberRole: "arn:aws:iam::{{account}}:role/R"},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:iam::*:role/R"}}},
+		{name: "fixed accounts: no Organizations", sid: "ListAccounts", opts: iampolicy.Options{Discovery: iampolicy.DiscoverNone}},
+		{name: "queue of the deployment", sid: "EnqueueWork", opts: iampolicy.Options{Name: "kc", Region: "eu-west-1", Account: "123456789012"},
+			want: &iampolicy.Statement{Resource: iampolicy.Strings{"arn:aws:sqs:eu-west-1:123456789012:kc.fifo", "arn:aws:sqs:eu-west-1:123456789012:kc-accounts"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := mustConfig(t, tc.config)
-			role := permissions.Member
+			role := iampolicy.Member
 			if strings.HasPrefix(tc.sid, "AssumeMemberRole") || tc.sid == "ListAccounts" || tc.sid == "EnqueueWork" {
-				role = permissions.Hub
+				role = iampolicy.Hub
 			}
-			doc, err := permissions.Policy(cfg, role, tc.opts)
+			doc, err := iampolicy.Policy(cfg, role, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,8 +145,8 @@ func TestMemberRoleCannotEscalate(t *testing.T) {
 	allowed := map[string]bool{"iam:CreateAccessKey": true, "iam:UpdateAccessKey": true, "iam:DeleteAccessKey": true,
 		"iam:GetLoginProfile": true, "iam:UpdateLoginProfile": true, "iam:DeleteLoginProfile": true,
 		"iam:GetAccountPasswordPolicy": true, "secretsmanager:PutResourcePolicy": true}
-	for _, p := range permissions.Paths() {
-		if p.Role != permissions.Member {
+	for _, p := range iampolicy.Paths() {
+		if p.Role != iampolicy.Member {
 			continue
 		}
 		for _, a := range p.Actions {
@@ -160,7 +160,7 @@ func TestMemberRoleCannotEscalate(t *testing.T) {
 }
 
 func TestPolicyParsesBackAndNormalizes(t *testing.T) {
-	doc, err := permissions.Policy(mustConfig(t, "secret: {kms_key_id: alias/k}"), permissions.Member, permissions.Options{})
+	doc, err := iampolicy.Policy(mustConfig(t, "secret: {kms_key_id: alias/k}"), iampolicy.Member, iampolicy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestPolicyParsesBackAndNormalizes(t *testing.T) {
 	if err := doc.Write(&b); err != nil {
 		t.Fatal(err)
 	}
-	back, err := permissions.Parse([]byte(b.String()))
+	back, err := iampolicy.Parse([]byte(b.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +176,11 @@ func TestPolicyParsesBackAndNormalizes(t *testing.T) {
 		t.Fatal(d)
 	}
 	// IAM also accepts single strings; they compare equal to one-element lists.
-	one, err := permissions.Parse([]byte(`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`))
+	one, err := iampolicy.Parse([]byte(`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`))
 	if err != nil || len(one.Statement[0].Action) != 1 || one.Statement[0].Resource[0] != "*" {
 		t.Fatalf("%v %+v", err, one)
 	}
-	if _, err := permissions.Policy(config.Default(), "admin", permissions.Options{}); err == nil {
+	if _, err := iampolicy.Policy(config.Default(), "admin", iampolicy.Options{}); err == nil {
 		t.Fatal("an unknown role must be refused")
 	}
 }
@@ -193,18 +193,18 @@ func TestEveryOperationMapsToOneDeclaredAction(t *testing.T) {
 		{"sqs", "ReceiveMessage", "sqs:ReceiveMessage"},
 		{"sts", "GetCallerIdentity", ""},
 	} {
-		got, ok := permissions.OperationAction(tc.svc, tc.op)
+		got, ok := iampolicy.OperationAction(tc.svc, tc.op)
 		if !ok || got != tc.want {
 			t.Errorf("%s/%s = %q %v, want %q", tc.svc, tc.op, got, ok, tc.want)
 		}
 	}
-	if _, ok := permissions.OperationAction("iam", "PutUserPolicy"); ok {
+	if _, ok := iampolicy.OperationAction("iam", "PutUserPolicy"); ok {
 		t.Error("an undeclared operation must not map")
 	}
 	seen := map[string]string{}
-	for _, p := range permissions.Paths() {
+	for _, p := range iampolicy.Paths() {
 		for _, a := range p.Actions {
-			if prev, dup := seen[string(p.Role)+a.Name]; dup && a.Caller == permissions.Code && a.Also != prev {
+			if prev, dup := seen[string(p.Role)+a.Name]; dup && a.Caller == iampolicy.Code && a.Also != prev {
 				t.Errorf("%s declared twice for the %s role: %s and %s", a.Name, p.Role, prev, p.Sid)
 			}
 			seen[string(p.Role)+a.Name] = p.Sid
@@ -216,8 +216,8 @@ func TestEveryOperationMapsToOneDeclaredAction(t *testing.T) {
 // consume it; without one, neither.
 func TestCleanupQueue(t *testing.T) {
 	cfg := mustConfig(t, "dry_run: true\n")
-	o := permissions.Options{Region: "eu-west-1", Account: "123456789012", Name: "rotator"}
-	off, err := permissions.Policy(cfg, permissions.Hub, o)
+	o := iampolicy.Options{Region: "eu-west-1", Account: "123456789012", Name: "rotator"}
+	off, err := iampolicy.Policy(cfg, iampolicy.Hub, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,20 +225,20 @@ func TestCleanupQueue(t *testing.T) {
 		t.Fatalf("ScheduleCleanup without a cleanup queue: %+v", s)
 	}
 	o.CleanupQueue = true
-	on, err := permissions.Policy(cfg, permissions.Hub, o)
+	on, err := iampolicy.Policy(cfg, iampolicy.Hub, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	send := statement(t, on, "ScheduleCleanup")
-	if send == nil || cmp.Diff(permissions.Strings{"sqs:SendMessage"}, send.Action) != "" ||
-		cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, send.Resource) != "" {
+	if send == nil || cmp.Diff(iampolicy.Strings{"sqs:SendMessage"}, send.Action) != "" ||
+		cmp.Diff(iampolicy.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, send.Resource) != "" {
 		t.Fatalf("ScheduleCleanup: %+v", send)
 	}
 	consume := statement(t, on, "ConsumeWork")
-	if d := cmp.Diff(permissions.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator.fifo", "arn:aws:sqs:eu-west-1:123456789012:rotator-accounts", "arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, consume.Resource); d != "" {
+	if d := cmp.Diff(iampolicy.Strings{"arn:aws:sqs:eu-west-1:123456789012:rotator.fifo", "arn:aws:sqs:eu-west-1:123456789012:rotator-accounts", "arn:aws:sqs:eu-west-1:123456789012:rotator-cleanup"}, consume.Resource); d != "" {
 		t.Fatalf("ConsumeWork resources: %s", d)
 	}
-	if got, ok := permissions.OperationAction("sqs", "SendMessage"); !ok || got != "sqs:SendMessage" {
+	if got, ok := iampolicy.OperationAction("sqs", "SendMessage"); !ok || got != "sqs:SendMessage" {
 		t.Fatalf("sqs/SendMessage maps to %q, %v", got, ok)
 	}
 }
@@ -255,14 +255,14 @@ delivery:
     organization: acme
     token_secret: arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf
 `)
-	d, err := permissions.Policy(cfg, permissions.Member, permissions.Options{Region: "eu-west-1", Account: "123456789012"})
+	d, err := iampolicy.Policy(cfg, iampolicy.Member, iampolicy.Options{Region: "eu-west-1", Account: "123456789012"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := statement(t, d, "ReadGitHubCredential")
-	want := permissions.Strings{"arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf",
+	want := iampolicy.Strings{"arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf",
 		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:keycycle/github-token-??????"}
-	if s == nil || cmp.Diff(want, s.Resource) != "" || cmp.Diff(permissions.Strings{"secretsmanager:GetSecretValue"}, s.Action) != "" {
+	if s == nil || cmp.Diff(want, s.Resource) != "" || cmp.Diff(iampolicy.Strings{"secretsmanager:GetSecretValue"}, s.Action) != "" {
 		t.Fatalf("ReadGitHubCredential: %+v", s)
 	}
 	if none := statement(t, mustPolicy(t, "dry_run: true\n"), "ReadGitHubCredential"); none != nil {
@@ -270,9 +270,9 @@ delivery:
 	}
 }
 
-func mustPolicy(t *testing.T, src string) permissions.Document {
+func mustPolicy(t *testing.T, src string) iampolicy.Document {
 	t.Helper()
-	d, err := permissions.Policy(mustConfig(t, src), permissions.Member, permissions.Options{})
+	d, err := iampolicy.Policy(mustConfig(t, src), iampolicy.Member, iampolicy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package permissions_test
+package iampolicy_test
 
 import (
 	"bytes"
@@ -26,9 +26,9 @@ import (
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/cli"
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/lambdafn"
-	"github.com/keycycle/keycycle/internal/permissions"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
 	"github.com/keycycle/keycycle/internal/throttle"
@@ -151,37 +151,37 @@ accounts:
 func TestPolicyIsExactlyWhatTheCodeCalls(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		engine    permissions.Engine
+		engine    iampolicy.Engine
 		config    string
-		discovery permissions.Discovery
+		discovery iampolicy.Discovery
 		notify    bool
-		roles     []permissions.Role
+		roles     []iampolicy.Role
 	}{
-		{name: "organization with every sink and channel", config: everything, discovery: permissions.DiscoverOrganization, notify: true},
-		{name: "organizational units with the defaults", config: "dry_run: false\n", discovery: permissions.DiscoverOUs},
+		{name: "organization with every sink and channel", config: everything, discovery: iampolicy.DiscoverOrganization, notify: true},
+		{name: "organizational units with the defaults", config: "dry_run: false\n", discovery: iampolicy.DiscoverOUs},
 		// The member role's paths are the same as above; this variant checks the CLI's hub.
-		{name: "CLI across the organization, by account tag", engine: permissions.EngineCLI, config: cliFleet,
-			roles: []permissions.Role{permissions.Hub}},
+		{name: "CLI across the organization, by account tag", engine: iampolicy.EngineCLI, config: cliFleet,
+			roles: []iampolicy.Role{iampolicy.Hub}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			engine := tc.engine
 			if engine == "" {
-				engine = permissions.EngineLambda
+				engine = iampolicy.EngineLambda
 			}
 			called := runEngine(t, engine, tc.config, tc.discovery, tc.notify)
 			cfg := called.cfg
 			roles := tc.roles
 			if roles == nil {
-				roles = []permissions.Role{permissions.Hub, permissions.Member}
+				roles = []iampolicy.Role{iampolicy.Hub, iampolicy.Member}
 			}
 			for _, role := range roles {
 				// The run with every sink also has the cleanup queue (the CDK construct's short waits).
 				// ... and the report bucket.
-				o := permissions.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify, Check: tc.notify}
+				o := iampolicy.Options{Discovery: tc.discovery, Engine: engine, CleanupQueue: tc.notify, Check: tc.notify}
 				if tc.notify {
 					o.ReportBucket = reportBucket
 				}
-				doc, err := permissions.Policy(cfg, role, o)
+				doc, err := iampolicy.Policy(cfg, role, o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -212,8 +212,8 @@ func TestPolicyIsExactlyWhatTheCodeCalls(t *testing.T) {
 
 // calledOnBehalf says why a granted action the sandbox did not record is still needed: an AWS
 // service calls it while serving a recorded call, or the Lambda runtime calls it.
-func calledOnBehalf(action string, role permissions.Role, recorded map[string]bool) (string, bool) {
-	for _, p := range permissions.Paths() {
+func calledOnBehalf(action string, role iampolicy.Role, recorded map[string]bool) (string, bool) {
+	for _, p := range iampolicy.Paths() {
 		if p.Role != role {
 			continue
 		}
@@ -222,9 +222,9 @@ func calledOnBehalf(action string, role permissions.Role, recorded map[string]bo
 				continue
 			}
 			switch a.Caller {
-			case permissions.Runtime:
+			case iampolicy.Runtime:
 				return "the Lambda runtime calls it (" + p.Code + ")", true
-			case permissions.Service:
+			case iampolicy.Service:
 				for _, v := range a.Via {
 					if recorded[v] {
 						return "called by the service while serving " + v, true
@@ -238,13 +238,13 @@ func calledOnBehalf(action string, role permissions.Role, recorded map[string]bo
 
 type recording struct {
 	cfg    *config.Config
-	byRole map[permissions.Role]map[string]bool
+	byRole map[iampolicy.Role]map[string]bool
 }
 
 // runEngine builds the Lambda handler from its environment, as cmd/keycycle-lambda does, drives
 // it through a rotation's whole life, and returns the IAM actions of the recorded calls by role.
 // With the CLI engine it runs `keycycle apply` across the organization instead.
-func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discovery permissions.Discovery, withNotify bool) recording {
+func runEngine(t *testing.T, engine iampolicy.Engine, cfgYAML string, discovery iampolicy.Discovery, withNotify bool) recording {
 	sb, hub := awssimtest.Start(t, awssimtest.WithScenarioYAML(t, recordingScenario))
 	ctx := context.Background()
 	hook := awssimtest.StartWebhook(t, sb)
@@ -274,7 +274,7 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 		t.Fatal(err)
 	}
 	queueURL := aws.ToString(qu.QueueUrl)
-	aq, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(permissions.AccountQueueName("keycycle"))})
+	aq, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(iampolicy.AccountQueueName("keycycle"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 	os.Unsetenv("AWS_PROFILE") // restored by t.Setenv's clean-up
 	env := map[string]string{
 		lambdafn.EnvConfig: cfgPath, lambdafn.EnvQueueURL: queueURL, lambdafn.EnvAccountQueueURL: accountQueueURL,
-		lambdafn.EnvRole:   permissions.DefaultMemberRole,
+		lambdafn.EnvRole:   iampolicy.DefaultMemberRole,
 		lambdafn.EnvDryRun: "false",
 	}
 	if withNotify {
@@ -328,13 +328,13 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 		env[lambdafn.EnvReportBucket] = reportBucket
 	}
 	switch discovery {
-	case permissions.DiscoverOUs:
+	case iampolicy.DiscoverOUs:
 		env[lambdafn.EnvOUs] = aws.ToString(ous.OrganizationalUnits[0].Id)
-	case permissions.DiscoverOrganization:
+	case iampolicy.DiscoverOrganization:
 		env[lambdafn.EnvExclude] = hubAccount // the management account has no member role
 	}
 	sb.ResetStats()
-	if engine == permissions.EngineCLI {
+	if engine == iampolicy.EngineCLI {
 		// keycycle apply across the organization's accounts, signed by the hub's credentials.
 		// Several accounts' workers write to stderr at once, as to a terminal.
 		var out, errOut lockedBuffer
@@ -511,16 +511,16 @@ func runEngine(t *testing.T, engine permissions.Engine, cfgYAML string, discover
 // the hub role's, the member accounts' the member role's.
 func record(t *testing.T, sb *awssimtest.Sandbox, cfg *config.Config) recording {
 	t.Helper()
-	rec := recording{cfg: cfg, byRole: map[permissions.Role]map[string]bool{permissions.Hub: {}, permissions.Member: {}}}
+	rec := recording{cfg: cfg, byRole: map[iampolicy.Role]map[string]bool{iampolicy.Hub: {}, iampolicy.Member: {}}}
 	var unknown []string
 	for acct, svcs := range sb.Stats().Calls {
-		role := permissions.Member
+		role := iampolicy.Member
 		if acct == hubAccount {
-			role = permissions.Hub
+			role = iampolicy.Hub
 		}
 		for svc, ops := range svcs {
 			for op := range ops {
-				action, ok := permissions.OperationAction(svc, op)
+				action, ok := iampolicy.OperationAction(svc, op)
 				switch {
 				case !ok:
 					unknown = append(unknown, svc+"/"+op)
@@ -532,7 +532,7 @@ func record(t *testing.T, sb *awssimtest.Sandbox, cfg *config.Config) recording 
 	}
 	sort.Strings(unknown)
 	if len(unknown) > 0 {
-		t.Errorf("the code called operations no path in internal/permissions declares: %v", unknown)
+		t.Errorf("the code called operations no path in internal/iampolicy declares: %v", unknown)
 	}
 	return rec
 }

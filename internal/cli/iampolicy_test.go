@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keycycle/keycycle/internal/permissions"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 )
 
 func TestPolicyCommand(t *testing.T) {
@@ -18,11 +18,11 @@ func TestPolicyCommand(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	doc, err := permissions.Parse([]byte(stdout))
+	doc, err := iampolicy.Parse([]byte(stdout))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sids := map[string]permissions.Statement{}
+	sids := map[string]iampolicy.Statement{}
 	for _, st := range doc.Statement {
 		sids[st.Sid] = st
 	}

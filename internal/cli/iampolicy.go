@@ -5,18 +5,18 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/keycycle/keycycle/internal/permissions"
+	"github.com/keycycle/keycycle/internal/iampolicy"
 )
 
-// policyCommand is `keycycle policy`: the least-privilege IAM policy a configuration needs, as
-// JSON on stdout (internal/permissions declares the actions of every code path).
-func policyCommand(fs *flag.FlagSet, e *env) runFunc {
+// iamPolicyCommand is `keycycle policy`: the least-privilege IAM policy a configuration needs, as
+// JSON on stdout (internal/iampolicy declares the actions of every code path).
+func iamPolicyCommand(fs *flag.FlagSet, e *env) runFunc {
 	cfgFile := fs.String("config", "", "configuration `file` (YAML, see docs/configuration.md); none: the documented defaults")
-	role := fs.String("role", string(permissions.Member), "`role`: member (works inside an account: the member role, or your own credentials for plan/apply) or hub (the Lambda function's role)")
-	memberRole := fs.String("member-role", permissions.DefaultMemberRole, "hub: the member role `name` or ARN template with {{account}} it assumes (KEYCYCLE_ROLE)")
-	name := fs.String("name", permissions.DefaultName, "hub: the deployment `name`: function, log group /aws/lambda/<name>, queue <name>.fifo")
-	discovery := fs.String("discovery", string(permissions.DiscoverOrganization), "hub: how accounts are found: organization (every account), ous (KEYCYCLE_OUS) or accounts (a fixed KEYCYCLE_ACCOUNTS list)")
-	engine := fs.String("engine", string(permissions.EngineLambda), "hub: lambda (the deployed function) or cli (plan/apply with the configuration's accounts section, which then decides discovery and member role)")
+	role := fs.String("role", string(iampolicy.Member), "`role`: member (works inside an account: the member role, or your own credentials for plan/apply) or hub (the Lambda function's role)")
+	memberRole := fs.String("member-role", iampolicy.DefaultMemberRole, "hub: the member role `name` or ARN template with {{account}} it assumes (KEYCYCLE_ROLE)")
+	name := fs.String("name", iampolicy.DefaultName, "hub: the deployment `name`: function, log group /aws/lambda/<name>, queue <name>.fifo")
+	discovery := fs.String("discovery", string(iampolicy.DiscoverOrganization), "hub: how accounts are found: organization (every account), ous (KEYCYCLE_OUS) or accounts (a fixed KEYCYCLE_ACCOUNTS list)")
+	engine := fs.String("engine", string(iampolicy.EngineLambda), "hub: lambda (the deployed function) or cli (plan/apply with the configuration's accounts section, which then decides discovery and member role)")
 	partition := fs.String("partition", "aws", "ARN `partition`: aws, aws-us-gov, aws-cn")
 	region := fs.String("region", "*", "`region` in the ARNs of the account's own resources")
 	account := fs.String("account", "*", "account `id` in the ARNs of the account's own resources")
@@ -35,9 +35,9 @@ func policyCommand(fs *flag.FlagSet, e *env) runFunc {
 			fmt.Fprintf(e.stderr, "keycycle: %v\n", err)
 			return exitUsage
 		}
-		doc, err := permissions.Policy(cfg, permissions.Role(*role), permissions.Options{
+		doc, err := iampolicy.Policy(cfg, iampolicy.Role(*role), iampolicy.Options{
 			Partition: *partition, Region: *region, Account: *account,
-			MemberRole: *memberRole, Name: *name, Discovery: permissions.Discovery(*discovery), Engine: permissions.Engine(*engine),
+			MemberRole: *memberRole, Name: *name, Discovery: iampolicy.Discovery(*discovery), Engine: iampolicy.Engine(*engine),
 			CleanupQueue: *cleanup,
 			Selftest:     *selftestPerms,
 			Check:        *checkPerms,

@@ -1,4 +1,4 @@
-// Package permissions declares, once, which AWS actions each keycycle code path calls and how
+// Package iampolicy declares, once, which AWS actions each keycycle code path calls and how
 // their resources are scoped, and turns a configuration into the least-privilege IAM policy of
 // each role keycycle runs as:
 //
@@ -14,7 +14,7 @@
 // against it (deploy/); and a test drives the end-to-end paths against the sandbox, recording
 // every call, and fails when the code calls anything the policy omits or the policy grants
 // anything the code never calls.
-package permissions
+package iampolicy
 
 import "strings"
 
