@@ -1,10 +1,11 @@
 // Package awssim is keycycle's AWS sandbox: an http.Handler that the unmodified AWS SDK for Go v2
 // and the AWS CLI talk to through an endpoint URL. It models the subsets of IAM, STS, Secrets
-// Manager, SSM, SES v2, SNS, SQS, Lambda and Organizations that keycycle uses, wire-compatible
-// (query/XML, JSON 1.0 and 1.1, and REST-JSON protocols, AWS's error codes and pagination
+// Manager, SSM, SES v2, SNS, SQS, Lambda, Organizations and S3 that keycycle uses, wire-compatible
+// (query/XML, JSON 1.0 and 1.1, REST-JSON and REST-XML protocols, AWS's error codes and pagination
 // markers), verifies SigV4 signatures against the credentials it holds, keeps a settable clock,
 // and injects latency, throttling and errors on request; an admin API under /_sandbox/ reads what
-// was sent and resets it.
+// was sent and resets it. Outside AWS it has one stand-in, GitHub's Actions secrets API
+// (github.go), for the github sink.
 //
 // Its only dependency inside keycycle is internal/yamlfile (strict YAML decoding with line
 // numbers, for scenario files); it imports nothing of keycycle's client side (no SDK, no scan,
