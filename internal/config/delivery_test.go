@@ -1,4 +1,7 @@
-package config
+// The delivery lists' tests need the sink types, which register themselves from internal/sink
+// (which imports config): they live in the external test package. Importing sink here also
+// registers the types for the package's internal tests that name one (bounds, passwords).
+package config_test
 
 import (
 	"errors"
@@ -8,15 +11,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/sink"
 	"github.com/keycycle/keycycle/internal/yamlfile"
 )
 
 func TestDeliveryDefaultsAndFullExample(t *testing.T) {
-	c, err := Parse("empty.yaml", nil)
+	c, err := config.Parse("empty.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(DefaultSinks(), c.Delivery.For("anything")); diff != "" {
+	if diff := cmp.Diff(config.DefaultSinks(), c.Delivery.For("anything")); diff != "" {
 		t.Fatalf("default delivery (-want +got):\n%s", diff)
 	}
 	src := `tags:
@@ -48,22 +53,22 @@ rules:
         name: params
         parameter: /apps/{{user}}/aws
 `
-	c, err = Parse("keycycle.yaml", []byte(src))
+	c, err = config.Parse("keycycle.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Sink{
-		{Name: "secretsmanager", Required: true, Settings: &SecretsManagerSink{}},
-		{Name: "ssm", Required: true, Settings: &SSMSink{Parameter: DefaultParameterTemplate, KMSKeyID: "alias/keycycle"}},
-		{Name: "lambda", Settings: &LambdaSink{Function: "rotation-handler", Metadata: map[string]any{"alice": map[string]any{"team": "payments", "tier": 1}}}},
-		{Name: "webhook", Required: true, Settings: &WebhookSink{URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: DefaultWebhookAttempts}},
-		{Name: "webhook-2", Required: true, Settings: &WebhookSink{URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2}},
-		{Name: "email", Required: true, Settings: &EmailSink{From: "keycycle@example.com", RecipientTag: DefaultRecipientTag, OwnerTag: "team-email"}},
+	want := []config.Sink{
+		{Name: "secretsmanager", Required: true, Settings: &sink.SecretsManagerConfig{}},
+		{Name: "ssm", Required: true, Settings: &sink.SSMConfig{Parameter: config.DefaultParameterTemplate, KMSKeyID: "alias/keycycle"}},
+		{Name: "lambda", Settings: &sink.LambdaConfig{Function: "rotation-handler", Metadata: map[string]any{"alice": map[string]any{"team": "payments", "tier": 1}}}},
+		{Name: "webhook", Required: true, Settings: &sink.WebhookConfig{URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: sink.DefaultWebhookAttempts}},
+		{Name: "webhook-2", Required: true, Settings: &sink.WebhookConfig{URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2}},
+		{Name: "email", Required: true, Settings: &sink.EmailConfig{From: "keycycle@example.com", RecipientTag: sink.DefaultRecipientTag, OwnerTag: "team-email"}},
 	}
 	if diff := cmp.Diff(want, c.Delivery.For("default")); diff != "" {
 		t.Fatalf("delivery (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Sink{{Name: "params", Required: true, Settings: &SSMSink{Parameter: "/apps/{{user}}/aws"}}}, c.Delivery.For("services")); diff != "" {
+	if diff := cmp.Diff([]config.Sink{{Name: "params", Required: true, Settings: &sink.SSMConfig{Parameter: "/apps/{{user}}/aws"}}}, c.Delivery.For("services")); diff != "" {
 		t.Fatalf("rule delivery (-want +got):\n%s", diff)
 	}
 }
@@ -96,7 +101,7 @@ rules:
     match: {users: [a]}
     delivery: []
 `
-	_, err := Parse("k.yaml", []byte(src))
+	_, err := config.Parse("k.yaml", []byte(src))
 	var ps yamlfile.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("want problems, got %v", err)
@@ -128,10 +133,10 @@ rules:
 func TestDeliveryRefusesTooManySinksAndEmailWithoutOwner(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("tags:\n  owner: \"\"\ndelivery:\n  - type: secretsmanager\n    required: false\n")
-	for i := 0; i < MaxSinks; i++ {
+	for i := 0; i < config.MaxSinks; i++ {
 		b.WriteString("  - type: email\n    from: a@example.com\n")
 	}
-	_, err := Parse("k.yaml", []byte(b.String()))
+	_, err := config.Parse("k.yaml", []byte(b.String()))
 	if err == nil || !strings.Contains(err.Error(), "at most 8 sinks") || !strings.Contains(err.Error(), "set owner_tag, or tags.owner") ||
 		!strings.Contains(err.Error(), "k.yaml:5: delivery[0].required: the first sink is the primary one and must be required") {
 		t.Fatalf("got %v", err)
@@ -139,7 +144,7 @@ func TestDeliveryRefusesTooManySinksAndEmailWithoutOwner(t *testing.T) {
 }
 
 func TestDeliveryGitHubSink(t *testing.T) {
-	cfg, err := Parse("k.yaml", []byte(`
+	cfg, err := config.Parse("k.yaml", []byte(`
 delivery:
   - type: secretsmanager
   - type: github
@@ -158,7 +163,7 @@ delivery:
 		t.Fatal(err)
 	}
 	repo, org := cfg.Delivery.Sinks[1], cfg.Delivery.Sinks[2]
-	rs, os := repo.Settings.(*GitHubSink), org.Settings.(*GitHubSink)
+	rs, os := repo.Settings.(*sink.GitHubConfig), org.Settings.(*sink.GitHubConfig)
 	if repo.Name != "github" || rs.KeyIDName != "AWS_ACCESS_KEY_ID" || rs.SecretKeyName != "AWS_SECRET_ACCESS_KEY" || rs.APIURL != "https://api.github.com" || !repo.Required {
 		t.Errorf("repository sink defaults: %+v", repo)
 	}
@@ -166,7 +171,7 @@ delivery:
 		t.Errorf("organization sink: %+v", org)
 	}
 
-	_, err = Parse("k.yaml", []byte(`
+	_, err = config.Parse("k.yaml", []byte(`
 delivery:
   - type: secretsmanager
   - type: github
@@ -212,7 +217,7 @@ delivery:
 // type it likely meant, a field of another type is refused as misplaced, a value of the wrong
 // type names its line and field.
 func TestSinkFieldsAreCheckedByType(t *testing.T) {
-	_, err := Parse("k.yaml", []byte(`delivery:
+	_, err := config.Parse("k.yaml", []byte(`delivery:
   - type: ssm
     paramter: /keycycle/{{user}}
   - type: webhook
@@ -242,16 +247,16 @@ func TestSinkFieldsAreCheckedByType(t *testing.T) {
 // Every registered sink type has a kind, its own fields (none shared with the common ones), and
 // the messages list every type.
 func TestSinkRegistry(t *testing.T) {
-	kinds := SinkKinds()
+	kinds := config.SinkKinds()
 	if len(kinds) < 6 {
 		t.Fatalf("kinds %v", kinds)
 	}
-	_, err := Parse("k.yaml", []byte("delivery:\n  - type: pigeon\n"))
+	_, err := config.Parse("k.yaml", []byte("delivery:\n  - type: pigeon\n"))
 	if err == nil {
 		t.Fatal("want a problem")
 	}
 	for _, k := range kinds {
-		s := sinkTypes[k].new()
+		s, _ := config.NewSinkSettings(k)
 		if s.Kind() != k || k.Service() == "" {
 			t.Errorf("type %s: kind %q", k, s.Kind())
 		}
