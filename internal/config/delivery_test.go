@@ -12,6 +12,7 @@ import (
 
 	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/sink"
+	"github.com/keycycle/keycycle/internal/sinkname"
 	"github.com/keycycle/keycycle/internal/yamlfile"
 )
 
@@ -191,6 +192,32 @@ func TestSinkRegistry(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), string(k)) {
 			t.Errorf("the unknown-type problem does not name %s: %v", k, err)
+		}
+	}
+}
+
+// otherKind says it is of kind ssm while registered as another type.
+type otherKind struct{ sink.SSMConfig }
+
+// A sink type is registered once, with settings of its own kind.
+func TestRegisterSinkTypeRefusesMistakes(t *testing.T) {
+	for name, st := range map[string]config.SinkType{
+		"twice":      {Kind: "ssm", About: sinkname.About{Service: "x"}, New: func() config.SinkSettings { return &sink.SSMConfig{} }},
+		"no New":     {Kind: "test-no-new", About: sinkname.About{Service: "x"}},
+		"other kind": {Kind: "test-other", About: sinkname.About{Service: "x"}, New: func() config.SinkSettings { return &otherKind{} }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: registered", name)
+				}
+			}()
+			config.RegisterSinkType(st)
+		}()
+	}
+	for _, k := range config.SinkKinds() {
+		if k == "test-no-new" || k == "test-other" {
+			t.Errorf("%s was registered", k)
 		}
 	}
 }
