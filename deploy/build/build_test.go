@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -79,5 +80,18 @@ func TestBuildRefusesABadConfiguration(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatal("nothing may be written")
+	}
+}
+
+// The configuration is checked with every sink type known: a delivery list's problem is the one
+// of its field, not an unknown type (the build imports internal/sink).
+func TestBuildChecksTheSinksOfTheConfiguration(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "keycycle.yaml")
+	if err := os.WriteFile(cfg, []byte("delivery:\n  - type: ssm\n    parameter: x/{{user}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Build(context.Background(), Options{Out: filepath.Join(t.TempDir(), "x.zip"), Config: cfg, Module: filepath.Join("..", "..")})
+	if err == nil || !strings.Contains(err.Error(), "delivery[0].parameter") || strings.Contains(err.Error(), "unknown sink type") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/keycycle/keycycle/internal/config"
+	// The sink types the configuration's delivery lists name register themselves here.
+	_ "github.com/keycycle/keycycle/internal/sink"
 )
 
 // zipTime is every entry's modification time: a fixed date, so that the zip's bytes do not

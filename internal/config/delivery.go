@@ -35,8 +35,6 @@ func (d Delivery) For(rule string) []Sink {
 // Defaults of sink settings.
 const (
 	DefaultParameterTemplate = "/keycycle/{{account}}/{{user}}"
-	DefaultRecipientTag      = "keycycle:age-recipient"
-	DefaultWebhookAttempts   = 4
 	// MaxSinks bounds a list: the delivery record on the user (a tag value of at most 256
 	// characters) names every push sink of a rotation.
 	MaxSinks = 8
@@ -51,7 +49,7 @@ type Sink struct {
 	// Required: a failure rolls the rotation back (the new key is deleted, the old one stays).
 	// Default true. The first sink is the primary one and must be required.
 	Required bool
-	// Settings are the fields of the sink's type (*SecretsManagerSink, *SSMSink, ...).
+	// Settings are the fields of the sink's type (*sink.SSMConfig, ...).
 	Settings SinkSettings
 }
 
@@ -64,12 +62,13 @@ func (s Sink) Kind() sinkname.Kind {
 }
 
 // SinkSettings are the fields of one sink type, decoded from its entry in a delivery list (the
-// struct's yaml tags name them). Each type lives in a file sink_<type>.go of this package and
-// registers itself with registerSink.
+// struct's yaml tags name them). Each type lives in one file of internal/sink, which declares
+// them and registers them with RegisterSinkType.
 type SinkSettings interface {
 	Kind() sinkname.Kind
-	// check validates the decoded fields and fills their defaults.
-	check(c *sinkCheck)
+	// Check validates the decoded fields and fills their defaults, reporting problems with
+	// c.Problem.
+	Check(c *SinkCheck)
 	// Access says what the sink reaches, given the configuration's secret section.
 	Access(sec Secret) SinkAccess
 }
@@ -86,7 +85,8 @@ type SinkAccess struct {
 	Parameter, ParameterKey string
 	// Function is the Lambda function (name or ARN) invoked.
 	Function string
-	// ReadSecret is the Secrets Manager secret (name or ARN) a credential of the sink is read from.
+	// ReadSecret is the Secrets Manager secret (name or ARN) a credential of the sink is read
+	// from (secretsmanager:GetSecretValue), such as a token for a service outside AWS.
 	ReadSecret string
 	// Sender is the SES sender address.
 	Sender string
@@ -94,22 +94,33 @@ type SinkAccess struct {
 	Env, URL string
 }
 
-// sinkType is one entry of the registry.
-type sinkType struct {
-	kind sinkname.Kind
-	// primary: the type may be the first sink of a list, the one that keeps the key for recovery.
-	primary bool
-	new     func() SinkSettings
+// SinkType is one type of sink, as its file in internal/sink registers it.
+type SinkType struct {
+	// Kind is the type's name in a delivery list (type: ...).
+	Kind sinkname.Kind
+	// About is what a person is told about the kind (its service, how to fetch from it).
+	About sinkname.About
+	// Primary: the type may be the first sink of a list, the one that keeps the key for
+	// recovery (its sink must be a rotation.Holder, Reader and PasswordSink).
+	Primary bool
+	// New returns zero settings of the type, whose Kind is Kind.
+	New func() SinkSettings
 }
 
-// sinkTypes is the registry of sink types, filled by each type's init.
-var sinkTypes = map[sinkname.Kind]sinkType{}
+// sinkTypes is the registry of sink types, filled by each type's init in internal/sink.
+var sinkTypes = map[sinkname.Kind]SinkType{}
 
-func registerSink(t sinkType) {
-	if _, dup := sinkTypes[t.kind]; dup {
-		panic("config: sink type " + string(t.kind) + " registered twice")
+// RegisterSinkType adds a sink type; call it from the init of the type's file. A kind
+// registered twice, or a type without New, panics.
+func RegisterSinkType(t SinkType) {
+	if _, dup := sinkTypes[t.Kind]; dup || t.New == nil {
+		panic("config: sink type " + string(t.Kind) + " registered twice or without New")
 	}
-	sinkTypes[t.kind] = t
+	if k := t.New().Kind(); k != t.Kind {
+		panic("config: sink type " + string(t.Kind) + " has settings of kind " + string(k))
+	}
+	sinkname.Register(t.Kind, t.About)
+	sinkTypes[t.Kind] = t
 }
 
 // SinkKinds lists the registered sink types, sorted.
@@ -129,14 +140,14 @@ func NewSinkSettings(k sinkname.Kind) (s SinkSettings, primary bool) {
 	if !ok {
 		return nil, false
 	}
-	return t.new(), t.primary
+	return t.New(), t.Primary
 }
 
 // sinkTypeNames lists the registered types ("a, b or c"), the primary ones only when asked.
 func sinkTypeNames(primaryOnly bool) string {
 	var names []string
 	for k, t := range sinkTypes {
-		if t.primary || !primaryOnly {
+		if t.Primary || !primaryOnly {
 			names = append(names, string(k))
 		}
 	}
@@ -147,9 +158,9 @@ func sinkTypeNames(primaryOnly bool) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// sinkCheck is what a sink type's check sees: its fields' paths, which keys the entry sets, the
+// SinkCheck is what a sink type's Check sees: its fields' paths, which keys the entry sets, the
 // sinks before it in the list and the configuration built so far.
-type sinkCheck struct {
+type SinkCheck struct {
 	b      *builder
 	cfg    *Config
 	at     []any // the entry's path
@@ -157,8 +168,8 @@ type sinkCheck struct {
 	before []Sink
 }
 
-// problem reports msg at the entry's field (the entry itself when field is "").
-func (c *sinkCheck) problem(msg, field string) {
+// Problem reports msg at the entry's field (the entry itself when field is ""), with its line.
+func (c *SinkCheck) Problem(msg, field string) {
 	p := append([]any{}, c.at...)
 	if field != "" {
 		p = append(p, field)
@@ -166,13 +177,22 @@ func (c *sinkCheck) problem(msg, field string) {
 	c.b.problem(msg, p...)
 }
 
-// set says whether the entry gives field.
-func (c *sinkCheck) set(field string) bool { return c.keys[field] }
+// Set says whether the entry gives field (a yaml key), to tell a zero value from an absent one.
+func (c *SinkCheck) Set(field string) bool { return c.keys[field] }
+
+// Before lists the sinks before this one in its delivery list.
+func (c *SinkCheck) Before() []Sink { return c.before }
+
+// Config is the configuration built so far: every section but delivery and passwords (tags,
+// secret, notify...).
+func (c *SinkCheck) Config() *Config { return c.cfg }
 
 // DefaultSinks is the delivery of a configuration without a delivery section: the secret section's
-// Secrets Manager secret, required.
+// Secrets Manager secret, required. Its settings are nil when no secretsmanager sink type is
+// registered (a program that reads configurations imports internal/sink).
 func DefaultSinks() []Sink {
-	return []Sink{{Name: string(sinkname.SecretsManager), Required: true, Settings: &SecretsManagerSink{}}}
+	settings, _ := NewSinkSettings(sinkname.SecretsManager)
+	return []Sink{{Name: string(sinkname.SecretsManager), Required: true, Settings: settings}}
 }
 
 // delivery builds cfg.Delivery from the top-level list and the rules' lists.
@@ -195,6 +215,7 @@ func (b *builder) delivery(cfg *Config, top *[]yaml.Node, rules []fileRule) {
 var (
 	sinkNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,24}$`)
 	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	secretIDRE = regexp.MustCompile(`^([A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$`)
 	// An SSM parameter name: letters, digits and _.-/ (the placeholders are checked apart).
 	ssmLiteralRE = regexp.MustCompile(`^[A-Za-z0-9_./-]*$`)
 )
@@ -264,7 +285,7 @@ func (b *builder) sinks(cfg *Config, nodes []yaml.Node, at ...any) []Sink {
 			}
 			continue
 		}
-		s.Settings = t.new()
+		s.Settings = t.New()
 		own := yamlfile.FieldNames(reflect.TypeOf(s.Settings))
 		// Fields that belong to other types are refused, so that a misplaced setting is not
 		// silently ignored; a field of no type is a typo.
@@ -285,7 +306,7 @@ func (b *builder) sinks(cfg *Config, nodes []yaml.Node, at ...any) []Sink {
 			}
 		}
 		if i == 0 {
-			if !t.primary {
+			if !t.Primary {
 				b.problem(fmt.Sprintf("the first sink is the primary one, which keeps the key for recovery: want %s, got %s", sinkTypeNames(true), h.Type), p(i, "type")...)
 			}
 			if !s.Required {
@@ -293,7 +314,7 @@ func (b *builder) sinks(cfg *Config, nodes []yaml.Node, at ...any) []Sink {
 			}
 		}
 		if b.decodeNode(n, s.Settings) {
-			s.Settings.check(&sinkCheck{b: b, cfg: cfg, at: entry(i), keys: keys, before: out})
+			s.Settings.Check(&SinkCheck{b: b, cfg: cfg, at: entry(i), keys: keys, before: out})
 		}
 		out = append(out, s)
 	}
@@ -303,16 +324,17 @@ func (b *builder) sinks(cfg *Config, nodes []yaml.Node, at ...any) []Sink {
 // otherSinkField says whether some sink type has the field.
 func otherSinkField(field string) bool {
 	for _, t := range sinkTypes {
-		if slices.Contains(yamlfile.FieldNames(reflect.TypeOf(t.new())), field) {
+		if slices.Contains(yamlfile.FieldNames(reflect.TypeOf(t.New())), field) {
 			return true
 		}
 	}
 	return false
 }
 
-// checkParameterTemplate checks an SSM parameter name template: known placeholders, {{user}}
-// present, SSM's characters, a leading / when it has a hierarchy, at most 15 levels.
-func checkParameterTemplate(t string) string {
+// CheckParameterTemplate checks an SSM parameter name template: known placeholders, {{user}}
+// present, SSM's characters, a leading / when it has a hierarchy, at most 15 levels. It returns
+// the problem, "" for none.
+func CheckParameterTemplate(t string) string {
 	for _, ph := range placeholderRE.FindAllString(t, -1) {
 		if ph != "{{account}}" && ph != "{{user}}" {
 			return fmt.Sprintf("unknown placeholder %s in %q: want {{account}} and {{user}}", ph, t)
@@ -340,11 +362,12 @@ func checkParameterTemplate(t string) string {
 	return ""
 }
 
-// checkSinkURL: https, or http to a loopback address (a receiver on the same machine); no
-// user:password part (credentials belong in the signing secret, not in a URL that gets printed).
-func checkSinkURL(raw string) string {
+// CheckURL checks the URL a sink posts to: https, or http to a loopback address (a receiver on
+// the same machine); no user:password part (credentials belong in a secret, not in a URL that
+// gets printed). It returns the problem, "" for none; an empty URL is "is empty".
+func CheckURL(raw string) string {
 	if raw == "" {
-		return "a webhook sink needs url"
+		return "is empty"
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -365,3 +388,32 @@ func checkSinkURL(raw string) string {
 	}
 	return fmt.Sprintf("scheme %q: the URL must be https", u.Scheme)
 }
+
+// CheckSecretTemplate checks a Secrets Manager secret name template ({{account}}, {{user}}):
+// known placeholders, {{user}} present, Secrets Manager's characters and length. It returns the
+// problem, "" for none.
+func CheckSecretTemplate(t string) string { return checkTemplate(t) }
+
+// CheckPlaceholders returns the problem with the placeholders of a template whose only ones
+// are {{account}} and {{user}}, "" for none.
+func CheckPlaceholders(t string) string {
+	for _, ph := range placeholderRE.FindAllString(t, -1) {
+		if ph != "{{account}}" && ph != "{{user}}" {
+			return fmt.Sprintf("unknown placeholder %s in %q: want {{account}} and {{user}}", ph, t)
+		}
+	}
+	return ""
+}
+
+// TemplateLiteral is t with every placeholder replaced by x: what to check characters on.
+func TemplateLiteral(t string) string { return placeholderRE.ReplaceAllString(t, "x") }
+
+// ValidTagKey says whether k is an IAM tag key: 1 to 128 of letters, digits, spaces and
+// _ . : / = + - @, not starting with aws:.
+func ValidTagKey(k string) bool { return validTagKey(k) }
+
+// ValidEnvName says whether name is an environment variable name.
+func ValidEnvName(name string) bool { return envNameRE.MatchString(name) }
+
+// ValidSecretID says whether id is a Secrets Manager secret name or ARN.
+func ValidSecretID(id string) bool { return secretIDRE.MatchString(id) }

@@ -1,22 +1,27 @@
-package config
+// The delivery lists' tests need the sink types, which register themselves from internal/sink
+// (which imports config): they live in the external test package. Importing sink here also
+// registers the types for the package's internal tests that name one (bounds, passwords).
+package config_test
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/sink"
+	"github.com/keycycle/keycycle/internal/sinkname"
 	"github.com/keycycle/keycycle/internal/yamlfile"
 )
 
 func TestDeliveryDefaultsAndFullExample(t *testing.T) {
-	c, err := Parse("empty.yaml", nil)
+	c, err := config.Parse("empty.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(DefaultSinks(), c.Delivery.For("anything")); diff != "" {
+	if diff := cmp.Diff(config.DefaultSinks(), c.Delivery.For("anything")); diff != "" {
 		t.Fatalf("default delivery (-want +got):\n%s", diff)
 	}
 	src := `tags:
@@ -48,22 +53,22 @@ rules:
         name: params
         parameter: /apps/{{user}}/aws
 `
-	c, err = Parse("keycycle.yaml", []byte(src))
+	c, err = config.Parse("keycycle.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Sink{
-		{Name: "secretsmanager", Required: true, Settings: &SecretsManagerSink{}},
-		{Name: "ssm", Required: true, Settings: &SSMSink{Parameter: DefaultParameterTemplate, KMSKeyID: "alias/keycycle"}},
-		{Name: "lambda", Settings: &LambdaSink{Function: "rotation-handler", Metadata: map[string]any{"alice": map[string]any{"team": "payments", "tier": 1}}}},
-		{Name: "webhook", Required: true, Settings: &WebhookSink{URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: DefaultWebhookAttempts}},
-		{Name: "webhook-2", Required: true, Settings: &WebhookSink{URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2}},
-		{Name: "email", Required: true, Settings: &EmailSink{From: "keycycle@example.com", RecipientTag: DefaultRecipientTag, OwnerTag: "team-email"}},
+	want := []config.Sink{
+		{Name: "secretsmanager", Required: true, Settings: &sink.SecretsManagerConfig{}},
+		{Name: "ssm", Required: true, Settings: &sink.SSMConfig{Parameter: config.DefaultParameterTemplate, KMSKeyID: "alias/keycycle"}},
+		{Name: "lambda", Settings: &sink.LambdaConfig{Function: "rotation-handler", Metadata: map[string]any{"alice": map[string]any{"team": "payments", "tier": 1}}}},
+		{Name: "webhook", Required: true, Settings: &sink.WebhookConfig{URL: "https://hooks.example.com/keycycle", SigningSecretEnv: "KEYCYCLE_WEBHOOK_KEY", Attempts: sink.DefaultWebhookAttempts}},
+		{Name: "webhook-2", Required: true, Settings: &sink.WebhookConfig{URL: "http://127.0.0.1:9000/x", SigningSecretEnv: "OTHER_KEY", IncludeSecret: true, Attempts: 2}},
+		{Name: "email", Required: true, Settings: &sink.EmailConfig{From: "keycycle@example.com", RecipientTag: sink.DefaultRecipientTag, OwnerTag: "team-email"}},
 	}
 	if diff := cmp.Diff(want, c.Delivery.For("default")); diff != "" {
 		t.Fatalf("delivery (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Sink{{Name: "params", Required: true, Settings: &SSMSink{Parameter: "/apps/{{user}}/aws"}}}, c.Delivery.For("services")); diff != "" {
+	if diff := cmp.Diff([]config.Sink{{Name: "params", Required: true, Settings: &sink.SSMConfig{Parameter: "/apps/{{user}}/aws"}}}, c.Delivery.For("services")); diff != "" {
 		t.Fatalf("rule delivery (-want +got):\n%s", diff)
 	}
 }
@@ -96,7 +101,7 @@ rules:
     match: {users: [a]}
     delivery: []
 `
-	_, err := Parse("k.yaml", []byte(src))
+	_, err := config.Parse("k.yaml", []byte(src))
 	var ps yamlfile.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("want problems, got %v", err)
@@ -128,83 +133,13 @@ rules:
 func TestDeliveryRefusesTooManySinksAndEmailWithoutOwner(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("tags:\n  owner: \"\"\ndelivery:\n  - type: secretsmanager\n    required: false\n")
-	for i := 0; i < MaxSinks; i++ {
+	for i := 0; i < config.MaxSinks; i++ {
 		b.WriteString("  - type: email\n    from: a@example.com\n")
 	}
-	_, err := Parse("k.yaml", []byte(b.String()))
+	_, err := config.Parse("k.yaml", []byte(b.String()))
 	if err == nil || !strings.Contains(err.Error(), "at most 8 sinks") || !strings.Contains(err.Error(), "set owner_tag, or tags.owner") ||
 		!strings.Contains(err.Error(), "k.yaml:5: delivery[0].required: the first sink is the primary one and must be required") {
 		t.Fatalf("got %v", err)
-	}
-}
-
-func TestDeliveryGitHubSink(t *testing.T) {
-	cfg, err := Parse("k.yaml", []byte(`
-delivery:
-  - type: secretsmanager
-  - type: github
-    repository: acme/{{user}}
-    environment: prod
-    token_secret: keycycle/github-token
-  - type: github
-    organization: acme
-    access_key_id_name: CI_{{user}}_KEY_ID
-    secret_access_key_name: CI_{{user}}_SECRET
-    token_secret: arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf
-    api_url: https://github.example.com/api/v3
-    required: false
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, org := cfg.Delivery.Sinks[1], cfg.Delivery.Sinks[2]
-	rs, os := repo.Settings.(*GitHubSink), org.Settings.(*GitHubSink)
-	if repo.Name != "github" || rs.KeyIDName != "AWS_ACCESS_KEY_ID" || rs.SecretKeyName != "AWS_SECRET_ACCESS_KEY" || rs.APIURL != "https://api.github.com" || !repo.Required {
-		t.Errorf("repository sink defaults: %+v", repo)
-	}
-	if org.Name != "github-2" || os.Visibility != "private" || org.Required {
-		t.Errorf("organization sink: %+v", org)
-	}
-
-	_, err = Parse("k.yaml", []byte(`
-delivery:
-  - type: secretsmanager
-  - type: github
-    repository: acme
-    token: ghp_abc
-  - type: github
-    repository: acme/api
-    organization: acme
-    visibility: secret
-    access_key_id_name: GITHUB_KEY
-    token_secret: "not a secret name"
-  - type: github
-    organization: acme
-    environment: prod
-    access_key_id_name: SAME
-    secret_access_key_name: SAME
-    token_secret: t
-    api_url: http://github.example.com
-`))
-	text := fmt.Sprint(err)
-	for _, want := range []string{
-		`k.yaml:5: delivery[1].repository: "acme" is not owner/name`,
-		`k.yaml:6: delivery[1].token: unknown field "token"`,
-		`delivery[1]: a github sink needs token_secret`,
-		`k.yaml:9: delivery[2].organization: repository and organization exclude each other`,
-		`k.yaml:10: delivery[2].visibility: visibility "secret": want all or private`,
-		`k.yaml:11: delivery[2].access_key_id_name: "GITHUB_KEY": a GitHub secret name`,
-		`k.yaml:12: delivery[2].token_secret: "not a secret name" is not a Secrets Manager secret name or ARN`,
-		`delivery[3].environment: environment applies to a repository`,
-		`delivery[3].secret_access_key_name: access_key_id_name and secret_access_key_name must differ`,
-		`delivery[3].api_url: the URL must be https`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("problems lack %q:\n%s", want, text)
-		}
-	}
-	if strings.Contains(text, "ghp_abc") {
-		t.Errorf("a problem repeats the token: %s", text)
 	}
 }
 
@@ -212,7 +147,7 @@ delivery:
 // type it likely meant, a field of another type is refused as misplaced, a value of the wrong
 // type names its line and field.
 func TestSinkFieldsAreCheckedByType(t *testing.T) {
-	_, err := Parse("k.yaml", []byte(`delivery:
+	_, err := config.Parse("k.yaml", []byte(`delivery:
   - type: ssm
     paramter: /keycycle/{{user}}
   - type: webhook
@@ -242,21 +177,47 @@ func TestSinkFieldsAreCheckedByType(t *testing.T) {
 // Every registered sink type has a kind, its own fields (none shared with the common ones), and
 // the messages list every type.
 func TestSinkRegistry(t *testing.T) {
-	kinds := SinkKinds()
+	kinds := config.SinkKinds()
 	if len(kinds) < 6 {
 		t.Fatalf("kinds %v", kinds)
 	}
-	_, err := Parse("k.yaml", []byte("delivery:\n  - type: pigeon\n"))
+	_, err := config.Parse("k.yaml", []byte("delivery:\n  - type: pigeon\n"))
 	if err == nil {
 		t.Fatal("want a problem")
 	}
 	for _, k := range kinds {
-		s := sinkTypes[k].new()
+		s, _ := config.NewSinkSettings(k)
 		if s.Kind() != k || k.Service() == "" {
 			t.Errorf("type %s: kind %q", k, s.Kind())
 		}
 		if !strings.Contains(err.Error(), string(k)) {
 			t.Errorf("the unknown-type problem does not name %s: %v", k, err)
+		}
+	}
+}
+
+// otherKind says it is of kind ssm while registered as another type.
+type otherKind struct{ sink.SSMConfig }
+
+// A sink type is registered once, with settings of its own kind.
+func TestRegisterSinkTypeRefusesMistakes(t *testing.T) {
+	for name, st := range map[string]config.SinkType{
+		"twice":      {Kind: "ssm", About: sinkname.About{Service: "x"}, New: func() config.SinkSettings { return &sink.SSMConfig{} }},
+		"no New":     {Kind: "test-no-new", About: sinkname.About{Service: "x"}},
+		"other kind": {Kind: "test-other", About: sinkname.About{Service: "x"}, New: func() config.SinkSettings { return &otherKind{} }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: registered", name)
+				}
+			}()
+			config.RegisterSinkType(st)
+		}()
+	}
+	for _, k := range config.SinkKinds() {
+		if k == "test-no-new" || k == "test-other" {
+			t.Errorf("%s was registered", k)
 		}
 	}
 }

@@ -52,7 +52,7 @@ func (b *builder) passwords(cfg *Config, f filePasswords, fs fileSecret) {
 	}
 	if f.ParameterTemplate != "" {
 		p.ParameterTemplate = f.ParameterTemplate
-		if msg := checkParameterTemplate(f.ParameterTemplate); msg != "" {
+		if msg := CheckParameterTemplate(f.ParameterTemplate); msg != "" {
 			b.problem(msg, "passwords", "parameter_template")
 		}
 	}
@@ -65,13 +65,15 @@ func (b *builder) passwords(cfg *Config, f filePasswords, fs fileSecret) {
 	}
 	for _, l := range lists {
 		for _, s := range l {
-			switch st := s.Settings.(type) {
-			case *SecretsManagerSink:
-				if st.NameTemplate != "" {
-					keySecrets[st.NameTemplate] = true
-				}
-			case *SSMSink:
-				keyParams[st.Parameter] = true
+			if s.Settings == nil {
+				continue
+			}
+			a := s.Settings.Access(cfg.Secret)
+			if a.Secret != "" {
+				keySecrets[a.Secret] = true
+			}
+			if a.Parameter != "" {
+				keyParams[a.Parameter] = true
 			}
 		}
 	}

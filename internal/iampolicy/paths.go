@@ -206,13 +206,15 @@ var paths = []Path{
 		},
 		scope: func(s *Settings) []scope { return s.kmsScopes(s.ParameterKeys, "ssm") },
 	},
-	{Sid: "ReadGitHubCredential", Role: Member, Code: "internal/job (sinks.go, github sink)",
-		Why: "read the GitHub token or GitHub App credential of the github sinks from Secrets Manager (never from the configuration)",
+	// The Sid keeps the name the deployments (deploy/) already use; it grants every sink's
+	// token_secret (config.SinkAccess.ReadSecret), not only the github sinks'.
+	{Sid: "ReadGitHubCredential", Role: Member, Code: "internal/sink (token_secret: github.go, vault.go)",
+		Why: "read the credential a sink needs for a service outside AWS (a GitHub token or GitHub App credential, a Vault token) from Secrets Manager (never from the configuration)",
 		Actions: []Action{
 			{Name: "secretsmanager:GetSecretValue", Also: "SecretsManagerSink"},
 		},
 		scope: func(s *Settings) []scope {
-			return when(len(s.GitHubCredentials) > 0, scope{Resources: s.GitHubCredentials})
+			return when(len(s.SinkCredentials) > 0, scope{Resources: s.SinkCredentials})
 		},
 	},
 	{Sid: "InvokeHandler", Role: Member, Code: "internal/sink (lambda.go)",

@@ -31,6 +31,7 @@ import (
 	"github.com/keycycle/keycycle/internal/lambdafn"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/sink"
 	"github.com/keycycle/keycycle/internal/throttle"
 )
 
@@ -265,7 +266,7 @@ func runEngine(t *testing.T, engine iampolicy.Engine, cfgYAML string, discovery 
 		t.Fatal(err)
 	}
 	if _, err := iam.NewFromConfig(sb.AccountConfig(t, acctA)).TagUser(ctx, &iam.TagUserInput{UserName: aws.String("alice"),
-		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(id.Recipient().String())}}}); err != nil {
+		Tags: []iamtypes.Tag{{Key: aws.String(sink.DefaultRecipientTag), Value: aws.String(id.Recipient().String())}}}); err != nil {
 		t.Fatal(err)
 	}
 	q := sqs.NewFromConfig(hub)

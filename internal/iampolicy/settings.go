@@ -101,8 +101,10 @@ type Settings struct {
 	Parameters []string
 	// ParameterKeys are the KMS keys of the parameters (empty: aws/ssm).
 	ParameterKeys []string
-	// GitHubCredentials are the ARNs of the secrets holding the github sinks' credentials.
-	GitHubCredentials []string
+	// SinkCredentials are the ARNs of the secrets the sinks read a credential from
+	// (config.SinkAccess.ReadSecret: a github sink's token or GitHub App credential, a vault
+	// sink's token).
+	SinkCredentials []string
 	// Functions are the ARNs of the Lambda handlers keycycle invokes.
 	Functions []string
 	// Senders are the e-mail addresses keycycle sends from, with the SES region of each.
@@ -202,7 +204,7 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 				s.Functions = append(s.Functions, s.functionARN(a.Function))
 			}
 			if a.ReadSecret != "" {
-				s.GitHubCredentials = append(s.GitHubCredentials, s.secretARN(a.ReadSecret))
+				s.SinkCredentials = append(s.SinkCredentials, s.secretARN(a.ReadSecret))
 			}
 			if a.Sender != "" {
 				s.Senders = append(s.Senders, Sender{Address: address(a.Sender)})
@@ -215,7 +217,7 @@ func Resolve(cfg *config.Config, o Options) *Settings {
 	if t := cfg.Notify.SNSTopicARN; t != "" {
 		s.Topics = append(s.Topics, t)
 	}
-	for _, l := range []*[]string{&s.Secrets, &s.SecretKeys, &s.Parameters, &s.ParameterKeys, &s.Functions, &s.Topics, &s.GitHubCredentials} {
+	for _, l := range []*[]string{&s.Secrets, &s.SecretKeys, &s.Parameters, &s.ParameterKeys, &s.Functions, &s.Topics, &s.SinkCredentials} {
 		*l = uniq(*l)
 	}
 	return s

@@ -71,7 +71,7 @@ func newDeliveryEnv(t *testing.T, opts ...awssimtest.Option) *deliveryEnv {
 		t.Fatal(err)
 	}
 	if _, err := iam.NewFromConfig(e.cfg).TagUser(ctx, &iam.TagUserInput{UserName: aws.String("due"),
-		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(id.Recipient().String())}}}); err != nil {
+		Tags: []iamtypes.Tag{{Key: aws.String(sink.DefaultRecipientTag), Value: aws.String(id.Recipient().String())}}}); err != nil {
 		t.Fatal(err)
 	}
 	return &deliveryEnv{env: e, hook: awssimtest.StartWebhook(t, e.sb), id: id}
@@ -85,17 +85,17 @@ func (d *deliveryEnv) sinks(kinds ...string) []config.Sink {
 		s := config.Sink{Name: k, Required: !opt}
 		switch k {
 		case "secretsmanager":
-			s.Settings = &config.SecretsManagerSink{}
+			s.Settings = &sink.SecretsManagerConfig{}
 		case "ssm":
-			s.Settings = &config.SSMSink{Parameter: "/keycycle/{{account}}/{{user}}"}
+			s.Settings = &sink.SSMConfig{Parameter: "/keycycle/{{account}}/{{user}}"}
 		case "lambda":
-			s.Settings = &config.LambdaSink{Function: "handler", Metadata: map[string]any{"due": map[string]any{"team": "payments"}}}
+			s.Settings = &sink.LambdaConfig{Function: "handler", Metadata: map[string]any{"due": map[string]any{"team": "payments"}}}
 		case "broken":
-			s.Settings = &config.LambdaSink{Function: "broken"}
+			s.Settings = &sink.LambdaConfig{Function: "broken"}
 		case "webhook":
-			s.Settings = &config.WebhookSink{URL: d.hook.URL + "/keycycle", SigningSecretEnv: hookKeyEnv, Attempts: 2}
+			s.Settings = &sink.WebhookConfig{URL: d.hook.URL + "/keycycle", SigningSecretEnv: hookKeyEnv, Attempts: 2}
 		case "email":
-			s.Settings = &config.EmailSink{From: "keycycle@example.com", OwnerTag: "owner", RecipientTag: config.DefaultRecipientTag}
+			s.Settings = &sink.EmailConfig{From: "keycycle@example.com", OwnerTag: "owner", RecipientTag: sink.DefaultRecipientTag}
 		default:
 			panic("no sink type " + k)
 		}

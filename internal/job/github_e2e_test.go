@@ -14,6 +14,7 @@ import (
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/sink"
 )
 
 // githubSecret opens a secret the GitHub stand-in stores with the collection's key pair.
@@ -59,7 +60,7 @@ func newGitHubEnv(t *testing.T) (*deliveryEnv, *awssimtest.GitHub) {
 }
 
 func githubSink(gh *awssimtest.GitHub, repo string, required bool) config.Sink {
-	return config.Sink{Name: "github", Required: required, Settings: &config.GitHubSink{Repository: repo, TokenSecret: "keycycle/github-token",
+	return config.Sink{Name: "github", Required: required, Settings: &sink.GitHubConfig{Repository: repo, TokenSecret: "keycycle/github-token",
 		APIURL: gh.URL, KeyIDName: "AWS_ACCESS_KEY_ID", SecretKeyName: "AWS_SECRET_ACCESS_KEY"}}
 }
 

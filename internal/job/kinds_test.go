@@ -3,7 +3,6 @@ package job_test
 import (
 	"testing"
 
-	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/rotation"
 	"github.com/keycycle/keycycle/internal/sink"
 	"github.com/keycycle/keycycle/internal/sinkname"
@@ -16,13 +15,13 @@ func TestEverySinkSaysItsKind(t *testing.T) {
 		sink rotation.Kinded
 		want sinkname.Kind
 	}{
-		{&sink.SecretsManager{SinkName: "vault"}, (&config.SecretsManagerSink{}).Kind()},
-		{&sink.SSM{SinkName: "params"}, (&config.SSMSink{}).Kind()},
-		{&sink.Webhook{SinkName: "ci"}, (&config.WebhookSink{}).Kind()},
-		{&sink.Lambda{SinkName: "fn"}, (&config.LambdaSink{}).Kind()},
-		{&sink.Email{SinkName: "mail"}, (&config.EmailSink{}).Kind()},
-		{&sink.GitHub{SinkName: "gh"}, (&config.GitHubSink{}).Kind()},
-		{&sink.CredentialsFile{}, sinkname.CredentialsFile},
+		{&sink.SecretsManager{SinkName: "vault"}, (&sink.SecretsManagerConfig{}).Kind()},
+		{&sink.SSM{SinkName: "params"}, (&sink.SSMConfig{}).Kind()},
+		{&sink.Webhook{SinkName: "ci"}, (&sink.WebhookConfig{}).Kind()},
+		{&sink.Lambda{SinkName: "fn"}, (&sink.LambdaConfig{}).Kind()},
+		{&sink.Email{SinkName: "mail"}, (&sink.EmailConfig{}).Kind()},
+		{&sink.GitHub{SinkName: "gh"}, (&sink.GitHubConfig{}).Kind()},
+		{&sink.CredentialsFile{}, sink.KindCredentialsFile},
 	} {
 		if got := tc.sink.Kind(); got != tc.want || got.Service() == "" {
 			t.Errorf("%T: kind %q (%q), want %q", tc.sink, got, got.Service(), tc.want)

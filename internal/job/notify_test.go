@@ -28,6 +28,7 @@ import (
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
 	"github.com/keycycle/keycycle/internal/rotation"
+	"github.com/keycycle/keycycle/internal/sink"
 	"github.com/keycycle/keycycle/internal/sinkname"
 )
 
@@ -453,7 +454,7 @@ func TestNotifyFetchCommandFollowsAnSSMPrimarySink(t *testing.T) {
 		FallbackEmail: "security@example.com", Email: config.Email{From: "keycycle@example.com"}, SNSTopicARN: aws.ToString(topic.TopicArn)}}}
 	r := e.runner(t)
 	r.Delivery = job.Delivery{Delivery: config.Delivery{Sinks: []config.Sink{
-		{Name: "params", Required: true, Settings: &config.SSMSink{Parameter: config.DefaultParameterTemplate}}}}}
+		{Name: "params", Required: true, Settings: &sink.SSMConfig{Parameter: config.DefaultParameterTemplate}}}}}
 	s, err := r.Plan(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -227,9 +227,9 @@ func TestFailedPasswordUpdateLeavesTheOldPasswordAndDeliversNothing(t *testing.T
 	}}}))
 	hook := awssimtest.StartWebhook(t, e.sb)
 	del := config.Delivery{Sinks: []config.Sink{
-		{Name: "secretsmanager", Required: true, Settings: &config.SecretsManagerSink{}},
-		{Name: "ssm", Required: true, Settings: &config.SSMSink{Parameter: config.DefaultParameterTemplate}},
-		{Name: "webhook", Required: true, Settings: &config.WebhookSink{URL: hook.URL + "/k", SigningSecretEnv: hookKeyEnv, Attempts: 1}},
+		{Name: "secretsmanager", Required: true, Settings: &sink.SecretsManagerConfig{}},
+		{Name: "ssm", Required: true, Settings: &sink.SSMConfig{Parameter: config.DefaultParameterTemplate}},
+		{Name: "webhook", Required: true, Settings: &sink.WebhookConfig{URL: hook.URL + "/k", SigningSecretEnv: hookKeyEnv, Attempts: 1}},
 	}}
 	run := func() rotation.Result {
 		r := e.runner()
@@ -582,7 +582,7 @@ func newPasswordDeliveryEnv(t *testing.T) *deliveryEnv {
         login_profile: {age_days: 100, password_age_days: 70, last_used_days_ago: 1}
     functions:`, 1)))
 	if _, err := iam.NewFromConfig(d.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("human"),
-		Tags: []iamtypes.Tag{{Key: aws.String(config.DefaultRecipientTag), Value: aws.String(d.id.Recipient().String())}}}); err != nil {
+		Tags: []iamtypes.Tag{{Key: aws.String(sink.DefaultRecipientTag), Value: aws.String(d.id.Recipient().String())}}}); err != nil {
 		t.Fatal(err)
 	}
 	return d

@@ -198,3 +198,40 @@ func TestCheckRefusesWhatTheLayoutForbids(t *testing.T) {
 		}
 	}
 }
+
+// TestProgramsThatReadAConfigurationKnowTheSinkTypes: sink types register themselves from
+// internal/sink (config may not import it), so every program that links internal/config must
+// link internal/sink too, or a delivery list's types would be unknown to it.
+func TestProgramsThatReadAConfigurationKnowTheSinkTypes(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	cmd := exec.Command("go", "list", "-f", "{{if eq .Name \"main\"}}{{.ImportPath}}{{range .Deps}} {{.}}{{end}}{{end}}", "./...")
+	cmd.Dir = "../.."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	mains := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<22)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		mains++
+		deps := map[string]bool{}
+		for _, d := range fields[1:] {
+			deps[d] = true
+		}
+		if deps[module+"internal/config"] && !deps[module+"internal/sink"] {
+			t.Errorf("%s links internal/config but not internal/sink: import it (blank) so the sink types register", fields[0])
+		}
+	}
+	if mains < 3 {
+		t.Fatalf("found %d main packages: %s", mains, out)
+	}
+}

@@ -127,47 +127,12 @@ type LastUsed struct {
 	Region  string
 }
 
-// FetchCommand is the AWS CLI command that prints what a sink of the given kind stores under
-// name in region: get-secret-value for a Secrets Manager secret, get-parameter with decryption
-// for an SSM parameter. Other kinds (a webhook, a credentials file, ...) have none: "".
+// FetchCommand is the command that prints what a sink of the given kind stores under name in
+// region, as the sink type registered it (sinkname.About.Fetch): get-secret-value for a Secrets
+// Manager secret, get-parameter with decryption for an SSM parameter. Kinds no command reads (a
+// webhook, a credentials file, ...) have none: "".
 func FetchCommand(kind sinkname.Kind, name, region string) string {
-	var cmd, query string
-	switch kind {
-	case sinkname.SecretsManager:
-		cmd, query = "aws secretsmanager get-secret-value --secret-id "+shellQuote(name), "SecretString"
-	case sinkname.SSM:
-		cmd, query = "aws ssm get-parameter --name "+shellQuote(name)+" --with-decryption", "Parameter.Value"
-	default:
-		return ""
-	}
-	if region != "" {
-		cmd += " --region " + shellQuote(region)
-	}
-	return cmd + " --query " + query + " --output text"
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything but safe characters.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '_' || c == '-' || c == '.' ||
-			c == '+' || c == '=' || c == '@' || c == ':' || c == ',') {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	out := "'"
-	for _, c := range s {
-		if c == '\'' {
-			out += `'\''`
-			continue
-		}
-		out += string(c)
-	}
-	return out + "'"
+	return kind.FetchCommand(name, region)
 }
 
 // Notifier sends events somewhere.

@@ -344,7 +344,7 @@ func TestLocationFollowsTheSinkKind(t *testing.T) {
 			"aws ssm get-parameter --name /keycycle/111111111111/app --with-decryption --region eu-west-1 --query Parameter.Value --output text",
 			"It is stored in AWS Systems Manager Parameter Store as /keycycle/111111111111/app (eu-west-1). Fetch it with:",
 			"It is stored in AWS Systems Manager Parameter Store as <code>/keycycle/111111111111/app</code> (eu-west-1). Fetch it with:"},
-		{sinkname.CredentialsFile, "/home/app/.aws/credentials [default]", "",
+		{sinkname.Kind("credentials-file"), "/home/app/.aws/credentials [default]", "",
 			"It was delivered to an AWS credentials file: /home/app/.aws/credentials [default].",
 			"It was delivered to an AWS credentials file: <code>/home/app/.aws/credentials [default]</code>.</p>"},
 	} {

@@ -373,7 +373,7 @@ func (r *run) passwords() config.Passwords {
 func (r *run) secretNames(user string) []string {
 	set := map[string]bool{}
 	for _, s := range r.o.Runner.Delivery.For(policy.DefaultRuleName) {
-		sm, ok := s.Settings.(*config.SecretsManagerSink)
+		sm, ok := s.Settings.(*sink.SecretsManagerConfig)
 		if !ok {
 			continue
 		}
@@ -390,7 +390,7 @@ func (r *run) secretNames(user string) []string {
 func (r *run) parameterNames(user string) []string {
 	set := map[string]bool{}
 	for _, s := range r.o.Runner.Delivery.For(policy.DefaultRuleName) {
-		ps, ok := s.Settings.(*config.SSMSink)
+		ps, ok := s.Settings.(*sink.SSMConfig)
 		if !ok {
 			continue
 		}

@@ -45,16 +45,29 @@ type Built interface {
 	Location(k secret.AccessKey) string
 }
 
-// builder makes the sink of one configuration entry; each sink type registers one in its file.
+// builder makes the sink of one configuration entry.
 type builder func(c config.Sink, env *Env) (Built, error)
 
 var builders = map[sinkname.Kind]builder{}
 
-func register(k sinkname.Kind, b builder) {
-	if _, dup := builders[k]; dup {
-		panic("sink: type " + string(k) + " registered twice")
+// registerType adds a sink type in one call from the init of its file: the configuration side
+// (its settings S, their checks, primary-ness, what it reaches, what a person is told about it;
+// config.RegisterSinkType) and how its sink is built from settings S.
+func registerType[S config.SinkSettings](t config.SinkType, build func(s S, c config.Sink, env *Env) (Built, error)) {
+	if _, ok := t.New().(S); !ok {
+		panic("sink: type " + string(t.Kind) + " builds from settings other than it declares")
 	}
-	builders[k] = b
+	if _, dup := builders[t.Kind]; dup {
+		panic("sink: type " + string(t.Kind) + " registered twice")
+	}
+	config.RegisterSinkType(t)
+	builders[t.Kind] = func(c config.Sink, env *Env) (Built, error) {
+		s, ok := c.Settings.(S)
+		if !ok {
+			return nil, fmt.Errorf("sink %s: settings %T are not of type %s", c.Name, c.Settings, t.Kind)
+		}
+		return build(s, c, env)
+	}
 }
 
 // Build makes the sink of one entry of a delivery list; entries are built in the list's order.

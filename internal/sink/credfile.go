@@ -338,5 +338,13 @@ func (f *iniFile) set(profile, key, value string) {
 	}
 }
 
+// KindCredentialsFile is the kind of the credentials file rotate-self writes (no configuration
+// sink type: `keycycle rotate-self` builds it from its flags).
+const KindCredentialsFile sinkname.Kind = "credentials-file"
+
+func init() {
+	sinkname.Register(KindCredentialsFile, sinkname.About{Service: "an AWS credentials file"})
+}
+
 // Kind is the kind of sink, whatever its configured name.
-func (*CredentialsFile) Kind() sinkname.Kind { return sinkname.CredentialsFile }
+func (*CredentialsFile) Kind() sinkname.Kind { return KindCredentialsFile }

@@ -170,12 +170,64 @@ func Seal(plain string, rs ...age.Recipient) (string, error) {
 }
 
 // Kind is the kind of sink, whatever its configured name.
-func (*Email) Kind() sinkname.Kind { return sinkname.Email }
+func (*Email) Kind() sinkname.Kind { return KindEmail }
+
+// KindEmail is the kind of an email sink.
+const KindEmail sinkname.Kind = "email"
+
+// DefaultRecipientTag is the user tag holding the owner's age public key, by default.
+const DefaultRecipientTag = "keycycle:age-recipient"
+
+// EmailConfig are the settings of an email sink: it sends the key, encrypted to the owner's age
+// public key (user tag RecipientTag), by SES from From to the owner's address (user tag OwnerTag,
+// default tags.owner).
+type EmailConfig struct {
+	From         string `yaml:"from"`
+	ReplyTo      string `yaml:"reply_to"`
+	RecipientTag string `yaml:"recipient_tag"`
+	OwnerTag     string `yaml:"owner_tag"`
+}
+
+// Kind is KindEmail.
+func (*EmailConfig) Kind() sinkname.Kind { return KindEmail }
+
+// Access is the SES sender.
+func (s *EmailConfig) Access(config.Secret) config.SinkAccess {
+	return config.SinkAccess{Sender: s.From}
+}
+
+// Check checks the addresses and tag keys and fills their defaults.
+func (s *EmailConfig) Check(c *config.SinkCheck) {
+	if s.From == "" {
+		c.Problem("an email sink needs from: an SES-verified sender address", "")
+	} else if _, err := mail.ParseAddress(s.From); err != nil {
+		c.Problem(fmt.Sprintf("%q is not an e-mail address", s.From), "from")
+	}
+	if s.ReplyTo != "" {
+		if _, err := mail.ParseAddress(s.ReplyTo); err != nil {
+			c.Problem(fmt.Sprintf("%q is not an e-mail address", s.ReplyTo), "reply_to")
+		}
+	}
+	if s.RecipientTag == "" {
+		s.RecipientTag = DefaultRecipientTag
+	} else if !config.ValidTagKey(s.RecipientTag) {
+		c.Problem(fmt.Sprintf("%q is not an IAM tag key", s.RecipientTag), "recipient_tag")
+	}
+	if s.OwnerTag == "" {
+		s.OwnerTag = c.Config().Rules.Tags.Owner
+	} else if !config.ValidTagKey(s.OwnerTag) {
+		c.Problem(fmt.Sprintf("%q is not an IAM tag key", s.OwnerTag), "owner_tag")
+	}
+	if s.OwnerTag == "" {
+		c.Problem("an email sink needs the owner's address: set owner_tag, or tags.owner", "")
+	}
+}
 
 func init() {
-	register(sinkname.Email, func(c config.Sink, env *Env) (Built, error) {
-		s := c.Settings.(*config.EmailSink)
-		api := client(env, "sesv2", func(c aws.Config) *sesv2.Client { return sesv2.NewFromConfig(c) })
-		return &Email{API: api, From: s.From, ReplyTo: s.ReplyTo, OwnerTag: s.OwnerTag, RecipientTag: s.RecipientTag, SinkName: c.Name}, nil
-	})
+	registerType(config.SinkType{Kind: KindEmail, About: sinkname.About{Service: "an encrypted e-mail"},
+		New: func() config.SinkSettings { return &EmailConfig{} }},
+		func(s *EmailConfig, c config.Sink, env *Env) (Built, error) {
+			api := client(env, "sesv2", func(c aws.Config) *sesv2.Client { return sesv2.NewFromConfig(c) })
+			return &Email{API: api, From: s.From, ReplyTo: s.ReplyTo, OwnerTag: s.OwnerTag, RecipientTag: s.RecipientTag, SinkName: c.Name}, nil
+		})
 }

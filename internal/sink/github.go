@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -373,15 +374,118 @@ func ParseGitHubCredential(v secret.Value, apiURL string, client *http.Client, n
 }
 
 // Kind is the kind of sink, whatever its configured name.
-func (*GitHub) Kind() sinkname.Kind { return sinkname.GitHub }
+func (*GitHub) Kind() sinkname.Kind { return KindGitHub }
+
+// KindGitHub is the kind of a github sink.
+const KindGitHub sinkname.Kind = "github"
+
+// GitHubConfig are the settings of a github sink: the key becomes two GitHub Actions secrets
+// (KeyIDName, SecretKeyName) of Repository ("owner/name", with Environment: that environment's)
+// or Organization (with Visibility); TokenSecret is the Secrets Manager secret (name or ARN)
+// holding the token or GitHub App credential; APIURL is the API root (GitHub Enterprise Server).
+// Templates take {{account}}, {{user}}.
+type GitHubConfig struct {
+	Repository    string `yaml:"repository"`
+	Environment   string `yaml:"environment"`
+	Organization  string `yaml:"organization"`
+	Visibility    string `yaml:"visibility"`
+	KeyIDName     string `yaml:"access_key_id_name"`
+	SecretKeyName string `yaml:"secret_access_key_name"`
+	TokenSecret   string `yaml:"token_secret"`
+	APIURL        string `yaml:"api_url"`
+}
+
+// Kind is KindGitHub.
+func (*GitHubConfig) Kind() sinkname.Kind { return KindGitHub }
+
+// Access is the secret holding the token or GitHub App credential (GitHub itself is no AWS
+// resource).
+func (s *GitHubConfig) Access(config.Secret) config.SinkAccess {
+	return config.SinkAccess{ReadSecret: s.TokenSecret}
+}
+
+var (
+	githubNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	githubSecretRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Check checks the target, the secret names, the token's secret and the API URL, and fills their
+// defaults.
+func (s *GitHubConfig) Check(c *config.SinkCheck) {
+	lit := config.TemplateLiteral
+	for _, f := range []struct{ field, value string }{{"repository", s.Repository}, {"environment", s.Environment}, {"organization", s.Organization},
+		{"access_key_id_name", s.KeyIDName}, {"secret_access_key_name", s.SecretKeyName}} {
+		if msg := config.CheckPlaceholders(f.value); msg != "" {
+			c.Problem(msg, f.field)
+		}
+	}
+	switch {
+	case s.Repository == "" && s.Organization == "":
+		c.Problem("a github sink needs repository (owner/name) or organization", "")
+	case s.Repository != "" && s.Organization != "":
+		c.Problem("repository and organization exclude each other", "organization")
+	case s.Repository != "":
+		owner, repo, ok := strings.Cut(lit(s.Repository), "/")
+		if !ok || !githubNameRE.MatchString(owner) || !githubNameRE.MatchString(repo) {
+			c.Problem(fmt.Sprintf("%q is not owner/name", s.Repository), "repository")
+		}
+	default:
+		if !githubNameRE.MatchString(lit(s.Organization)) {
+			c.Problem(fmt.Sprintf("%q is not an organization name", s.Organization), "organization")
+		}
+		if s.Environment != "" {
+			c.Problem("environment applies to a repository", "environment")
+		}
+	}
+	if s.Environment != "" && strings.ContainsAny(s.Environment, "/ ") {
+		c.Problem(fmt.Sprintf("%q is not an environment name", s.Environment), "environment")
+	}
+	switch s.Visibility {
+	case "":
+		if s.Organization != "" {
+			s.Visibility = "private"
+		}
+	case "all", "private":
+		if s.Organization == "" {
+			c.Problem("visibility applies to organization secrets", "visibility")
+		}
+	default:
+		c.Problem(fmt.Sprintf("visibility %q: want all or private", s.Visibility), "visibility")
+	}
+	if s.KeyIDName == "" {
+		s.KeyIDName = "AWS_ACCESS_KEY_ID"
+	}
+	if s.SecretKeyName == "" {
+		s.SecretKeyName = "AWS_SECRET_ACCESS_KEY"
+	}
+	for _, f := range []struct{ field, value string }{{"access_key_id_name", s.KeyIDName}, {"secret_access_key_name", s.SecretKeyName}} {
+		if n := lit(f.value); !githubSecretRE.MatchString(n) || strings.HasPrefix(strings.ToUpper(n), "GITHUB_") {
+			c.Problem(fmt.Sprintf("%q: a GitHub secret name has letters, digits and _, starts with neither a digit nor GITHUB_", f.value), f.field)
+		}
+	}
+	if s.KeyIDName == s.SecretKeyName {
+		c.Problem("access_key_id_name and secret_access_key_name must differ", "secret_access_key_name")
+	}
+	if s.TokenSecret == "" {
+		c.Problem("a github sink needs token_secret: the Secrets Manager secret holding the token or GitHub App credential (never the token itself)", "")
+	} else if !config.ValidSecretID(s.TokenSecret) {
+		c.Problem(fmt.Sprintf("%q is not a Secrets Manager secret name or ARN", s.TokenSecret), "token_secret")
+	}
+	if s.APIURL == "" {
+		s.APIURL = "https://api.github.com"
+	} else if msg := config.CheckURL(s.APIURL); msg != "" {
+		c.Problem(msg, "api_url")
+	}
+}
 
 func init() {
-	register(sinkname.GitHub, func(c config.Sink, env *Env) (Built, error) {
-		s := c.Settings.(*config.GitHubSink)
-		return &GitHub{APIURL: s.APIURL, Repository: s.Repository, Environment: s.Environment, Organization: s.Organization,
-			Visibility: s.Visibility, KeyIDName: s.KeyIDName, SecretKeyName: s.SecretKeyName, SinkName: c.Name,
-			Credential: gitHubCredential(secretsManagerClient(env), s.TokenSecret, s.APIURL, env.Now)}, nil
-	})
+	registerType(config.SinkType{Kind: KindGitHub, About: sinkname.About{Service: "GitHub Actions secrets"},
+		New: func() config.SinkSettings { return &GitHubConfig{} }},
+		func(s *GitHubConfig, c config.Sink, env *Env) (Built, error) {
+			return &GitHub{APIURL: s.APIURL, Repository: s.Repository, Environment: s.Environment, Organization: s.Organization,
+				Visibility: s.Visibility, KeyIDName: s.KeyIDName, SecretKeyName: s.SecretKeyName, SinkName: c.Name,
+				Credential: gitHubCredential(secretsManagerClient(env), s.TokenSecret, s.APIURL, env.Now)}, nil
+		})
 }
 
 // gitHubCredential reads the github sink's credential from Secrets Manager when first needed and

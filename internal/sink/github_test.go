@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sink"
 )
@@ -184,5 +186,77 @@ func TestGitHubCredentialFormats(t *testing.T) {
 		if _, err := sink.ParseGitHubCredential(secret.New(raw), gh.URL, nil, nil); err == nil || strings.Contains(err.Error(), "app_id\": 1") {
 			t.Errorf("credential %q: %v", raw, err)
 		}
+	}
+}
+
+// The github sink's fields through the configuration: defaults, and problems with their line and
+// field, never repeating a token.
+func TestGitHubSinkConfiguration(t *testing.T) {
+	cfg, err := config.Parse("k.yaml", []byte(`
+delivery:
+  - type: secretsmanager
+  - type: github
+    repository: acme/{{user}}
+    environment: prod
+    token_secret: keycycle/github-token
+  - type: github
+    organization: acme
+    access_key_id_name: CI_{{user}}_KEY_ID
+    secret_access_key_name: CI_{{user}}_SECRET
+    token_secret: arn:aws:secretsmanager:eu-west-1:123456789012:secret:gh-app-AbCdEf
+    api_url: https://github.example.com/api/v3
+    required: false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, org := cfg.Delivery.Sinks[1], cfg.Delivery.Sinks[2]
+	rs, os := repo.Settings.(*sink.GitHubConfig), org.Settings.(*sink.GitHubConfig)
+	if repo.Name != "github" || rs.KeyIDName != "AWS_ACCESS_KEY_ID" || rs.SecretKeyName != "AWS_SECRET_ACCESS_KEY" || rs.APIURL != "https://api.github.com" || !repo.Required {
+		t.Errorf("repository sink defaults: %+v", repo)
+	}
+	if org.Name != "github-2" || os.Visibility != "private" || org.Required {
+		t.Errorf("organization sink: %+v", org)
+	}
+
+	_, err = config.Parse("k.yaml", []byte(`
+delivery:
+  - type: secretsmanager
+  - type: github
+    repository: acme
+    token: ghp_abc
+  - type: github
+    repository: acme/api
+    organization: acme
+    visibility: secret
+    access_key_id_name: GITHUB_KEY
+    token_secret: "not a secret name"
+  - type: github
+    organization: acme
+    environment: prod
+    access_key_id_name: SAME
+    secret_access_key_name: SAME
+    token_secret: t
+    api_url: http://github.example.com
+`))
+	text := fmt.Sprint(err)
+	for _, want := range []string{
+		`k.yaml:5: delivery[1].repository: "acme" is not owner/name`,
+		`k.yaml:6: delivery[1].token: unknown field "token"`,
+		`delivery[1]: a github sink needs token_secret`,
+		`k.yaml:9: delivery[2].organization: repository and organization exclude each other`,
+		`k.yaml:10: delivery[2].visibility: visibility "secret": want all or private`,
+		`k.yaml:11: delivery[2].access_key_id_name: "GITHUB_KEY": a GitHub secret name`,
+		`k.yaml:12: delivery[2].token_secret: "not a secret name" is not a Secrets Manager secret name or ARN`,
+		`delivery[3].environment: environment applies to a repository`,
+		`delivery[3].secret_access_key_name: access_key_id_name and secret_access_key_name must differ`,
+		`delivery[3].api_url: the URL must be https`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "ghp_abc") {
+		t.Errorf("a problem repeats the token: %s", text)
 	}
 }

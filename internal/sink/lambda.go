@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -98,20 +99,62 @@ func (l *Lambda) Promote(ctx context.Context, k secret.AccessKey) error {
 func (l *Lambda) Abort(context.Context, secret.AccessKey) error { return nil }
 
 // Kind is the kind of sink, whatever its configured name.
-func (*Lambda) Kind() sinkname.Kind { return sinkname.Lambda }
+func (*Lambda) Kind() sinkname.Kind { return KindLambda }
+
+// KindLambda is the kind of a lambda sink.
+const KindLambda sinkname.Kind = "lambda"
+
+// LambdaConfig are the settings of a lambda sink: it invokes Function (name or ARN) with
+// {"username","secretName","metadata"}; SecretName is the secret name template the handler reads
+// (default: the name of this list's secretsmanager sink); Metadata is per user name.
+type LambdaConfig struct {
+	Function   string         `yaml:"function"`
+	SecretName string         `yaml:"secret_name"`
+	Metadata   map[string]any `yaml:"metadata"`
+}
+
+// Kind is KindLambda.
+func (*LambdaConfig) Kind() sinkname.Kind { return KindLambda }
+
+// Access is the function (the handler reads the secret with its own role).
+func (s *LambdaConfig) Access(config.Secret) config.SinkAccess {
+	return config.SinkAccess{Function: s.Function}
+}
+
+// Check checks the function and that the handler has a secret to read.
+func (s *LambdaConfig) Check(c *config.SinkCheck) {
+	if s.Function == "" {
+		c.Problem("a lambda sink needs function (a name or ARN)", "")
+	} else if strings.ContainsAny(s.Function, " /") {
+		c.Problem(fmt.Sprintf("%q is not a function name or ARN", s.Function), "function")
+	}
+	if s.SecretName != "" {
+		if msg := config.CheckSecretTemplate(s.SecretName); msg != "" {
+			c.Problem(msg, "secret_name")
+		}
+		return
+	}
+	for _, b := range c.Before() {
+		if b.Kind() == sinkname.SecretsManager {
+			return
+		}
+	}
+	c.Problem("the handler fetches the key itself from a secret: put a secretsmanager sink before this one, or set secret_name", "")
+}
 
 func init() {
-	register(sinkname.Lambda, func(c config.Sink, env *Env) (Built, error) {
-		s := c.Settings.(*config.LambdaSink)
-		name := env.SecretName
-		if s.SecretName != "" {
-			tmpl := s.SecretName
-			name = func(k secret.AccessKey) string { return SecretName(tmpl, k.AccountID, k.UserName) }
-		}
-		if name == nil {
-			return nil, fmt.Errorf("no secret for the handler to read: put a secretsmanager sink before it, or set secret_name")
-		}
-		api := client(env, "lambda", func(c aws.Config) *lambda.Client { return lambda.NewFromConfig(c) })
-		return &Lambda{API: api, Function: s.Function, SecretName: name, Metadata: s.Metadata, SinkName: c.Name}, nil
-	})
+	registerType(config.SinkType{Kind: KindLambda, About: sinkname.About{Service: "an AWS Lambda function"},
+		New: func() config.SinkSettings { return &LambdaConfig{} }},
+		func(s *LambdaConfig, c config.Sink, env *Env) (Built, error) {
+			name := env.SecretName
+			if s.SecretName != "" {
+				tmpl := s.SecretName
+				name = func(k secret.AccessKey) string { return SecretName(tmpl, k.AccountID, k.UserName) }
+			}
+			if name == nil {
+				return nil, fmt.Errorf("no secret for the handler to read: put a secretsmanager sink before it, or set secret_name")
+			}
+			api := client(env, "lambda", func(c aws.Config) *lambda.Client { return lambda.NewFromConfig(c) })
+			return &Lambda{API: api, Function: s.Function, SecretName: name, Metadata: s.Metadata, SinkName: c.Name}, nil
+		})
 }

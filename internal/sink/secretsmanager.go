@@ -361,10 +361,54 @@ func hasStage(stages []string, stage string) bool {
 // Kind is the kind of sink, whatever its configured name.
 func (*SecretsManager) Kind() sinkname.Kind { return sinkname.SecretsManager }
 
+// SecretsManagerConfig are the settings of a secretsmanager sink: the key is kept in a Secrets
+// Manager secret; the secret section applies; NameTemplate, when set, replaces its name_template.
+type SecretsManagerConfig struct {
+	NameTemplate string `yaml:"name_template"`
+}
+
+// Kind is sinkname.SecretsManager.
+func (*SecretsManagerConfig) Kind() sinkname.Kind { return sinkname.SecretsManager }
+
+// Template is the secret's name template: the sink's own, else the secret section's.
+func (s *SecretsManagerConfig) Template(sec config.Secret) string {
+	if s.NameTemplate != "" {
+		return s.NameTemplate
+	}
+	return sec.NameTemplate
+}
+
+// Access is the secret.
+func (s *SecretsManagerConfig) Access(sec config.Secret) config.SinkAccess {
+	return config.SinkAccess{Secret: s.Template(sec)}
+}
+
+// Check checks the name template.
+func (s *SecretsManagerConfig) Check(c *config.SinkCheck) {
+	if s.NameTemplate != "" {
+		if msg := config.CheckSecretTemplate(s.NameTemplate); msg != "" {
+			c.Problem(msg, "name_template")
+		}
+	}
+}
+
 func init() {
-	register(sinkname.SecretsManager, func(c config.Sink, env *Env) (Built, error) {
-		s := c.Settings.(*config.SecretsManagerSink)
-		return &SecretsManager{API: secretsManagerClient(env), NameTemplate: s.Template(env.Secret), KMSKeyID: env.Secret.KMSKeyID,
-			Readers: env.Readers, SinkName: c.Name, PasswordTemplate: env.Passwords.SecretTemplate}, nil
-	})
+	registerType(config.SinkType{Kind: sinkname.SecretsManager, Primary: true,
+		New: func() config.SinkSettings { return &SecretsManagerConfig{} },
+		About: sinkname.About{Service: "AWS Secrets Manager", Fetch: func(name, region string) string {
+			return awsCLI("secretsmanager get-secret-value --secret-id "+sinkname.ShellQuote(name), region, "SecretString")
+		}}},
+		func(s *SecretsManagerConfig, c config.Sink, env *Env) (Built, error) {
+			return &SecretsManager{API: secretsManagerClient(env), NameTemplate: s.Template(env.Secret), KMSKeyID: env.Secret.KMSKeyID,
+				Readers: env.Readers, SinkName: c.Name, PasswordTemplate: env.Passwords.SecretTemplate}, nil
+		})
+}
+
+// awsCLI is the AWS CLI command "aws <command> [--region region] --query <query> --output text".
+func awsCLI(command, region, query string) string {
+	cmd := "aws " + command
+	if region != "" {
+		cmd += " --region " + sinkname.ShellQuote(region)
+	}
+	return cmd + " --query " + query + " --output text"
 }

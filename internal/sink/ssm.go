@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -246,11 +247,41 @@ func (s *SSM) Read(ctx context.Context, k secret.AccessKey) (secret.Value, error
 // Kind is the kind of sink, whatever its configured name.
 func (*SSM) Kind() sinkname.Kind { return sinkname.SSM }
 
+// SSMConfig are the settings of an ssm sink: the key is kept in an SSM SecureString parameter;
+// Parameter is its name template ({{account}}, {{user}}); KMSKeyID encrypts it (empty: the
+// account's alias/aws/ssm key).
+type SSMConfig struct {
+	Parameter string `yaml:"parameter"`
+	KMSKeyID  string `yaml:"kms_key_id"`
+}
+
+// Kind is sinkname.SSM.
+func (*SSMConfig) Kind() sinkname.Kind { return sinkname.SSM }
+
+// Access is the parameter and its key.
+func (s *SSMConfig) Access(config.Secret) config.SinkAccess {
+	return config.SinkAccess{Parameter: s.Parameter, ParameterKey: s.KMSKeyID}
+}
+
+// Check checks the parameter template and fills the default one.
+func (s *SSMConfig) Check(c *config.SinkCheck) {
+	s.KMSKeyID = strings.TrimSpace(s.KMSKeyID)
+	if s.Parameter == "" {
+		s.Parameter = config.DefaultParameterTemplate
+	} else if msg := config.CheckParameterTemplate(s.Parameter); msg != "" {
+		c.Problem(msg, "parameter")
+	}
+}
+
 func init() {
-	register(sinkname.SSM, func(c config.Sink, env *Env) (Built, error) {
-		s := c.Settings.(*config.SSMSink)
-		api := client(env, "ssm", func(c aws.Config) *ssm.Client { return ssm.NewFromConfig(c) })
-		return &SSM{API: api, NameTemplate: s.Parameter, KMSKeyID: s.KMSKeyID, SinkName: c.Name,
-			PasswordTemplate: env.Passwords.ParameterTemplate}, nil
-	})
+	registerType(config.SinkType{Kind: sinkname.SSM, Primary: true,
+		New: func() config.SinkSettings { return &SSMConfig{} },
+		About: sinkname.About{Service: "AWS Systems Manager Parameter Store", Fetch: func(name, region string) string {
+			return awsCLI("ssm get-parameter --name "+sinkname.ShellQuote(name)+" --with-decryption", region, "Parameter.Value")
+		}}},
+		func(s *SSMConfig, c config.Sink, env *Env) (Built, error) {
+			api := client(env, "ssm", func(c aws.Config) *ssm.Client { return ssm.NewFromConfig(c) })
+			return &SSM{API: api, NameTemplate: s.Parameter, KMSKeyID: s.KMSKeyID, SinkName: c.Name,
+				PasswordTemplate: env.Passwords.ParameterTemplate}, nil
+		})
 }

@@ -242,16 +242,61 @@ func (w *Webhook) client() *http.Client {
 }
 
 // Kind is the kind of sink, whatever its configured name.
-func (*Webhook) Kind() sinkname.Kind { return sinkname.Webhook }
+func (*Webhook) Kind() sinkname.Kind { return KindWebhook }
+
+// KindWebhook is the kind of a webhook sink.
+const KindWebhook sinkname.Kind = "webhook"
+
+// DefaultWebhookAttempts is how often a webhook sink posts at most, by default.
+const DefaultWebhookAttempts = 4
+
+// WebhookConfig are the settings of a webhook sink: it posts a signed JSON body to URL (https;
+// http only to a loopback address); SigningSecretEnv names the environment variable holding the
+// HMAC key; the body carries the secret access key only with IncludeSecret; Attempts bounds
+// retries (default 4).
+type WebhookConfig struct {
+	URL              string `yaml:"url"`
+	SigningSecretEnv string `yaml:"signing_secret_env"`
+	IncludeSecret    bool   `yaml:"include_secret"`
+	Attempts         int    `yaml:"attempts"`
+}
+
+// Kind is KindWebhook.
+func (*WebhookConfig) Kind() sinkname.Kind { return KindWebhook }
+
+// Access is the signing key's environment variable and the URL.
+func (s *WebhookConfig) Access(config.Secret) config.SinkAccess {
+	return config.SinkAccess{Env: s.SigningSecretEnv, URL: s.URL}
+}
+
+// Check checks the URL, the signing key's variable and the attempts, and fills their default.
+func (s *WebhookConfig) Check(c *config.SinkCheck) {
+	if msg := config.CheckURL(s.URL); msg == "is empty" {
+		c.Problem("a webhook sink needs url", "url")
+	} else if msg != "" {
+		c.Problem(msg, "url")
+	}
+	if s.SigningSecretEnv == "" {
+		c.Problem("a webhook sink needs signing_secret_env: the environment variable holding the HMAC-SHA256 key", "")
+	} else if !config.ValidEnvName(s.SigningSecretEnv) {
+		c.Problem(fmt.Sprintf("%q is not an environment variable name", s.SigningSecretEnv), "signing_secret_env")
+	}
+	if !c.Set("attempts") {
+		s.Attempts = DefaultWebhookAttempts
+	} else if s.Attempts < 1 || s.Attempts > 10 {
+		c.Problem("must be 1 to 10", "attempts")
+	}
+}
 
 func init() {
-	register(sinkname.Webhook, func(c config.Sink, env *Env) (Built, error) {
-		s := c.Settings.(*config.WebhookSink)
-		key, ok := env.lookupEnv(s.SigningSecretEnv)
-		if !ok || key == "" {
-			return nil, fmt.Errorf("environment variable %s (the webhook's signing key) is not set", s.SigningSecretEnv)
-		}
-		return &Webhook{URL: s.URL, Key: secret.New(key), IncludeSecret: s.IncludeSecret, StoredAt: env.Stored,
-			PasswordStoredAt: env.StoredPassword, Attempts: s.Attempts, Backoff: env.Backoff, Now: env.Now, SinkName: c.Name}, nil
-	})
+	registerType(config.SinkType{Kind: KindWebhook, About: sinkname.About{Service: "a webhook"},
+		New: func() config.SinkSettings { return &WebhookConfig{} }},
+		func(s *WebhookConfig, c config.Sink, env *Env) (Built, error) {
+			key, ok := env.lookupEnv(s.SigningSecretEnv)
+			if !ok || key == "" {
+				return nil, fmt.Errorf("environment variable %s (the webhook's signing key) is not set", s.SigningSecretEnv)
+			}
+			return &Webhook{URL: s.URL, Key: secret.New(key), IncludeSecret: s.IncludeSecret, StoredAt: env.Stored,
+				PasswordStoredAt: env.StoredPassword, Attempts: s.Attempts, Backoff: env.Backoff, Now: env.Now, SinkName: c.Name}, nil
+		})
 }

@@ -1,7 +1,7 @@
 // Package sinkname knows which names each sink's service accepts (length and characters, as AWS
 // documents them), so that a name a sink cannot hold is found at configuration load or at plan
-// time, never by creating a key first (I5, I8); and the kind of sink a location belongs to (Kind).
-// Pure: no I/O.
+// time, never by creating a key first (I5, I8); and the kind of sink a location belongs to (Kind),
+// with what each sink type registers about its kind (About). Pure: no I/O.
 package sinkname
 
 import (
