@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/secret"
@@ -325,7 +326,8 @@ func (s *SecretsManager) abort(ctx context.Context, v smVersion) error {
 	if hasStage(vs[v.id], StageCurrent) {
 		prev := versionWith(vs, StagePrevious)
 		if prev == "" || prev == v.id {
-			return fmt.Errorf("abort %s: it is current in secret %s and there is no previous version to restore", v.what, v.name)
+			// Nothing a retry could change: say so at once.
+			return backoff.Permanent(fmt.Errorf("abort %s: it is current in secret %s and there is no previous version to restore", v.what, v.name))
 		}
 		if err := move(StageCurrent, prev, v.id); err != nil {
 			return err

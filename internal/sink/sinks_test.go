@@ -21,6 +21,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
+	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/secret"
 	"github.com/keycycle/keycycle/internal/sink"
 )
@@ -172,8 +173,8 @@ func TestSecretsManagerAbortAfterPromoteRestoresPrevious(t *testing.T) {
 	if err := s2.Promote(ctx, k1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.Abort(ctx, k1); err == nil || !strings.Contains(err.Error(), "no previous version") {
-		t.Fatalf("abort of a first key: %v", err)
+	if err := s2.Abort(ctx, k1); err == nil || !strings.Contains(err.Error(), "no previous version") || !backoff.IsPermanent(err) {
+		t.Fatalf("abort of a first key: want a permanent \"no previous version\" error (retrying changes nothing), got %v", err)
 	}
 }
 
