@@ -180,13 +180,6 @@ var knownIssues = []knownIssue{
 	{"password-rotated-twice", func(v Violation, _ string) bool {
 		return v.Invariant == "I7" && strings.HasPrefix(v.Detail, "password_rotated of ")
 	}},
-	// A deactivation whose record could not be written (TagUser failed) is later deleted by the
-	// "make room" rule, which dates an inactive key it has no record for by its last use: the
-	// delete can come sooner than delete_after after the deactivation.
-	{"delete-grace-without-record", func(v Violation, output string) bool {
-		return v.Invariant == "I4" && strings.Contains(v.Detail, "after its deactivation") &&
-			strings.Contains(output, "could not record the deactivation time")
-	}},
 }
 
 // known returns the id of the known issue that explains every violation, or "".
