@@ -3,6 +3,7 @@ package job_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -609,5 +610,42 @@ func TestPasswordLeaseOfAKilledRun(t *testing.T) {
 		if strings.HasPrefix(k, "keycycle:pwlease:") {
 			t.Errorf("expired lease %s not removed", k)
 		}
+	}
+}
+
+// IAM allows 50 tags per user and refuses the 51st (LimitExceeded): a password rotation that
+// could not write its lease, intent and completion record is refused before anything changes,
+// never found out after the password was changed.
+func TestPasswordRotationNeedsRoomForItsTags(t *testing.T) {
+	e := newPasswordEnv(t)
+	c := iam.NewFromConfig(e.cfg)
+	for i := len(e.tags(t, "console")); i < 48; i++ {
+		if _, err := c.TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("console"),
+			Tags: []iamtypes.Tag{{Key: aws.String(fmt.Sprintf("team-%02d", i)), Value: aws.String("x")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := e.plan(t)
+	p := plan.New(full.GeneratedAt, []plan.Step{passwordStep(t, full, "console", plan.Rotate)})
+	apply := func() rotation.Result {
+		res, err := e.runner().Apply(context.Background(), p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return passwordResult(t, res, "console", plan.Rotate)
+	}
+	r := apply()
+	if r.Outcome != rotation.Blocked || !strings.Contains(r.Detail, "48 tags") || !strings.Contains(r.Detail, "50") {
+		t.Fatalf("want blocked for the tag limit, got %s %q", r.Outcome, r.Detail)
+	}
+	if passwordChanges(e) != 0 || len(e.tags(t, "console")) != 48 {
+		t.Fatalf("something changed: %d password changes, %d tags", passwordChanges(e), len(e.tags(t, "console")))
+	}
+	// With room for the three, it goes through.
+	if _, err := c.UntagUser(context.Background(), &iam.UntagUserInput{UserName: aws.String("console"), TagKeys: []string{"team-46", "team-47"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := apply(); r.Outcome != rotation.Done {
+		t.Fatalf("with 46 tags: %s %q", r.Outcome, r.Detail)
 	}
 }
