@@ -171,23 +171,9 @@ type knownIssue struct {
 	match func(v Violation, output string) bool
 }
 
-var knownIssues = []knownIssue{
-	// Two concurrent runs both rotate the same console password. Narrowed (a run re-checks the
-	// completion record after taking the lease, TestPasswordRotatedByAnotherRunAfterOurReadIsNotRotatedAgain)
-	// but not closed: IAM tags have no compare-and-set, and a password has no quota to stop the
-	// second change as the two-key limit stops a second key, so two runs whose intents overlap
-	// between the last check and UpdateLoginProfile can both change it.
-	{"password-rotated-twice", func(v Violation, _ string) bool {
-		return v.Invariant == "I7" && strings.HasPrefix(v.Detail, "password_rotated of ")
-	}},
-	// A deactivation whose record could not be written (TagUser failed) is later deleted by the
-	// "make room" rule, which dates an inactive key it has no record for by its last use: the
-	// delete can come sooner than delete_after after the deactivation.
-	{"delete-grace-without-record", func(v Violation, output string) bool {
-		return v.Invariant == "I4" && strings.Contains(v.Detail, "after its deactivation") &&
-			strings.Contains(output, "could not record the deactivation time")
-	}},
-}
+// None open: password-rotated-twice (I7) and delete-grace-without-record (I4) were closed by
+// per-run password leases and record-first deactivation (docs/reliability.md).
+var knownIssues = []knownIssue{}
 
 // known returns the id of the known issue that explains every violation, or "".
 func known(vs []Violation, output string) string {

@@ -280,6 +280,10 @@ func (b *builder) match(fm fileMatch, at ...any) policy.Match {
 	return policy.Match{Users: fm.Users, Paths: fm.Paths, Groups: fm.Groups, Tags: fm.Tags}
 }
 
+// maxStatePrefix leaves room in IAM's 128 characters of a tag key for keycycle's longest state
+// tag: a password lease, "pwlease:" and 16 characters of a run id (inventory.PasswordLeaseTag).
+const maxStatePrefix = 128 - len("pwlease:") - 16
+
 func (b *builder) tagName(dst *string, v *string, field string, emptyOK bool) {
 	if v == nil {
 		return
@@ -287,8 +291,8 @@ func (b *builder) tagName(dst *string, v *string, field string, emptyOK bool) {
 	*dst = *v
 	switch {
 	case *v == "" && emptyOK:
-	case field == "state_prefix" && (*v == "" || len(*v)+len("deactivated") > 128 || !validTagKey(*v+"x")):
-		b.problem(fmt.Sprintf("%q is not usable as a tag key prefix (IAM tag key characters, at most 117)", *v), "tags", field)
+	case field == "state_prefix" && (*v == "" || len(*v) > maxStatePrefix || !validTagKey(*v+"x")):
+		b.problem(fmt.Sprintf("%q is not usable as a tag key prefix (IAM tag key characters, at most %d)", *v, maxStatePrefix), "tags", field)
 	case field != "state_prefix" && !validTagKey(*v):
 		b.problem(fmt.Sprintf("%q is not an IAM tag key", *v), "tags", field)
 	}

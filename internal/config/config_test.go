@@ -373,3 +373,16 @@ func TestShippedExampleIsValid(t *testing.T) {
 		t.Fatalf("example = %+v", cfg)
 	}
 }
+
+// The state prefix leaves room in a tag key (128 characters) for keycycle's longest state tag, a
+// password lease: "pwlease:" and 16 characters of a run id.
+func TestStatePrefixLength(t *testing.T) {
+	ok := strings.Repeat("p", 104)
+	if c, err := Parse("c.yaml", []byte("tags: {state_prefix: '"+ok+"'}\n")); err != nil || c.Rules.Tags.StatePrefix != ok {
+		t.Fatalf("104 characters refused: %v", err)
+	}
+	_, err := Parse("c.yaml", []byte("tags: {state_prefix: '"+ok+"p'}\n"))
+	if err == nil || !strings.Contains(err.Error(), "state_prefix") || !strings.Contains(err.Error(), "at most 104") {
+		t.Fatalf("105 characters: %v", err)
+	}
+}

@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -40,6 +42,10 @@ func (l LoginProfile) Since() time.Time {
 //	<prefix>password-rotation  intent: "started=<RFC3339> run=<id> until=<RFC3339>" (a lease,
 //	                           see state.go), written before the password is changed, removed
 //	                           when the rotation completes
+//	<prefix>pwlease:<run id>   the lease of one run on the user's password, value as the intent:
+//	                           each run writes its own key (IAM tags have no compare-and-set),
+//	                           reads the tags back and goes on only when no other run's live
+//	                           lease is there; removed when the run is done with the user
 //	<prefix>password-rotated   completion: "at=<RFC3339>", when the new password was set and
 //	                           delivered; the credential report can lag it by 4 hours
 //	<prefix>console-warned     "at=<RFC3339>": when keycycle first warned that the unused login
@@ -47,6 +53,24 @@ func (l LoginProfile) Since() time.Time {
 
 // PasswordIntentTag is the tag key of the password rotation intent.
 func PasswordIntentTag(prefix string) string { return prefix + "password-rotation" }
+
+// PasswordLeasePrefix is the start of every password lease tag key (PasswordLeaseTag).
+func PasswordLeasePrefix(prefix string) string { return prefix + "pwlease:" }
+
+// MaxTagKeyLen is IAM's limit on a tag key.
+const MaxTagKeyLen = 128
+
+// PasswordLeaseTag is the tag key of run's lease on a user's console password: the lease prefix
+// and the run id (LeaseRunID), or, when that would exceed IAM's 128 characters for a tag key, the
+// first 16 hex digits of the run id's SHA-256.
+func PasswordLeaseTag(prefix, run string) string {
+	k := PasswordLeasePrefix(prefix) + LeaseRunID(run)
+	if len(k) <= MaxTagKeyLen {
+		return k
+	}
+	sum := sha256.Sum256([]byte(run))
+	return PasswordLeasePrefix(prefix) + hex.EncodeToString(sum[:8])
+}
 
 // PasswordRotatedTag is the tag key of the password rotation record.
 func PasswordRotatedTag(prefix string) string { return prefix + "password-rotated" }

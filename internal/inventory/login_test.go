@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,5 +40,21 @@ func TestLoginSince(t *testing.T) {
 		if got := tc.l.Since(); !got.Equal(tc.want) {
 			t.Errorf("%+v: Since %v, want %v", tc.l, got, tc.want)
 		}
+	}
+}
+
+// A password lease tag names its run and always fits IAM's 128 characters of a tag key; two runs
+// never share one.
+func TestPasswordLeaseTag(t *testing.T) {
+	if got := PasswordLeaseTag("keycycle:", "20261121T080000Z-0a1b2c3d"); got != "keycycle:pwlease:20261121T080000Z-0a1b2c3d" {
+		t.Fatalf("lease tag %q", got)
+	}
+	if got := PasswordLeaseTag("k:", "run id/with*odd chars"); got != "k:pwlease:run_id_with_odd_chars" {
+		t.Fatalf("lease tag of an odd run id %q", got)
+	}
+	long := strings.Repeat("p", 104)
+	a, b := PasswordLeaseTag(long, strings.Repeat("r", 64)+"-a"), PasswordLeaseTag(long, strings.Repeat("r", 64)+"-b")
+	if len(a) > MaxTagKeyLen || len(b) > MaxTagKeyLen || a == b || !strings.HasPrefix(a, PasswordLeasePrefix(long)) {
+		t.Fatalf("long prefix: %q %q", a, b)
 	}
 }

@@ -3,6 +3,7 @@ package job_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -427,5 +428,224 @@ func TestPasswordRotatedByAnotherRunAfterOurReadIsNotRotatedAgain(t *testing.T) 
 	}
 	if _, ok := e.tags(t, "console")["keycycle:password-rotation"]; ok {
 		t.Fatal("run B left its intent behind")
+	}
+}
+
+// concurrentPasswordRuns are run A and run B of a password rotation of console, as two processes.
+func concurrentPasswordRuns(t *testing.T, e *env) (p plan.Plan, a, b *job.Runner, ha, hb *hooked) {
+	t.Helper()
+	full := e.plan(t)
+	p = plan.New(full.GeneratedAt, []plan.Step{passwordStep(t, full, "console", plan.Rotate)})
+	a, b, ha, hb = twoRuns(e)
+	return p, a, b, ha, hb
+}
+
+// waitFor waits for ch; the timer only guards against a deadlock of the test itself.
+func waitFor(t *testing.T, ch chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Errorf("deadlock guard: %s never happened", what)
+	}
+}
+
+// passwordChanges counts the console password changes the runs made (their audit records).
+func passwordChanges(e *env) int { return strings.Count(e.audit.String(), `"event":"password_set"`) }
+
+// Run B reads the user before run A takes its lease; A gets as far as UpdateLoginProfile (past
+// every check); B now takes the password lease, and A changes the password after B. IAM tags have
+// no compare-and-set and no quota stops a second password change: before per-run leases, B's
+// intent overwrote A's, B read its own back and both changed the password (I7, the chaos
+// harness's password-rotated-twice). B must find A's lease and leave the user to it.
+func TestPasswordLeaseTakenAfterAnotherRunsChecksIsLeftToIt(t *testing.T) {
+	e := newPasswordEnv(t)
+	p, a, b, ha, hb := concurrentPasswordRuns(t, e)
+	bReady, aAtChange, bDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	hb.before["TagUser"] = func(n int) {
+		if n == 1 { // B has read the user (no lease, no intent) and is about to take its lease
+			close(bReady)
+			waitFor(t, aAtChange, "A at UpdateLoginProfile")
+		}
+	}
+	ha.before["UpdateLoginProfile"] = func(n int) {
+		if n == 1 { // A passed every check: B goes on to its end first
+			close(aAtChange)
+			waitFor(t, bDone, "B finished")
+		}
+	}
+	var resB []rotation.Result
+	go func() {
+		defer close(bDone)
+		resB, _ = b.Apply(context.Background(), p, false)
+	}()
+	waitFor(t, bReady, "B ready")
+	resA, err := a.Apply(context.Background(), p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-bDone
+
+	if n := passwordChanges(e); n != 1 {
+		t.Errorf("I7: the password was changed %d times by two concurrent runs", n)
+	}
+	if r := passwordResult(t, resA, "console", plan.Rotate); r.Outcome != rotation.Done {
+		t.Errorf("run A: %s %q", r.Outcome, r.Detail)
+	}
+	if r := passwordResult(t, resB, "console", plan.Rotate); r.Outcome != rotation.Busy || !strings.Contains(r.Detail, "run-a") {
+		t.Errorf("run B: want busy, left to run-a: %s %q", r.Outcome, r.Detail)
+	}
+	if v := storedPassword(t, e, "console", "AWSCURRENT"); v.Password == "" || !e.sb.PasswordIs(acct, "console", v.Password) {
+		t.Error("the delivered password is not the console password")
+	}
+	for k := range e.tags(t, "console") {
+		if strings.HasPrefix(k, "keycycle:pwlease:") || k == "keycycle:password-rotation" {
+			t.Errorf("tag %s left behind", k)
+		}
+	}
+}
+
+// Both runs take their lease before either reads it back: each sees the other's and both
+// withdraw (safety over liveness); nothing changes, no lease stays, and the next run rotates.
+func TestSimultaneousPasswordLeasesBothWithdraw(t *testing.T) {
+	e := newPasswordEnv(t)
+	p, a, b, ha, hb := concurrentPasswordRuns(t, e)
+	aReady, bReady, aLeased, bLeased, aRead, bRead := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	// Both read the user before either takes its lease; both take it before either reads it
+	// back; both read back before either withdraws.
+	ha.before["TagUser"] = func(n int) {
+		if n == 1 {
+			close(aReady)
+			waitFor(t, bReady, "B read the user")
+		}
+	}
+	hb.before["TagUser"] = func(n int) {
+		if n == 1 {
+			close(bReady)
+			waitFor(t, aReady, "A read the user")
+		}
+	}
+	ha.after["TagUser"] = func(n int) {
+		if n == 1 {
+			close(aLeased)
+			waitFor(t, bLeased, "B took its lease")
+		}
+	}
+	hb.after["TagUser"] = func(n int) {
+		if n == 1 {
+			close(bLeased)
+			waitFor(t, aLeased, "A took its lease")
+		}
+	}
+	// The first GetUser after the lease is the read back (the login profile's read uses GetUser
+	// too, before it).
+	readBack := func(h *hooked, mine, other chan struct{}, what string) {
+		h.after["GetUser"] = func(int) {
+			h.mu.Lock()
+			leased := h.calls["TagUser"] == 1
+			h.mu.Unlock()
+			if leased && mine != nil {
+				close(mine)
+				mine = nil
+				waitFor(t, other, what)
+			}
+		}
+	}
+	readBack(ha, aRead, bRead, "B read its lease back")
+	readBack(hb, bRead, aRead, "A read its lease back")
+	var resB []rotation.Result
+	bDone := make(chan struct{})
+	go func() {
+		defer close(bDone)
+		resB, _ = b.Apply(context.Background(), p, false)
+	}()
+	resA, err := a.Apply(context.Background(), p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-bDone
+	if n := passwordChanges(e); n > 1 {
+		t.Fatalf("I7: the password was changed %d times by two concurrent runs", n)
+	}
+	for name, rs := range map[string][]rotation.Result{"A": resA, "B": resB} {
+		if r := passwordResult(t, rs, "console", plan.Rotate); r.Outcome != rotation.Busy {
+			t.Errorf("run %s: want busy (it saw the other's lease), got %s %q", name, r.Outcome, r.Detail)
+		}
+	}
+	for k := range e.tags(t, "console") {
+		if strings.HasPrefix(k, "keycycle:pwlease:") || k == "keycycle:password-rotation" {
+			t.Errorf("tag %s left behind by runs that withdrew", k)
+		}
+	}
+	if r := passwordResult(t, e.apply(t), "console", plan.Rotate); r.Outcome != rotation.Done || passwordChanges(e) != 1 {
+		t.Fatalf("the next run must rotate: %s %q", r.Outcome, r.Detail)
+	}
+}
+
+// A killed run's lease is ignored once it expired, and removed by the next rotation; a live one
+// is left to its run.
+func TestPasswordLeaseOfAKilledRun(t *testing.T) {
+	e := newPasswordEnv(t)
+	now := e.sb.Clock().Now()
+	lease := func(run string, until time.Time) {
+		v := inventory.PasswordIntent{Started: now.Add(-time.Hour), Lease: inventory.Lease{Run: run, Until: until}}.TagValue()
+		if _, err := iam.NewFromConfig(e.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("console"),
+			Tags: []iamtypes.Tag{{Key: aws.String("keycycle:pwlease:" + run), Value: aws.String(v)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease("run-live", now.Add(10*time.Minute))
+	if r := passwordResult(t, e.apply(t), "console", plan.Rotate); r.Outcome != rotation.Busy || !strings.Contains(r.Detail, "run-live") {
+		t.Fatalf("a live lease of another run: want busy, got %s %q", r.Outcome, r.Detail)
+	}
+	if _, ok := e.tags(t, "console")["keycycle:pwlease:run-live"]; !ok {
+		t.Fatal("another run's live lease was removed")
+	}
+	e.sb.Clock().Advance(11 * time.Minute)
+	lease("run-killed", now.Add(-time.Minute))
+	if r := passwordResult(t, e.apply(t), "console", plan.Rotate); r.Outcome != rotation.Done {
+		t.Fatalf("expired leases: want the rotation done, got %s %q", r.Outcome, r.Detail)
+	}
+	for k := range e.tags(t, "console") {
+		if strings.HasPrefix(k, "keycycle:pwlease:") {
+			t.Errorf("expired lease %s not removed", k)
+		}
+	}
+}
+
+// IAM allows 50 tags per user and refuses the 51st (LimitExceeded): a password rotation that
+// could not write its lease, intent and completion record is refused before anything changes,
+// never found out after the password was changed.
+func TestPasswordRotationNeedsRoomForItsTags(t *testing.T) {
+	e := newPasswordEnv(t)
+	c := iam.NewFromConfig(e.cfg)
+	for i := len(e.tags(t, "console")); i < 48; i++ {
+		if _, err := c.TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("console"),
+			Tags: []iamtypes.Tag{{Key: aws.String(fmt.Sprintf("team-%02d", i)), Value: aws.String("x")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := e.plan(t)
+	p := plan.New(full.GeneratedAt, []plan.Step{passwordStep(t, full, "console", plan.Rotate)})
+	apply := func() rotation.Result {
+		res, err := e.runner().Apply(context.Background(), p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return passwordResult(t, res, "console", plan.Rotate)
+	}
+	r := apply()
+	if r.Outcome != rotation.Blocked || !strings.Contains(r.Detail, "48 tags") || !strings.Contains(r.Detail, "50") {
+		t.Fatalf("want blocked for the tag limit, got %s %q", r.Outcome, r.Detail)
+	}
+	if passwordChanges(e) != 0 || len(e.tags(t, "console")) != 48 {
+		t.Fatalf("something changed: %d password changes, %d tags", passwordChanges(e), len(e.tags(t, "console")))
+	}
+	// With room for the three, it goes through.
+	if _, err := c.UntagUser(context.Background(), &iam.UntagUserInput{UserName: aws.String("console"), TagKeys: []string{"team-46", "team-47"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := apply(); r.Outcome != rotation.Done {
+		t.Fatalf("with 46 tags: %s %q", r.Outcome, r.Detail)
 	}
 }

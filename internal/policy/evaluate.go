@@ -268,8 +268,11 @@ func (e *userEval) evaluateKeys() {
 			case nw == nil || !nw.Active():
 				e.add(plan.CodeNewKeyInactive, plan.Warn, old.ID, "rotation on %s replaced key %s by %s, which is not active: key %s stays active",
 					fmtDate(rec.At), old.ID, rec.New, old.ID)
-			case !rec.Deactivated.IsZero():
-				// Someone reactivated the key keycycle had deactivated: it was needed.
+			case !rec.Deactivated.IsZero() && (!old.LastUsedKnown || old.LastUsed.After(rec.Deactivated)):
+				// Someone reactivated the key keycycle had deactivated: it was needed. (A record
+				// of a key active and unused since is a deactivation that did not happen: the
+				// executor records before it deactivates. It is retired as if unrecorded, and
+				// its deactivation writes a new time: the record never shortens a grace.)
 				e.handled[old.ID] = true
 				if !e.hardLimit(*old, *nw) {
 					e.add(plan.CodeOldKeyReactivated, plan.Warn, old.ID, "key %s was reactivated after keycycle deactivated it on %s: not deactivating it again; retire it by hand",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -76,6 +77,9 @@ func (e *Executor) passwordStep(ctx context.Context, st plan.Step) Result {
 		why := fmt.Sprintf("left to %s: it holds the password rotation lease on this user until %s", owner, in.End(in.Started).Format(time.RFC3339))
 		e.audit(st, "", "lease_held", Busy, func(r *audit.Record) { r.Reason = why })
 		return Result{Step: st, Outcome: Busy, Detail: why}
+	}
+	if r, busy := e.passwordLeaseHeld(st, s.tags); busy && st.Action != plan.Warn {
+		return r
 	}
 	if stale, why := st.Precondition.StaleLogin(s.login, st.Action); stale && !(st.Action == plan.Rotate && interrupted) {
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
@@ -201,30 +205,57 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 		return Result{Step: st, Outcome: DryRun, Detail: "would rotate the console password: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
 	}
 
-	// Intent: a lock between concurrent runs, and the record that a rotation was under way.
+	// The lease. IAM tags have no compare-and-set, so each run writes a lease tag of its own
+	// (<prefix>pwlease:<run>), reads the user's tags back and goes on only when no other run's
+	// live lease is there. Of two runs, at least the second to read sees the other's lease (each
+	// wrote before it read): at most one goes on; when both see each other, both withdraw and the
+	// next run rotates (safety over liveness). This relies on IAM answering a read after a write
+	// with that write (docs/reliability.md, "Password leases").
 	intentKey := inventory.PasswordIntentTag(e.StatePrefix)
+	leaseKey := inventory.PasswordLeaseTag(e.StatePrefix, e.RunID)
 	intent := inventory.PasswordIntent{Started: now, Lease: inventory.Lease{Run: e.leaseRun(), Until: now.Add(e.lease())}}.TagValue()
-	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
-		return Result{Step: st, Outcome: Failed, Detail: "cannot record the password rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}
+	if why := e.tagRoom(s.tags, leaseKey, intentKey, inventory.PasswordRotatedTag(e.StatePrefix)); why != "" {
+		e.audit(st, "", "tag_limit", Blocked, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Blocked, Detail: "refused, nothing changed: " + why}
+	}
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(leaseKey), Value: aws.String(intent)}}}); err != nil {
+		return Result{Step: st, Outcome: Failed, Detail: "cannot record the password lease; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}
 	}
 	again, err := e.readUser(ctx, st.User, false)
-	if err != nil || again.tags[intentKey] != intent {
+	if err != nil {
+		e.untag(ctx, st.User, leaseKey)
+		return Result{Step: st, Outcome: Failed, Detail: "cannot read the password lease back; nothing changed", Err: err}
+	}
+	if r, busy := e.passwordLeaseHeld(st, again.tags); busy {
+		e.untag(ctx, st.User, leaseKey)
+		r.Detail = "another keycycle run took the password lease at the same time: " + r.Detail + "; nothing changed"
+		return r
+	}
+	if in, err := inventory.ParsePasswordIntent(again.tags[intentKey]); err == nil && in.Live(e.Now(), e.leaseRun()) {
+		e.untag(ctx, st.User, leaseKey)
 		e.audit(st, e.RunID, "concurrent_rotation", Busy, nil)
-		return Result{Step: st, Outcome: Busy, Detail: "another keycycle run is rotating this user's password; left to it", Err: err}
+		return Result{Step: st, Outcome: Busy, Detail: "another keycycle run is rotating this user's password; left to it, nothing changed"}
 	}
 	rotationID := e.RunID + "/" + st.User + "/password"
+	// What this rotation removes when it is done: its intent, its lease, and the leases of runs
+	// that expired (killed runs); never a live lease of another run.
+	done := append([]string{intentKey, leaseKey}, e.expiredPasswordLeases(again.tags)...)
 	fail := func(r Result) Result {
-		e.clearPasswordIntent(ctx, st.User, intent)
+		e.untag(ctx, st.User, done...)
 		return r
 	}
 	// A run that held the lease before ours may have finished between our first read and our
-	// intent: its completion record is newer than the plan's. Changing the password again would
+	// lease: its completion record is newer than the plan's. Changing the password again would
 	// rotate it twice (I7).
 	if m, err := inventory.ParseMark(again.tags[inventory.PasswordRotatedTag(e.StatePrefix)]); err == nil &&
 		st.Precondition.Login != nil && m.At.After(st.Precondition.Login.Rotated) {
 		why := "the password was rotated by another run since the plan was made"
 		e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 		return fail(Result{Step: st, Outcome: Stale, Detail: why + "; nothing changed"})
+	}
+	// The intent: the record that a rotation is under way, which the next runs (and plans) read.
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
+		return fail(Result{Step: st, Outcome: Failed, Detail: "cannot record the password rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)})
 	}
 
 	pol, err := e.passwordPolicy(ctx)
@@ -254,13 +285,13 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 			Detail: "delivery to a required sink failed; the password is unchanged and nothing was delivered", Err: errors.Join(err, abortErr)})
 	}
 
-	// Still ours? A run that wrote its intent after our first check would change the password
-	// too; whichever sees the other's intent here withdraws.
-	if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
+	// Our lease must outlast the change by far: after its end another run may take the user.
+	if !e.Now().Before(now.Add(e.lease() / 2)) {
 		abortErr := e.abort(ctx, d)
-		e.audit(st, rotationID, "concurrent_rotation", Blocked, func(r *audit.Record) { r.Sinks = auditSinks(d.res) })
-		return Result{Step: st, Outcome: Blocked, Location: d.res[0].Location, Sinks: d.res,
-			Detail: "another keycycle run is rotating this user's password; left to it, nothing changed", Err: errors.Join(err, abortErr)}
+		why := fmt.Sprintf("the password lease ran short before the change (half of its %s gone)", e.lease())
+		e.audit(st, rotationID, "lease_ran_short", Failed, func(r *audit.Record) { r.Reason, r.Sinks = why, auditSinks(d.res) })
+		return fail(Result{Step: st, Outcome: Failed, Location: d.res[0].Location, Sinks: d.res,
+			Detail: why + "; the password is unchanged and nothing was delivered", Err: abortErr})
 	}
 
 	// The change. Until it succeeds the old password works; after it only the new one does.
@@ -290,22 +321,7 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	e.audit(st, rotationID, "password_set", Done, func(r *audit.Record) { r.Reason = "reset required: " + fmt.Sprint(p.ResetRequired) })
 
 	loc := d.res[0].Location
-	// Another run that started after our last check sets its own password; which one is then in
-	// force is unknown. IAM has no conditional write, so the intent is checked around the
-	// promotion: a run that finds another's intent (or none: the other finished) reports a
-	// failure and leaves its intent, and the next apply sets and delivers a password of its own.
-	concurrent := func() *promoteFailure {
-		if again, err := e.readUser(ctx, st.User, false); err != nil || again.tags[intentKey] != intent {
-			return &promoteFailure{index: 0, err: errors.Join(errors.New("another keycycle run changed this user's password at the same time"), err)}
-		}
-		return nil
-	}
-	f := concurrent()
-	if f == nil {
-		if f = e.promote(ctx, st, rotationID, d); f == nil {
-			f = concurrent()
-		}
-	}
+	f := e.promote(ctx, st, rotationID, d)
 	if f != nil && f.index == 0 {
 		// The new password is set and held as pending by the primary sink only. An intent newer
 		// than any completion makes the next apply set and deliver another one: ours, written
@@ -318,6 +334,7 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 		}); err != nil {
 			e.logger().Warn("record password intent", "account_id", e.AccountID, "user", st.User, "error", err)
 		}
+		e.untag(ctx, st.User, done[1:]...)
 		e.audit(st, rotationID, "promote_failed", Failed, func(r *audit.Record) { r.Error, r.Sinks = f.err.Error(), auditSinks(d.res) })
 		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: f.err,
 			Detail: "the password was changed and is stored as pending in " + loc + " but is not current there; the next apply sets a new one"}
@@ -334,11 +351,12 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 		return err
 	})
 	if err != nil {
+		e.untag(ctx, st.User, done[1:]...) // the intent stays: the next apply rotates again
 		e.audit(st, rotationID, "record_failed", Failed, func(r *audit.Record) { r.Error = err.Error(); r.Sinks = auditSinks(d.res) })
 		return Result{Step: st, Outcome: Failed, Location: loc, Sinks: d.res, Err: err,
 			Detail: "the new password is delivered to " + loc + " but the completion record failed; the next apply rotates it again"}
 	}
-	e.clearPasswordIntent(ctx, st.User, intent)
+	e.untag(ctx, st.User, done...)
 	e.audit(st, rotationID, "password_rotated", Done, func(r *audit.Record) {
 		r.Sink, r.Reason, r.Sinks = d.res[0].Name, st.Reason, auditSinks(d.res)
 	})
@@ -356,12 +374,70 @@ func (e *Executor) rotatePassword(ctx context.Context, st plan.Step, s state) Re
 	return Result{Step: st, Outcome: Done, Location: loc, Sinks: d.res, Detail: detail}
 }
 
-// clearPasswordIntent removes the password intent tag if it is still ours.
-func (e *Executor) clearPasswordIntent(ctx context.Context, user, intent string) {
-	if s, err := e.readUser(ctx, user, false); err == nil && s.tags[inventory.PasswordIntentTag(e.StatePrefix)] != intent {
-		return
+// passwordLeaseHeld reports whether another run holds a live lease on the user's password (a
+// lease tag of its own), and the Busy result that leaves the user to it.
+func (e *Executor) passwordLeaseHeld(st plan.Step, tags map[string]string) (Result, bool) {
+	own := inventory.PasswordLeaseTag(e.StatePrefix, e.RunID)
+	for _, k := range sortedKeys(tags) {
+		if k == own || !strings.HasPrefix(k, inventory.PasswordLeasePrefix(e.StatePrefix)) {
+			continue
+		}
+		in, err := inventory.ParsePasswordIntent(tags[k])
+		if err != nil || !in.Live(e.Now(), e.leaseRun()) {
+			continue
+		}
+		owner := "another keycycle run"
+		if in.Run != "" {
+			owner = "run " + in.Run
+		}
+		why := fmt.Sprintf("left to %s: it holds a password lease on this user until %s", owner, in.End(in.Started).Format(time.RFC3339))
+		e.audit(st, "", "lease_held", Busy, func(r *audit.Record) { r.Reason = why })
+		return Result{Step: st, Outcome: Busy, Detail: why}, true
 	}
-	e.untag(ctx, user, inventory.PasswordIntentTag(e.StatePrefix))
+	return Result{}, false
+}
+
+// expiredPasswordLeases are the password lease tags of other runs that ended (or cannot be read):
+// runs that were killed. They are removed with this run's own.
+func (e *Executor) expiredPasswordLeases(tags map[string]string) []string {
+	own := inventory.PasswordLeaseTag(e.StatePrefix, e.RunID)
+	var out []string
+	for _, k := range sortedKeys(tags) {
+		if k == own || !strings.HasPrefix(k, inventory.PasswordLeasePrefix(e.StatePrefix)) {
+			continue
+		}
+		if in, err := inventory.ParsePasswordIntent(tags[k]); err != nil || !in.Live(e.Now(), e.leaseRun()) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// maxTagsPerUser is IAM's quota of tags on a user.
+const maxTagsPerUser = 50
+
+// tagRoom says why the user's tags leave no room for the given state tags ("" when they do):
+// IAM refuses a 51st tag (LimitExceeded), which must not be found out half-way.
+func (e *Executor) tagRoom(tags map[string]string, keys ...string) string {
+	n := len(tags)
+	for _, k := range keys {
+		if _, ok := tags[k]; !ok {
+			n++
+		}
+	}
+	if n <= maxTagsPerUser {
+		return ""
+	}
+	return fmt.Sprintf("the user has %d tags and a password rotation needs %d more for keycycle's state (IAM allows %d per user); remove some tags", len(tags), n-len(tags), maxTagsPerUser)
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // deleteLogin removes console access after the warning period. The audit record keeps what was

@@ -1,0 +1,131 @@
+package job_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keycycle/keycycle/internal/awssim"
+	"github.com/keycycle/keycycle/internal/inventory"
+	"github.com/keycycle/keycycle/internal/plan"
+	"github.com/keycycle/keycycle/internal/rotation"
+)
+
+// deactivationResult is the result of the run's deactivate step.
+func deactivationResult(t *testing.T, rs []rotation.Result) rotation.Result {
+	t.Helper()
+	for _, r := range rs {
+		if r.Step.Credential == plan.AccessKey && r.Step.Action == plan.Deactivate {
+			return r
+		}
+	}
+	t.Fatalf("no deactivate result in %+v", rs)
+	return rotation.Result{}
+}
+
+// rotatedAndDue rotates due's key and lets the deactivation grace pass: the next plan deactivates
+// the old key, which it returns.
+func rotatedAndDue(t *testing.T, e *env) awssim.KeyInfo {
+	t.Helper()
+	old := e.keys(t, "due")[0]
+	if o := outcomes(e.apply(t)); o[rotation.Done] != 1 {
+		t.Fatalf("setup: rotation %v", o)
+	}
+	e.sb.Clock().Advance(11 * 24 * time.Hour)
+	if got := countActions(e.plan(t)); got[plan.Deactivate] != 1 {
+		t.Fatalf("setup: after the grace the plan must deactivate the old key: %v", got)
+	}
+	return old
+}
+
+// A deactivation whose record cannot be written must not happen (I4): a key deactivated without
+// a record is dated by its last use, and the "make room" rule then deleted it at the next
+// rotation, long before delete_after had passed since its deactivation (the chaos harness's
+// delete-grace-without-record).
+func TestDeactivationWithoutRecordDoesNotHappen(t *testing.T) {
+	e := newEnv(t)
+	old := rotatedAndDue(t, e)
+	rotatedBefore := e.tags(t, "due")["keycycle:rotated"]
+
+	// Every TagUser on the user fails: the deactivation record cannot be written.
+	if err := e.sb.SetFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "iam", Action: "TagUser"}, UserName: "due", Code: "ServiceFailure"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	r := deactivationResult(t, e.apply(t))
+	if r.Outcome != rotation.Failed || !strings.Contains(r.Detail, "nothing changed") {
+		t.Errorf("want the deactivation failed with nothing changed, got %s: %q", r.Outcome, r.Detail)
+	}
+	for _, k := range e.keys(t, "due") {
+		if k.AccessKeyID == old.AccessKeyID && k.Status != "Active" {
+			t.Error("the key was deactivated although its deactivation could not be recorded")
+		}
+	}
+	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.tags(t, "due")["keycycle:rotated"]; got != rotatedBefore {
+		t.Fatalf("completion record changed: %q, was %q", got, rotatedBefore)
+	}
+
+	// The new key becomes due (a per-user override of 1 day): the next apply must not delete the
+	// old key to make room; it deactivates it, recorded, and deletes it only after delete_after.
+	if _, err := iam.NewFromConfig(e.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("due"),
+		Tags: []iamtypes.Tag{{Key: aws.String("keycycle:rotate-after-days"), Value: aws.String("1")}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.sb.Clock().Advance(5 * time.Hour) // a new credential report (IAM makes one at most every 4 hours)
+	now := e.sb.Clock().Now()
+	e.apply(t)
+	var oldNow *awssim.KeyInfo
+	for _, k := range e.keys(t, "due") {
+		if k.AccessKeyID == old.AccessKeyID {
+			oldNow = &k
+		}
+	}
+	if oldNow == nil {
+		t.Fatal("I4: the old key was deleted right after its deactivation (make room), before delete_after")
+	}
+	if oldNow.Status != "Inactive" {
+		t.Fatalf("the old key must be deactivated by this apply: %+v", oldNow)
+	}
+	rec, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
+	if err != nil || rec.Deactivated.Before(now.Truncate(time.Second)) {
+		t.Fatalf("the deactivation must be recorded with its time: %+v %v", rec, err)
+	}
+}
+
+// When UpdateAccessKey fails after the record was written, the record is put back: nothing says
+// the key was deactivated, and the next run tries again.
+func TestFailedDeactivationRestoresTheRecord(t *testing.T) {
+	e := newEnv(t)
+	old := rotatedAndDue(t, e)
+	rotatedBefore := e.tags(t, "due")["keycycle:rotated"]
+	if err := e.sb.SetFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "iam", Action: "UpdateAccessKey"}, UserName: "due", Code: "ServiceFailure"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	r := deactivationResult(t, e.apply(t))
+	if r.Outcome != rotation.Failed || !strings.Contains(r.Detail, "key still active") {
+		t.Fatalf("want the deactivation failed, got %s: %q", r.Outcome, r.Detail)
+	}
+	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.tags(t, "due")["keycycle:rotated"]; got != rotatedBefore {
+		t.Fatalf("the record of a deactivation that did not happen stayed: %q, was %q", got, rotatedBefore)
+	}
+	if r := deactivationResult(t, e.apply(t)); r.Outcome != rotation.Done {
+		t.Fatalf("the next apply must deactivate the key: %s %q", r.Outcome, r.Detail)
+	}
+	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Inactive" {
+		t.Fatalf("after the retry: %+v", k)
+	}
+}
