@@ -229,3 +229,75 @@ func TestDeliveryRecordRoundTrip(t *testing.T) {
 		t.Fatal(DeliveredTag("keycycle:"))
 	}
 }
+
+// TestRecordWrittenAtStart: the record a rotation writes with its intent names no new key; it
+// round-trips, refuses garbage, and leads to the key created under its lease, only that one.
+func TestRecordWrittenAtStart(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 30, 15, 0, time.UTC)
+	oldID, newID := KeyID("AKIAOLDOLDOLDOLD0001"), KeyID("AKIANEWNEWNEWNEW0002")
+	r := RotationRecord{At: at, Old: oldID, By: at.Add(DefaultLease)}
+	if v := r.TagValue(); v != "at=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 by=2026-11-21T09:45:15Z" {
+		t.Errorf("record value %q", v)
+	}
+	for _, want := range []RotationRecord{r, {At: at, Old: oldID, By: at.Add(DefaultLease), Deactivated: at.Add(240 * time.Hour)}} {
+		got, err := ParseRotationRecord(want.TagValue())
+		if err != nil || got != want || !got.Started() || !got.Done().Equal(at.Add(DefaultLease)) {
+			t.Errorf("round trip %q: %+v, %v", want.TagValue(), got, err)
+		}
+	}
+	for _, v := range []string{
+		"at=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001",
+		"at=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 by=soon",
+		"at=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 by=2026-11-21T09:00:00Z",
+		"at=2026-11-21T09:30:15Z old=AKIAOLDOLDOLDOLD0001 new=AKIANEWNEWNEWNEW0002 by=2026-11-21T09:45:15Z",
+	} {
+		if got, err := ParseRotationRecord(v); err == nil {
+			t.Errorf("ParseRotationRecord(%q) accepted: %+v", v, got)
+		}
+	}
+	old := AccessKey{ID: oldID, Status: StatusActive, Created: at.Add(-100 * 24 * time.Hour)}
+	created := func(d time.Duration) AccessKey {
+		return AccessKey{ID: newID, Status: StatusActive, Created: at.Add(d), LastUsedKnown: true}
+	}
+	for _, c := range []struct {
+		name string
+		keys []AccessKey
+		want KeyID
+	}{
+		{"created at the start", []AccessKey{old, created(0)}, newID},
+		{"created late in the lease", []AccessKey{old, created(14 * time.Minute)}, newID},
+		{"created after the lease", []AccessKey{old, created(DefaultLease + RecordSkew + time.Minute)}, ""},
+		{"created before the start", []AccessKey{old, created(-time.Hour)}, ""},
+		{"no key created (rolled back)", []AccessKey{old}, ""},
+	} {
+		got := r.NewKeyIn(c.keys)
+		if (got == nil) != (c.want == "") || got != nil && got.ID != c.want {
+			t.Errorf("%s: NewKeyIn = %+v, want %q", c.name, got, c.want)
+		}
+	}
+	// The record written at completion names its key, whatever the creation times.
+	full := RotationRecord{At: at, Old: oldID, New: newID}
+	if got := full.NewKeyIn([]AccessKey{old, created(-time.Hour)}); got == nil || got.ID != newID || full.Started() {
+		t.Errorf("completion record: %+v", got)
+	}
+
+	// OrphanKey: the key created under the lease of a record whose intent is gone is the
+	// rotation's new key while IAM may not show its verification's use yet; never used after
+	// that, its intent was lost: an orphan. A key created after the lease is an orphan as before.
+	nw := created(time.Minute)
+	if o := OrphanKey([]AccessKey{old, nw}, oldID, &r, at.Add(time.Hour)); o != nil {
+		t.Errorf("new key of a completed rotation taken for an orphan: %+v", o)
+	}
+	if o := OrphanKey([]AccessKey{old, nw}, oldID, &r, at.Add(LastUseLag+time.Hour)); o == nil || o.ID != newID {
+		t.Errorf("never used after %s: want the orphan, got %+v", LastUseLag, o)
+	}
+	used := nw
+	used.LastUsed = at.Add(2 * time.Minute)
+	if o := OrphanKey([]AccessKey{old, used}, oldID, &r, at.Add(LastUseLag+time.Hour)); o != nil {
+		t.Errorf("a used (verified) new key taken for an orphan: %+v", o)
+	}
+	late := created(2 * time.Hour)
+	if o := OrphanKey([]AccessKey{old, late}, oldID, &r, at.Add(3*time.Hour)); o == nil {
+		t.Error("a key created after the lease, never used, is an orphan")
+	}
+}

@@ -12,7 +12,11 @@ import (
 // characters (letters, digits, spaces and _ . : / = + - @) and stay far below 256 characters.
 //
 //	<prefix>rotation     intent:     "started=<RFC3339> old=<AKID> run=<run id> until=<RFC3339>"
-//	<prefix>rotated      completion: "at=<RFC3339> old=<AKID> new=<AKID>[ deactivated=<RFC3339>]"
+//	<prefix>rotated      completion: "at=<RFC3339> old=<AKID> by=<RFC3339>[ deactivated=<RFC3339>]",
+//	                     written with the intent, in the same TagUser, when a rotation starts:
+//	                     the rotation is complete once the intent is gone (see RotationRecord);
+//	                     earlier versions wrote "at=<RFC3339> old=<AKID> new=<AKID>[ ...]" at
+//	                     completion, which is still read (and written by a resumed rotation)
 //	<prefix>deactivated  a key keycycle deactivated outside a rotation (two active keys, hard
 //	                     limit): "at=<RFC3339> key=<AKID>"
 //	<prefix>delivered    the push sinks (webhook, Lambda, mail, ...) a rotation in flight has
@@ -202,26 +206,86 @@ func ParseRotationIntent(v string) (RotationIntent, error) {
 	return r, nil
 }
 
-// RotationRecord is written on the user once the new key is delivered (At); Deactivated is added
-// when keycycle deactivated Old.
+// RotationRecord is keycycle's record of the last rotation of a user's access key Old, in one of
+// two forms:
+//   - written at the start of the rotation, with its intent and in the same TagUser (New empty):
+//     the rotation of Old started At under a lease that ended By. While the intent of the same
+//     start is on the user, the rotation is in flight; once the intent is gone (removed at
+//     completion, one UntagUser), it is complete, and its new key is the one NewKeyIn finds: the
+//     user's key other than Old created between At and By. Its delivery is dated conservatively:
+//     At for the last-use guard (a use of the old key after At counts as after the delivery), By
+//     for the grace that follows it (Done). A rotation rolled back or recovered without a key
+//     leaves the record with no such key: it then records no completed rotation;
+//   - written at completion, by earlier versions and by a resumed rotation (New set): the
+//     rotation from Old to New completed At.
+//
+// Deactivated is added when keycycle deactivated Old.
 type RotationRecord struct {
 	At          time.Time
 	Old, New    KeyID
+	By          time.Time // New empty: the end of the rotation's lease
 	Deactivated time.Time // zero until Old was deactivated by keycycle
+}
+
+// LastUseLag bounds how long IAM may take to show a key's use in its last-use data (AWS-FACTS:
+// treat it as lagging; the credential report is up to 4 hours old).
+const LastUseLag = 4 * time.Hour
+
+// RecordSkew tolerates a difference between keycycle's clock (a record's times) and IAM's (a
+// key's creation time) when matching keys to a record.
+const RecordSkew = 5 * time.Minute
+
+// Started reports whether the record was written at the start of its rotation (New not recorded).
+func (r RotationRecord) Started() bool { return r.New == "" }
+
+// Done is the latest time the recorded rotation delivered its new key: At for a record written at
+// completion, the lease end By for one written at the start.
+func (r RotationRecord) Done() time.Time {
+	if r.Started() && r.By.After(r.At) {
+		return r.By
+	}
+	return r.At
+}
+
+// NewKeyIn returns the rotation's new key among keys (a user's), nil when it is not there: New,
+// or for a record written at the start the only key other than Old created between At and Done
+// (RecordSkew either side). Only once the rotation's intent is gone is that key delivered.
+func (r RotationRecord) NewKeyIn(keys []AccessKey) *AccessKey {
+	var found *AccessKey
+	for i := range keys {
+		k := &keys[i]
+		switch {
+		case !r.Started():
+			if k.ID == r.New {
+				return k
+			}
+		case k.ID == r.Old || k.Created.IsZero() || k.Created.Before(r.At.Add(-RecordSkew)) || k.Created.After(r.Done().Add(RecordSkew)):
+		case found != nil:
+			return nil // two candidates: none is known to be it
+		default:
+			found = k
+		}
+	}
+	return found
 }
 
 // TagValue renders the record as a tag value.
 func (r RotationRecord) TagValue() string {
-	s := "at=" + fmtTime(r.At) + " old=" + r.Old.Raw() + " new=" + r.New.Raw()
+	s := "at=" + fmtTime(r.At) + " old=" + r.Old.Raw()
+	if r.Started() {
+		s += " by=" + fmtTime(r.Done())
+	} else {
+		s += " new=" + r.New.Raw()
+	}
 	if !r.Deactivated.IsZero() {
 		s += " deactivated=" + fmtTime(r.Deactivated)
 	}
 	return s
 }
 
-// ParseRotationRecord parses a RotationRecord tag value.
+// ParseRotationRecord parses a RotationRecord tag value, in either form (new= or by=).
 func ParseRotationRecord(v string) (RotationRecord, error) {
-	f, err := parseFields(v, "at", "old", "new")
+	f, err := parseFields(v, "at", "old")
 	if err != nil {
 		return RotationRecord{}, fmt.Errorf("rotation record: %w", err)
 	}
@@ -231,8 +295,23 @@ func ParseRotationRecord(v string) (RotationRecord, error) {
 	errs = append(errs, err)
 	r.Old, err = parseKeyID(f, "old")
 	errs = append(errs, err)
-	r.New, err = parseKeyID(f, "new")
-	errs = append(errs, err)
+	_, hasNew := f["new"]
+	_, hasBy := f["by"]
+	switch {
+	case hasNew && hasBy:
+		errs = append(errs, errors.New("both new and by given"))
+	case hasNew:
+		r.New, err = parseKeyID(f, "new")
+		errs = append(errs, err)
+	case hasBy:
+		r.By, err = parseTime(f, "by")
+		errs = append(errs, err)
+		if err == nil && r.By.Before(r.At) {
+			errs = append(errs, fmt.Errorf("by: %s is before at", fmtTime(r.By)))
+		}
+	default:
+		errs = append(errs, errors.New("missing new (or by)"))
+	}
 	if _, ok := f["deactivated"]; ok {
 		r.Deactivated, err = parseTime(f, "deactivated")
 		errs = append(errs, err)
@@ -328,7 +407,12 @@ func parseKeyID(f map[string]string, k string) (KeyID, error) {
 // of old whose intent record was lost, or nil: keycycle rotated the user before (rec, its last
 // completion record, is not nil), the user has exactly two keys, old and one other that is
 // active, never used (its last use known), created after rec and is neither key rec names, and
-// older than DefaultLease, so no live rotation can still be storing it. Whether its secret is
+// older than DefaultLease, so no live rotation can still be storing it. A record written at the
+// start of a rotation (RotationRecord.Started) names no new key: a key created under its lease
+// whose intent is gone is that rotation's new key, which its verification used (signed
+// sts:GetCallerIdentity), unless it was never used: then its intent was lost (removed by hand)
+// and it is an orphan, once LastUseLag has passed since its creation, so that IAM shows the
+// verification's use by then. Whether its secret is
 // stored anywhere is for the caller to check (the primary sink): only a key held nowhere is an
 // orphan. A user keycycle never rotated has no record to be newer than: a second key there is
 // anybody's, and the two-active-keys rules decide about it.
@@ -350,7 +434,14 @@ func OrphanKey(keys []AccessKey, old KeyID, rec *RotationRecord, now time.Time) 
 		return nil
 	case now.Sub(o.Created) < DefaultLease:
 		return nil
-	case rec == nil || o.ID == rec.New || o.ID == rec.Old || !o.Created.After(rec.At):
+	case rec == nil || o.ID == rec.New || o.ID == rec.Old:
+		return nil
+	case !rec.Started() && !o.Created.After(rec.At), rec.Started() && o.Created.Before(rec.At.Add(-RecordSkew)):
+		// Not created after the record's rotation started.
+		return nil
+	case rec.Started() && !o.Created.After(rec.Done().Add(RecordSkew)) && now.Sub(o.Created) < LastUseLag:
+		// Created under the recorded rotation's lease, whose intent is gone: its new key, which
+		// the rotation's verification used, unless IAM has not shown that use yet.
 		return nil
 	}
 	return o

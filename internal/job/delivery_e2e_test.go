@@ -353,11 +353,11 @@ func TestFailingOptionalSinkIsReportedWithoutRollback(t *testing.T) {
 }
 
 func TestResumedRotationDeliversExactlyOnce(t *testing.T) {
-	// TagUser of due: #1 the test's age key tag, #2 intent, #3 to #5 the delivery record after the
-	// webhook, the Lambda and the mail, #6 the completion record: fail it (and its retries), as if
-	// the process died before it.
+	// TagUser of due: #1 the test's age key tag, #2 intent and record, #3 to #5 the delivery
+	// record after the webhook, the Lambda and the mail; then UntagUser of the intent completes
+	// the rotation: fail it (and its retries), as if the process died before it.
 	d := newDeliveryEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
-		{Match: awssim.Match{Service: "iam", Action: "TagUser"}, UserName: "due", Code: "ServiceFailure", Nth: 6, Times: 3},
+		{Match: awssim.Match{Service: "iam", Action: "UntagUser"}, UserName: "due", Code: "ServiceFailure", Nth: 1, Times: 3},
 	}}))
 	del := config.Delivery{Sinks: d.sinks("secretsmanager", "webhook", "lambda", "email")}
 	r := rotateResult(t, d.applyWith(t, del), "due")

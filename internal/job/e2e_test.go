@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/keycycle/keycycle/internal/awssim"
 	"github.com/keycycle/keycycle/internal/awssim/awssimtest"
 	"github.com/keycycle/keycycle/internal/config"
+	"github.com/keycycle/keycycle/internal/inventory"
 	"github.com/keycycle/keycycle/internal/job"
 	"github.com/keycycle/keycycle/internal/plan"
 	"github.com/keycycle/keycycle/internal/policy"
@@ -98,6 +100,24 @@ func (e *env) keys(t *testing.T, user string) []awssim.KeyInfo {
 		t.Fatalf("no user %s", user)
 	}
 	return ks
+}
+
+// recordedNew is the new key the user's rotation record leads to (inventory.RotationRecord), ""
+// when none.
+func (e *env) recordedNew(t *testing.T, user string) string {
+	t.Helper()
+	rec, err := inventory.ParseRotationRecord(e.tags(t, user)["keycycle:rotated"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []inventory.AccessKey
+	for _, k := range e.keys(t, user) {
+		keys = append(keys, inventory.AccessKey{ID: inventory.KeyID(k.AccessKeyID), Status: inventory.KeyStatus(k.Status), Created: k.CreateDate})
+	}
+	if k := rec.NewKeyIn(keys); k != nil {
+		return k.ID.Raw()
+	}
+	return ""
 }
 
 func (e *env) tags(t *testing.T, user string) map[string]string {
@@ -182,8 +202,10 @@ func TestLifecycleRotateDeactivateDelete(t *testing.T) {
 	if _, ok := tags["keycycle:rotation"]; ok {
 		t.Fatal("intent tag left behind")
 	}
-	if !strings.Contains(tags["keycycle:rotated"], "new="+id) {
-		t.Fatalf("completion record = %q", tags["keycycle:rotated"])
+	// The record, written with the intent at the start, names the old key and dates the lease the
+	// new key was created under; the intent's removal completed it.
+	if got := e.recordedNew(t, "due"); got != id || !strings.Contains(tags["keycycle:rotated"], "by=") {
+		t.Fatalf("completion record = %q leads to key %q, want %s", tags["keycycle:rotated"], got, id)
 	}
 
 	// I5: a second apply with no time passing changes nothing.
@@ -380,10 +402,38 @@ func TestCrashBeforeCreateLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestFailedStartLeavesTheRecordItFound: the rotation record written with the intent describes a
+// rotation that did not happen when CreateAccessKey fails: the record the user had is put back
+// (none when it had none), with the intent gone.
+func TestFailedStartLeavesTheRecordItFound(t *testing.T) {
+	for _, prev := range []string{"", "at=2026-01-01T00:00:00Z old=AKIAEARLIEREARLIER01 new=AKIAEARLIEREARLIER02"} {
+		e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+			{Match: awssim.Match{Service: "iam", Action: "CreateAccessKey"}, Code: "ServiceFailure"},
+		}}))
+		if prev != "" {
+			if _, err := iam.NewFromConfig(e.cfg).TagUser(context.Background(), &iam.TagUserInput{UserName: aws.String("due"),
+				Tags: []iamtypes.Tag{{Key: aws.String("keycycle:rotated"), Value: aws.String(prev)}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if o := outcomes(e.apply(t)); o[rotation.Failed] != 1 {
+			t.Fatalf("want the create to fail, got %v", o)
+		}
+		tags := e.tags(t, "due")
+		if got, ok := tags["keycycle:rotated"]; got != prev || ok != (prev != "") {
+			t.Errorf("record after a failed start = %q (present %t), want %q", got, ok, prev)
+		}
+		if _, ok := tags["keycycle:rotation"]; ok {
+			t.Error("intent left behind")
+		}
+	}
+}
+
 func TestCrashBeforeCompletionRecordThenRerunRecords(t *testing.T) {
-	// TagUser #1 writes the intent, #2 the completion record: fail the second (and its retries).
+	// TagUser writes the intent with the record, UntagUser of the intent completes the rotation:
+	// fail it (and its retries).
 	e := newEnv(t, awssimtest.WithFaults(awssim.Faults{Errors: []awssim.ErrorRule{
-		{Match: awssim.Match{Service: "iam", Action: "TagUser"}, Code: "ServiceFailure", Nth: 2, Times: 3},
+		{Match: awssim.Match{Service: "iam", Action: "UntagUser"}, Code: "ServiceFailure", Nth: 1, Times: 3},
 	}}))
 	if o := outcomes(e.apply(t)); o[rotation.Failed] != 1 {
 		t.Fatalf("want the record to fail, got %v", o)

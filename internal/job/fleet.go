@@ -145,8 +145,18 @@ func (f *Fleet) ApplyPlans(ctx context.Context, planned []AccountResult, dryRun 
 		plans[p.AccountID] = p.Scanned.Plan
 		targets = append(targets, p.Target)
 	}
+	scanned := make(map[string]Scanned, len(planned))
+	for _, p := range planned {
+		if p.Err == nil {
+			scanned[p.AccountID] = p.Scanned
+		}
+	}
 	return f.each(ctx, targets, func(ctx context.Context, r *Runner, res *AccountResult) int {
 		res.Scanned.Plan = plans[res.AccountID]
+		// The memberships the plan's scan read, for the re-evaluation while they are fresh.
+		if s := scanned[res.AccountID]; s.Account.ID == res.AccountID {
+			r.scanned = snapshotGroups(s.Account, s.Plan.GeneratedAt)
+		}
 		res.Results, res.Err = r.Apply(ctx, res.Scanned.Plan, dryRun)
 		n := 0
 		for _, x := range res.Results {

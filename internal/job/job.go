@@ -65,6 +65,10 @@ type Runner struct {
 	Passwords *config.Passwords
 
 	caller *sts.GetCallerIdentityOutput
+	// scanned is the group memberships of the last Plan (or of the plan ApplyPlans applies), for
+	// the policy re-evaluation of Apply while they are fresh (groups.go). A Runner runs one Plan or
+	// Apply at a time.
+	scanned *groupSnapshot
 }
 
 func (r *Runner) passwords() config.Passwords {
@@ -141,6 +145,7 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 	policy.NameReportKeys(&acct, r.Rules)
 	// Decided on the clock read after the scan (a server clock has seen its answers by now).
 	p := r.blockUnholdable(policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now()))
+	r.scanned = snapshotGroups(acct, p.GeneratedAt)
 	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
 		"rotate", p.Summary.Rotate, "deactivate", p.Summary.Deactivate, "delete", p.Summary.Delete, "blocked", p.Summary.Blocked)
 	return Scanned{Account: acct, Stats: st, Plan: p}, nil
@@ -244,7 +249,13 @@ func (r *Runner) apply(ctx context.Context, p plan.Plan, dryRun bool, rules *pol
 		}
 	}
 	if rules != nil && rules.UsesGroups() {
-		ex.Groups = func(ctx context.Context, user string) ([]string, error) { return scan.ReadGroups(ctx, iamc, user) }
+		snap := r.scanned
+		ex.Groups = func(ctx context.Context, user string) ([]string, error) {
+			if g, ok := snap.lookup(accountID, user, r.now()); ok {
+				return g, nil
+			}
+			return scan.ReadGroups(ctx, iamc, user)
+		}
 	}
 	return ex.Apply(ctx, p), nil
 }

@@ -260,14 +260,19 @@ func (e *userEval) evaluateKeys() {
 		}
 	}
 
-	// After a rotation: retire the old key.
-	if rec := st.rotated; rec != nil {
-		old, nw := e.u.Key(rec.Old), e.u.Key(rec.New)
+	// After a rotation: retire the old key. A record written at the start of a rotation (no new
+	// key named) whose lease created no key records no completed rotation: it was rolled back.
+	if rec := st.rotated; rec != nil && (!rec.Started() || rec.NewKeyIn(e.u.Keys) != nil) {
+		old, nw := e.u.Key(rec.Old), rec.NewKeyIn(e.u.Keys)
 		if old != nil && old.Active() {
 			switch {
 			case nw == nil || !nw.Active():
+				newID := rec.New
+				if nw != nil {
+					newID = nw.ID
+				}
 				e.add(plan.CodeNewKeyInactive, plan.Warn, old.ID, "rotation on %s replaced key %s by %s, which is not active: key %s stays active",
-					fmtDate(rec.At), old.ID, rec.New, old.ID)
+					fmtDate(rec.At), old.ID, newID, old.ID)
 			case !rec.Deactivated.IsZero() && (!old.LastUsedKnown || old.LastUsed.After(rec.Deactivated)):
 				// Someone reactivated the key keycycle had deactivated: it was needed. (A record
 				// of a key active and unused since is a deactivation that did not happen: the
@@ -280,7 +285,7 @@ func (e *userEval) evaluateKeys() {
 				}
 			default:
 				e.handled[old.ID] = true
-				e.retire(*old, *nw, rec.At)
+				e.retire(*old, *nw, *rec)
 			}
 		}
 	}
@@ -324,10 +329,18 @@ func (e *userEval) evaluateKeys() {
 	}
 }
 
-// retire decides about old, replaced by nw (active) on deliveredAt.
-func (e *userEval) retire(old, nw inventory.AccessKey, deliveredAt time.Time) {
+// retire decides about old, replaced by nw (active) by the rotation rec. A record written at the
+// rotation's start (inventory.RotationRecord) dates the delivery on the safe side of each check:
+// a use of old after the start counts as after the delivery, and the grace counts from nw's
+// creation, which IAM dated between the start and the delivery (seconds before it).
+func (e *userEval) retire(old, nw inventory.AccessKey, rec inventory.RotationRecord) {
 	th := e.th
-	graceEnd := deliveredAt.Add(th.DeactivateAfter)
+	deliveredAt := rec.At
+	graceFrom := rec.At
+	if rec.Started() && nw.Created.After(graceFrom) {
+		graceFrom = nw.Created
+	}
+	graceEnd := graceFrom.Add(th.DeactivateAfter)
 	switch {
 	case e.now.Before(graceEnd):
 		e.add(plan.CodeOldKeyGrace, plan.Skip, old.ID, "key %s replaced by %s on %s: deactivate after %s (deactivate_after %s) if unused since",

@@ -85,6 +85,14 @@ func rotated(oldTail, newTail string, deliveredDaysAgo, deactivatedDaysAgo float
 	return tags(inventory.RotatedTag("keycycle:"), r.TagValue())
 }
 
+// started is the rotation record written with the intent at a rotation's start startedDaysAgo,
+// naming only the old key (inventory.RotationRecord); the new key is the one created under its
+// lease.
+func started(oldTail string, startedDaysAgo float64) userOpt {
+	r := inventory.RotationRecord{At: ago(startedDaysAgo), Old: kid(oldTail), By: ago(startedDaysAgo).Add(inventory.DefaultLease)}
+	return tags(inventory.RotatedTag("keycycle:"), r.TagValue())
+}
+
 // want is one expected step: reason is a fragment the step's reason must contain.
 type want struct {
 	user   string
@@ -185,6 +193,21 @@ func TestEvaluate(t *testing.T) {
 		{name: "after rotation: grace not passed",
 			users: []inventory.User{user("alice", keys(active("OLD0", 100, 6), active("NEW1", 5, 1)), rotated("OLD0", "NEW1", 5, never))},
 			want:  []want{{"alice", plan.Skip, "OLD0", "key AKIA...OLD0 replaced by AKIA...NEW1 on 2026-11-16: deactivate after 2026-11-26 09:00Z (deactivate_after 10d) if unused since"}}},
+		{name: "record written at the start, intent gone: the key created under its lease is the new one, grace not passed",
+			users: []inventory.User{user("alice", keys(active("OLD0", 100, 6), active("NEW1", 5, 1)), started("OLD0", 5))},
+			want:  []want{{"alice", plan.Skip, "OLD0", "key AKIA...OLD0 replaced by AKIA...NEW1 on 2026-11-16: deactivate after 2026-11-26 09:00Z (deactivate_after 10d) if unused since"}}},
+		{name: "record written at the start, grace passed, unused since the start: deactivate",
+			users: []inventory.User{user("alice", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), started("OLD0", 12))},
+			want:  []want{{"alice", plan.Deactivate, "OLD0", "key AKIA...OLD0 unused since AKIA...NEW1 was delivered on 2026-11-09, deactivate_after 10d passed"}}},
+		{name: "record written at the start, old key used after the start: warn",
+			users: []inventory.User{user("alice", keys(active("OLD0", 103, 1), active("NEW1", 12, 1)), started("OLD0", 12))},
+			want:  []want{{"alice", plan.Warn, "OLD0", "key AKIA...OLD0 still in use, last used 2026-11-20 s3 us-east-1, after AKIA...NEW1 was delivered on 2026-11-09"}}},
+		{name: "record written at the start, no key created under its lease (rolled back): rotate again",
+			users: []inventory.User{user("alice", keys(active("OLD0", 103, 1)), started("OLD0", 2))},
+			want:  []want{{"alice", plan.Rotate, "OLD0", "key AKIA...OLD0 age 103d >= rotate_after 90d"}}},
+		{name: "record written at the start, the other key created long after its lease: not its new key",
+			users: []inventory.User{user("alice", keys(active("OLD0", 100, 6), active("NEW1", 5, 1)), started("OLD0", 30))},
+			want:  []want{{"alice", plan.Blocked, "OLD0", ""}}},
 		{name: "after rotation: grace passed, unused since delivery: deactivate",
 			users: []inventory.User{user("alice", keys(active("OLD0", 103, 13), active("NEW1", 12, 1)), rotated("OLD0", "NEW1", 12, never))},
 			want:  []want{{"alice", plan.Deactivate, "OLD0", "key AKIA...OLD0 unused since AKIA...NEW1 was delivered on 2026-11-09, deactivate_after 10d passed (rule 'default')"}}},

@@ -21,6 +21,7 @@ func FuzzUserTags(f *testing.F) {
 	f.Add("90", "2", "", "started=2026-11-21T09:30:15Z old=AKIAIOSFODNN7EXAMPLE")
 	f.Add("abc", "0", "reason=legacy", "at=2026-11-01T00:00:00Z old=AKIAIOSFODNN7EXAMPLE new=AKIAI44QH8DHBEXAMPLE")
 	f.Add("-1", "+4", "until=2020-01-01 reason=old", "at=2026-11-01T00:00:00Z key=AKIAIOSFODNN7EXAMPLE")
+	f.Add("7", "", "", "at=2026-11-16T09:00:00Z old=AKIAI44QH8DHBEXAMPLE by=2026-11-16T09:15:00Z")
 	f.Add("5 ", "05", "until=2099-01-01", "\x1b[2J")
 	f.Add("281474976710657", "281474976710657", "", "") // 2^48+1 days once wrapped to 1 day
 	f.Add("9223372036854775807", "1e3", "", "")

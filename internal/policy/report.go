@@ -66,13 +66,21 @@ func nameReportKeys(u *inventory.User, prefix string) {
 		// the other one. A key created after the rotation is neither (an orphan of a later
 		// rotation, or anybody's): it keeps its placeholder.
 		before := func(k inventory.AccessKey) bool { return k.Created.IsZero() || !k.Created.After(r.At.Add(reportSkew)) }
+		if r.Started() {
+			// Written at the rotation's start, naming no new key: the new key is the one created
+			// under its lease (it keeps its placeholder), the old one was created before it started.
+			nk := r.NewKeyIn(u.Keys)
+			before = func(k inventory.AccessKey) bool {
+				return (nk == nil || k.ID != nk.ID) && (k.Created.IsZero() || k.Created.Before(r.At.Add(-reportSkew)))
+			}
+		}
 		var newest *inventory.AccessKey
 		for i := range u.Keys {
 			if k := &u.Keys[i]; k.ID.FromReport() && k.Active() && before(*k) && (newest == nil || k.Created.After(newest.Created)) {
 				newest = k
 			}
 		}
-		if newest != nil {
+		if newest != nil && !r.Started() {
 			at := newest.Created
 			assign(r.New, func(k inventory.AccessKey) bool { return k.Active() && k.Created.Equal(at) })
 		}
@@ -127,7 +135,7 @@ func recordedAfter(u *inventory.User, prefix string) (keys, login time.Time) {
 	}
 	var kt []time.Time
 	if r, err := inventory.ParseRotationRecord(u.Tags[inventory.RotatedTag(prefix)]); err == nil {
-		kt = append(kt, r.At, r.Deactivated)
+		kt = append(kt, r.Done(), r.Deactivated)
 	}
 	if r, err := inventory.ParseDeactivationRecord(u.Tags[inventory.DeactivatedTag(prefix)]); err == nil {
 		kt = append(kt, r.At)

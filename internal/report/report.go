@@ -297,13 +297,29 @@ func ownerOf(u inventory.User, rules policy.Rules) string {
 	return strings.TrimSpace(u.Tags[rules.Tags.Owner])
 }
 
+// completed reports whether the rotation record r on u is of a completed rotation: a record
+// written at a rotation's start is while that rotation's intent is on the user, and records
+// nothing once no key was created under its lease (inventory.RotationRecord).
+func completed(u inventory.User, r inventory.RotationRecord, prefix string) bool {
+	if !r.Started() {
+		return true
+	}
+	if in, err := inventory.ParseRotationIntent(u.Tags[inventory.IntentTag(prefix)]); err == nil && !in.Started.Before(r.At) {
+		return false
+	}
+	return r.NewKeyIn(u.Keys) != nil
+}
+
 func stateOf(u inventory.User, prefix string) State {
 	var s State
 	if r, err := inventory.ParseRotationIntent(u.Tags[inventory.IntentTag(prefix)]); err == nil {
 		s.RotationStarted = r.Started.UTC()
 	}
-	if r, err := inventory.ParseRotationRecord(u.Tags[inventory.RotatedTag(prefix)]); err == nil {
+	if r, err := inventory.ParseRotationRecord(u.Tags[inventory.RotatedTag(prefix)]); err == nil && completed(u, r, prefix) {
 		s.Delivered, s.ReplacedKey, s.NewKey = r.At.UTC(), r.Old.String(), r.New.String()
+		if nk := r.NewKeyIn(u.Keys); r.Started() && nk != nil {
+			s.NewKey = nk.ID.String()
+		}
 		if !r.Deactivated.IsZero() {
 			s.Deactivated, s.DeactivatedKey = r.Deactivated.UTC(), r.Old.String()
 		}

@@ -644,13 +644,17 @@ func gone(err error) bool {
 }
 
 func (e *Executor) untag(ctx context.Context, user string, keys ...string) {
-	err := e.retry(ctx, func() error {
+	if err := e.untagErr(ctx, user, keys...); err != nil {
+		e.logger().Warn("remove state tag", "account_id", e.AccountID, "user", user, "tags", keys, "error", err)
+	}
+}
+
+// untagErr removes tags from the user, with retries, and returns the last error.
+func (e *Executor) untagErr(ctx context.Context, user string, keys ...string) error {
+	return e.retry(ctx, func() error {
 		_, err := e.IAM.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String(user), TagKeys: keys})
 		return err
 	})
-	if err != nil {
-		e.logger().Warn("remove state tag", "account_id", e.AccountID, "user", user, "tags", keys, "error", err)
-	}
 }
 
 // retry runs fn up to e.Attempts times with doubling waits; it stops early on ctx.

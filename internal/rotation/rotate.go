@@ -18,9 +18,12 @@ import (
 )
 
 // rotate runs the protocol of DESIGN.md for the key st.AccessKeyID:
-// intent -> CreateAccessKey -> stage in every sink -> verify -> promote every sink -> completion
-// record. Until the primary sink holds the new secret, any failure deletes the new key again (I1);
-// a required sink's failure deletes it too, after undoing what the other sinks can undo.
+// intent and record -> CreateAccessKey -> stage in every sink -> verify -> promote every sink ->
+// completion. The intent and the rotation record are written in one TagUser at the start, and
+// the completion is the removal of the intent (one UntagUser): one TagUser per rotation, the
+// action IAM throttles hardest on this path (docs/benchmarks.md). Until the primary sink holds
+// the new secret, any failure deletes the new key again (I1); a required sink's failure deletes
+// it too, after undoing what the other sinks can undo.
 func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 	ds, err := e.deliveries(st)
 	if err != nil {
@@ -70,8 +73,10 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 		return Result{Step: st, Outcome: DryRun, Detail: "would rotate: " + st.Reason, Location: d.res[0].Location, Sinks: d.res}
 	}
 
-	// 2. Record intent; it doubles as a lock between concurrent runs (the 2-key quota is the last guard).
-	intent, r, ok := e.takeLease(ctx, st, old.ID)
+	// 2. Record intent, with the rotation record (inventory.RotationRecord written at the start);
+	// the intent doubles as a lock between concurrent runs (the 2-key quota is the last guard).
+	prev := s.tags[inventory.RotatedTag(e.StatePrefix)]
+	intent, r, ok := e.startRotation(ctx, st, old.ID)
 	if !ok {
 		return r
 	}
@@ -97,11 +102,11 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 				e.audit(st, rotationID, "concurrent_rotation", Busy, func(r *audit.Record) { r.Reason = why })
 				return Result{Step: st, Outcome: Busy, Detail: why}
 			}
-			e.clearIntent(ctx, st.User, intent)
+			e.abandon(ctx, st.User, intent, prev)
 			e.audit(st, rotationID, "no_room", Blocked, func(r *audit.Record) { r.Error = err.Error() })
 			return Result{Step: st, Outcome: Blocked, Detail: "IAM refused a new key: the user already has 2 (another rotation in progress?)", Err: err}
 		}
-		e.clearIntent(ctx, st.User, intent)
+		e.abandon(ctx, st.User, intent, prev)
 		e.audit(st, rotationID, "create_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "CreateAccessKey failed; nothing changed", Err: fmt.Errorf("create access key for %s/%s: %w", e.AccountID, st.User, err)}
 	}
@@ -113,7 +118,7 @@ func (e *Executor) rotate(ctx context.Context, st plan.Step, s state) Result {
 
 	// 4. Stage in every sink, the primary first. Until the primary holds it, the secret exists
 	// only in memory.
-	kr := &keyRotation{st: st, id: rotationID, intent: intent, k: k, d: keyDelivery(ds, k, SinkNotTried)}
+	kr := &keyRotation{st: st, id: rotationID, intent: intent, k: k, d: keyDelivery(ds, k, SinkNotTried), recorded: true, prev: prev}
 	if err := e.stage(ctx, st, rotationID, kr.d, 0); err != nil {
 		return e.rollback(ctx, kr, "delivery to a required sink failed", err)
 	}
@@ -133,11 +138,18 @@ type keyRotation struct {
 	intent string // the intent tag value this run holds on the user
 	k      secret.AccessKey
 	d      *delivery
+	// recorded: the rotation record was written with the intent (startRotation), so removing
+	// the intent completes the rotation; prev is the record it replaced ("" when none), put back
+	// when the rotation is rolled back.
+	recorded bool
+	prev     string
 }
 
-// finish promotes every sink and records the completion. A failure of the primary sink or of the
-// completion record leaves the intent in place: the secret is stored and the key works, so the
-// next run resumes instead of rolling back. A failure of another required sink rolls back.
+// finish promotes every sink and records the completion: the removal of the intent when the
+// rotation record was written with it, else a completion record (with the new key) first. A
+// failure of the primary sink or of the completion leaves the intent in place: the secret is
+// stored and the key works, so the next run resumes instead of rolling back. A failure of another
+// required sink rolls back.
 func (e *Executor) finish(ctx context.Context, kr *keyRotation, outcome Outcome) Result {
 	st, rotationID, intent, k, d := kr.st, kr.id, kr.intent, kr.k, kr.d
 	loc := d.res[0].Location
@@ -152,20 +164,29 @@ func (e *Executor) finish(ctx context.Context, kr *keyRotation, outcome Outcome)
 		}
 		return e.rollback(ctx, kr, "delivery to required sink "+d.res[f.index].Name+" failed", f.err)
 	}
-	rec := inventory.RotationRecord{At: e.Now().UTC(), Old: st.AccessKeyID, New: k.KeyID}
-	err := e.retry(ctx, func() error {
-		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(inventory.RotatedTag(e.StatePrefix)), Value: aws.String(rec.TagValue())}}})
-		return err
-	})
+	var err error
+	if !kr.recorded {
+		rec := inventory.RotationRecord{At: e.Now().UTC(), Old: st.AccessKeyID, New: k.KeyID}
+		err = e.retry(ctx, func() error {
+			_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(inventory.RotatedTag(e.StatePrefix)), Value: aws.String(rec.TagValue())}}})
+			return err
+		})
+	} else {
+		// The removal of the intent is the completion: the record is on the user since the start.
+		// The intent was confirmed ours right after it was written; no other run takes it over
+		// while it is live, so it is removed without reading it again.
+		err = e.untagErr(ctx, st.User, append([]string{inventory.IntentTag(e.StatePrefix)}, d.ledgerTags(e.StatePrefix)...)...)
+	}
 	if err != nil {
 		e.release(ctx, st.User, intent)
 		e.audit(st, rotationID, "record_failed", Failed, func(r *audit.Record) { r.NewKeyID = k.KeyID.Raw(); r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, NewKeyID: k.KeyID, Location: loc, Sinks: d.res,
 			Detail: "new key delivered to " + loc + " but the completion record failed; the next apply records it", Err: err}
 	}
-	// The intent was confirmed ours right after it was written; no other run takes it over while
-	// it is live, so it is removed without reading it again.
-	e.untag(ctx, st.User, append([]string{inventory.IntentTag(e.StatePrefix)}, d.ledgerTags(e.StatePrefix)...)...)
+	if !kr.recorded {
+		// As above: the intent, confirmed ours, is removed without reading it again.
+		e.untag(ctx, st.User, append([]string{inventory.IntentTag(e.StatePrefix)}, d.ledgerTags(e.StatePrefix)...)...)
+	}
 	e.audit(st, rotationID, "rotation_completed", outcome, func(r *audit.Record) {
 		r.NewKeyID, r.Sink, r.Reason, r.Sinks = k.KeyID.Raw(), d.res[0].Name, st.Reason, auditSinks(d.res)
 	})
@@ -190,7 +211,9 @@ func (e *Executor) rollback(ctx context.Context, kr *keyRotation, why string, ca
 	st, k, d := kr.st, kr.k, kr.d
 	abortErr := e.abort(ctx, d)
 	delErr := e.removeKey(ctx, st.User, k.KeyID)
-	if delErr == nil {
+	if delErr == nil && kr.recorded {
+		e.abandon(ctx, st.User, kr.intent, kr.prev, d.ledgerTags(e.StatePrefix)...)
+	} else if delErr == nil {
 		e.clearIntent(ctx, st.User, kr.intent, d.ledgerTags(e.StatePrefix)...)
 	} else {
 		e.release(ctx, st.User, kr.intent)
@@ -228,14 +251,37 @@ func (e *Executor) removeKey(ctx context.Context, user string, id inventory.KeyI
 }
 
 // clearIntent removes the intent tag (and the extra tags of the same rotation) if it is still ours
-// (intent == "" removes whatever is there).
-func (e *Executor) clearIntent(ctx context.Context, user, intent string, extra ...string) {
+// (intent == "" removes whatever is there); it reports whether it tried.
+func (e *Executor) clearIntent(ctx context.Context, user, intent string, extra ...string) bool {
 	if intent != "" {
 		if s, err := e.read(ctx, user); err == nil && s.tags[inventory.IntentTag(e.StatePrefix)] != intent {
-			return
+			return false
 		}
 	}
 	e.untag(ctx, user, append([]string{inventory.IntentTag(e.StatePrefix)}, extra...)...)
+	return true
+}
+
+// abandon ends a rotation started by startRotation that created no key (or deleted it again):
+// it clears the intent if it is still ours and puts back the rotation record the start replaced
+// (prev; removed when there was none), so the record tells no rotation that did not happen.
+// Either is only tidiness: a record written at the start names no key, and with no key created
+// under its lease it records no completed rotation (inventory.RotationRecord).
+func (e *Executor) abandon(ctx context.Context, user, intent, prev string, extra ...string) {
+	if prev == "" {
+		extra = append(extra, inventory.RotatedTag(e.StatePrefix))
+	}
+	if e.clearIntent(ctx, user, intent, extra...) && prev != "" {
+		e.tagOnce(ctx, user, inventory.RotatedTag(e.StatePrefix), prev)
+	}
+}
+
+// tagOnce writes one tag on the user, logging a failure (a record for reports, nothing a later
+// step depends on).
+func (e *Executor) tagOnce(ctx context.Context, user, key, value string) {
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{{Key: aws.String(key), Value: aws.String(value)}}}); err != nil {
+		e.logger().Warn("restore state tag", "account_id", e.AccountID, "user", user, "tag", key, "error", err)
+	}
 }
 
 // takeLease records this run's intent to rotate old (step 2 of the protocol) and confirms it is
@@ -246,11 +292,24 @@ func (e *Executor) takeLease(ctx context.Context, st plan.Step, old inventory.Ke
 	return e.writeLease(ctx, st, intent)
 }
 
-// writeLease writes intent as the user's intent tag and reads it back: IAM has no conditional
-// write, so of two runs that write at once the one that reads its own value back goes on.
-func (e *Executor) writeLease(ctx context.Context, st plan.Step, intent string) (string, Result, bool) {
+// startRotation is takeLease for a new rotation of old: the same TagUser also writes the rotation
+// record of the rotation starting now (inventory.RotationRecord, New empty), so that removing the
+// intent completes it. The record and the intent share their start time: while the intent is on
+// the user the record describes a rotation in flight.
+func (e *Executor) startRotation(ctx context.Context, st plan.Step, old inventory.KeyID) (string, Result, bool) {
+	now := e.Now().UTC()
+	in := inventory.RotationIntent{Started: now, Old: old, Lease: inventory.Lease{Run: e.leaseRun(), Until: now.Add(e.lease())}}
+	rec := inventory.RotationRecord{At: now, Old: old, By: in.Until}
+	return e.writeLease(ctx, st, in.TagValue(), iamtypes.Tag{Key: aws.String(inventory.RotatedTag(e.StatePrefix)), Value: aws.String(rec.TagValue())})
+}
+
+// writeLease writes intent as the user's intent tag (with the extra tags, in the same call) and
+// reads it back: IAM has no conditional write, so of two runs that write at once the one that
+// reads its own value back goes on.
+func (e *Executor) writeLease(ctx context.Context, st plan.Step, intent string, extra ...iamtypes.Tag) (string, Result, bool) {
 	intentKey := inventory.IntentTag(e.StatePrefix)
-	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}}); err != nil {
+	tags := append([]iamtypes.Tag{{Key: aws.String(intentKey), Value: aws.String(intent)}}, extra...)
+	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: tags}); err != nil {
 		return "", Result{Step: st, Outcome: Failed, Detail: "cannot record the rotation intent; nothing changed", Err: fmt.Errorf("tag %s: %w", st.User, err)}, false
 	}
 	// Only the tags are re-read: a key that appeared meanwhile fills the user's second slot, and
@@ -307,7 +366,8 @@ func (e *Executor) appeared(ctx context.Context, user string, before []inventory
 	return nil
 }
 
-// recordedNew is the new key of the user's completion record as it is now, "" when none.
+// recordedNew is the new key of the user's completion record as it is now, "" when none or when
+// the record does not name it (written at a rotation's start, as this run's own is).
 func (e *Executor) recordedNew(ctx context.Context, user string) inventory.KeyID {
 	s, err := e.readUser(ctx, user, false)
 	if err != nil {

@@ -668,8 +668,14 @@ func (r *run) applyRotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rec.New != r.newKey || rec.Old != r.oldKey {
-		return fmt.Errorf("rotation record on %s names %s -> %s, want %s -> %s", r.user, rec.Old, rec.New, r.oldKey, r.newKey)
+	// The record names the new key, or (written at the rotation's start) dates the lease it was
+	// created under: either way it must lead to the new key.
+	var recNew inventory.KeyID
+	if k := rec.NewKeyIn(keys); k != nil {
+		recNew = k.ID
+	}
+	if recNew != r.newKey || rec.Old != r.oldKey {
+		return fmt.Errorf("rotation record on %s names %s -> %s, want %s -> %s", r.user, rec.Old, recNew, r.oldKey, r.newKey)
 	}
 	r.delivered = rec.At
 	r.check("completion recorded on the user (tag %s)", inventory.RotatedTag(jr.Rules.Tags.StatePrefix))
