@@ -101,12 +101,14 @@ func TestDeactivationWithoutRecordDoesNotHappen(t *testing.T) {
 	}
 }
 
-// When UpdateAccessKey fails after the record was written, the record is put back: nothing says
-// the key was deactivated, and the next run tries again.
-func TestFailedDeactivationRestoresTheRecord(t *testing.T) {
+// When UpdateAccessKey fails after the record was written, the record stays: it names a key
+// that is still active and unused since, which the policy reads as a deactivation that did not
+// happen, so the next run deactivates the key again and records the new time (the grace counts
+// from the deactivation that happened). Putting the record back instead would erase the record of
+// another run that deactivated the key meanwhile (TestConcurrentDeactivationKeepsTheOtherRunsRecord).
+func TestFailedDeactivationLeavesItsRecordAndIsRetried(t *testing.T) {
 	e := newEnv(t)
 	old := rotatedAndDue(t, e)
-	rotatedBefore := e.tags(t, "due")["keycycle:rotated"]
 	if err := e.sb.SetFaults(awssim.Faults{Errors: []awssim.ErrorRule{
 		{Match: awssim.Match{Service: "iam", Action: "UpdateAccessKey"}, UserName: "due", Code: "ServiceFailure"},
 	}}); err != nil {
@@ -119,13 +121,79 @@ func TestFailedDeactivationRestoresTheRecord(t *testing.T) {
 	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.tags(t, "due")["keycycle:rotated"]; got != rotatedBefore {
-		t.Fatalf("the record of a deactivation that did not happen stayed: %q, was %q", got, rotatedBefore)
+	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Active" {
+		t.Fatalf("after the failed deactivation: %+v", k)
 	}
+	first, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
+	if err != nil || first.Deactivated.IsZero() {
+		t.Fatalf("the record written before the failed UpdateAccessKey must stay: %+v %v", first, err)
+	}
+
+	e.sb.Clock().Advance(2 * time.Hour)
+	later := e.sb.Clock().Now().Truncate(time.Second)
 	if r := deactivationResult(t, e.apply(t)); r.Outcome != rotation.Done {
 		t.Fatalf("the next apply must deactivate the key: %s %q", r.Outcome, r.Detail)
 	}
 	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Inactive" {
 		t.Fatalf("after the retry: %+v", k)
+	}
+	rec, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
+	if err != nil || rec.Deactivated.Before(later) {
+		t.Fatalf("the retry must record its own time (%s), not the failed attempt's (%s): %+v %v", later, first.Deactivated, rec, err)
+	}
+}
+
+// Two runs deactivate the same key: run B has read the user and written its record when run A
+// deactivates the key (record first, then UpdateAccessKey); B's UpdateAccessKey then fails. B must
+// not put back the tag as it read it: that erased A's record of a deactivation that did happen,
+// and the key, inactive without a record, was deleted by the make-room rule 6 hours later
+// (chaos seed 40001488, I4).
+func TestConcurrentDeactivationKeepsTheOtherRunsRecord(t *testing.T) {
+	e := newEnv(t)
+	old := rotatedAndDue(t, e)
+	a, b, _, hb := twoRuns(e)
+	pb, err := b.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A's UpdateAccessKey is the first on the user and succeeds; B's, the second, fails.
+	if err := e.sb.SetFaults(awssim.Faults{Errors: []awssim.ErrorRule{
+		{Match: awssim.Match{Service: "iam", Action: "UpdateAccessKey"}, UserName: "due", Code: "ServiceFailure", Nth: 2},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var ra []rotation.Result
+	hb.before["UpdateAccessKey"] = func(n int) {
+		if n != 1 {
+			return
+		}
+		pa, err := a.Plan(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if ra, err = a.Apply(context.Background(), pa.Plan, false); err != nil {
+			t.Error(err)
+		}
+	}
+	rb, err := b.Apply(context.Background(), pb.Plan, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := deactivationResult(t, ra); r.Outcome != rotation.Done {
+		t.Fatalf("run A: %s %q", r.Outcome, r.Detail)
+	}
+	if r := deactivationResult(t, rb); r.Outcome != rotation.Failed {
+		t.Fatalf("run B: want its UpdateAccessKey failed, got %s %q", r.Outcome, r.Detail)
+	}
+	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Inactive" {
+		t.Fatalf("run A deactivated the key: %+v", k)
+	}
+	rec, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
+	if err != nil || rec.Deactivated.IsZero() {
+		t.Fatalf("I4: the key is inactive but its deactivation record is gone: %+v %v", rec, err)
 	}
 }

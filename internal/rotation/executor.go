@@ -547,25 +547,25 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 	// naming a key that is still active shortens nothing: the policy reads deactivation records
 	// of inactive keys only.
 	now := e.Now().UTC()
-	recTag, prev, hadPrev := e.deactivationRecord(s, k.ID, now)
+	recTag := e.deactivationRecord(s, k.ID, now)
 	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{recTag}}); err != nil {
 		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "cannot record the deactivation time; key still active, nothing changed",
 			Err: fmt.Errorf("record the deactivation of %s on %s: %w", k.ID, st.User, err)}
 	}
 	if _, err := e.IAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw()), Status: iamtypes.StatusTypeInactive}); err != nil {
-		restoreErr := e.restoreRecord(ctx, st.User, aws.ToString(recTag.Key), prev, hadPrev)
+		// The record stays. It names a key that is still active and unused since, which the
+		// policy reads as a deactivation that did not happen: the next run deactivates again
+		// and records its own time. Putting back the tag as this run read it would erase the
+		// record of another run that deactivated the key meanwhile (I4).
 		if gone(err) {
 			why := "the key was deleted meanwhile (by another run or a person); nothing to deactivate"
 			e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 			return Result{Step: st, Outcome: Stale, Detail: why}
 		}
-		detail := "deactivation failed; key still active"
-		if restoreErr != nil {
-			detail += " (its deactivation record stays on the user; it counts only once the key is inactive)"
-		}
-		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = errors.Join(err, restoreErr).Error() })
-		return Result{Step: st, Outcome: Failed, Detail: detail, Err: errors.Join(fmt.Errorf("deactivate %s of %s: %w", k.ID, st.User, err), restoreErr)}
+		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
+		return Result{Step: st, Outcome: Failed, Detail: "deactivation failed; key still active (its deactivation record stays on the user and counts only once the key is inactive)",
+			Err: fmt.Errorf("deactivate %s of %s: %w", k.ID, st.User, err)}
 	}
 	e.audit(st, "", "key_deactivated", Done, func(r *audit.Record) { r.Reason = st.Reason })
 	return Result{Step: st, Outcome: Done, Detail: "deactivated: " + st.Reason}
@@ -573,8 +573,8 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 
 // deactivationRecord is the tag recording that key id is deactivated at now: the completion
 // record's deactivated= when id is the key that record's rotation replaced, else the deactivation
-// record. prev and hadPrev are the tag's value before, for restoreRecord.
-func (e *Executor) deactivationRecord(s state, id inventory.KeyID, now time.Time) (tag iamtypes.Tag, prev string, hadPrev bool) {
+// record.
+func (e *Executor) deactivationRecord(s state, id inventory.KeyID, now time.Time) iamtypes.Tag {
 	key := inventory.RotatedTag(e.StatePrefix)
 	value := ""
 	if rec, err := inventory.ParseRotationRecord(s.tags[key]); err == nil && rec.Old == id {
@@ -584,26 +584,7 @@ func (e *Executor) deactivationRecord(s state, id inventory.KeyID, now time.Time
 		key = inventory.DeactivatedTag(e.StatePrefix)
 		value = inventory.DeactivationRecord{At: now, Key: id}.TagValue()
 	}
-	prev, hadPrev = s.tags[key]
-	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(value)}, prev, hadPrev
-}
-
-// restoreRecord puts back the tag a deactivation that did not happen overwrote (best effort, with
-// retries).
-func (e *Executor) restoreRecord(ctx context.Context, user, key, prev string, hadPrev bool) error {
-	err := e.retry(ctx, func() error {
-		if !hadPrev {
-			_, err := e.IAM.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String(user), TagKeys: []string{key}})
-			return err
-		}
-		_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{{Key: aws.String(key), Value: aws.String(prev)}}})
-		return err
-	})
-	if err != nil {
-		e.logger().Warn("restore state tag", "account_id", e.AccountID, "user", user, "tag", key, "error", err)
-		return fmt.Errorf("restore tag %s of %s: %w", key, user, err)
-	}
-	return nil
+	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(value)}
 }
 
 func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
