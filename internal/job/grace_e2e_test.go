@@ -95,9 +95,12 @@ func TestDeactivationWithoutRecordDoesNotHappen(t *testing.T) {
 	if oldNow.Status != "Inactive" {
 		t.Fatalf("the old key must be deactivated by this apply: %+v", oldNow)
 	}
-	rec, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
-	if err != nil || rec.Deactivated.Before(now.Truncate(time.Second)) {
-		t.Fatalf("the deactivation must be recorded with its time: %+v %v", rec, err)
+	rec, err := inventory.ParseDeactivationRecord(e.tags(t, "due")["keycycle:deactivated"])
+	if err != nil || rec.Key.Raw() != old.AccessKeyID || rec.At.Before(now.Truncate(time.Second)) {
+		t.Fatalf("the deactivation must be recorded with its key and time: %+v %v", rec, err)
+	}
+	if got := e.tags(t, "due")["keycycle:rotated"]; got != rotatedBefore {
+		t.Fatalf("the deactivation rewrote the rotation record: %q, was %q", got, rotatedBefore)
 	}
 }
 
@@ -120,7 +123,10 @@ func TestFailedDeactivationRestoresTheRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := e.tags(t, "due")["keycycle:rotated"]; got != rotatedBefore {
-		t.Fatalf("the record of a deactivation that did not happen stayed: %q, was %q", got, rotatedBefore)
+		t.Fatalf("the rotation record changed: %q, was %q", got, rotatedBefore)
+	}
+	if got, ok := e.tags(t, "due")["keycycle:deactivated"]; ok {
+		t.Fatalf("the record of a deactivation that did not happen stayed: %q", got)
 	}
 	if r := deactivationResult(t, e.apply(t)); r.Outcome != rotation.Done {
 		t.Fatalf("the next apply must deactivate the key: %s %q", r.Outcome, r.Detail)

@@ -165,6 +165,10 @@ type Executor struct {
 	// plans the same action on the same credential (recheck.go): a plan file or a queue message
 	// is an upper bound, never a grant. nil: no re-evaluation.
 	Policy func(u inventory.User) []plan.Step
+	// Scanned, when set, gives the user as a moment-old read of the account saw it (the scan of
+	// the plan this apply follows), ok false when it has none fresh enough: a deactivation takes
+	// the user's id, path and tags from it instead of a GetUser (calls.go). nil: always GetUser.
+	Scanned func(user string) (inventory.User, bool)
 	// Groups reads a user's group names for Policy; nil when the rules select by no group.
 	Groups func(ctx context.Context, user string) ([]string, error)
 	// Lease is how long an intent this executor writes keeps other runs away from the user
@@ -380,6 +384,8 @@ type state struct {
 	keys   []inventory.AccessKey
 	tags   map[string]string
 	login  *inventory.LoginProfile // password steps only; nil: no login profile
+	// scanned: the user and its tags come from the plan's scan (Executor.Scanned), not GetUser.
+	scanned bool
 }
 
 func (s state) key(id inventory.KeyID) *inventory.AccessKey {
@@ -554,11 +560,16 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 			Err: fmt.Errorf("record the deactivation of %s on %s: %w", k.ID, st.User, err)}
 	}
 	if _, err := e.IAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(st.User), AccessKeyId: aws.String(k.ID.Raw()), Status: iamtypes.StatusTypeInactive}); err != nil {
-		restoreErr := e.restoreRecord(ctx, st.User, aws.ToString(recTag.Key), prev, hadPrev)
 		if gone(err) {
+			// The record names a key that no longer exists: nothing reads it.
 			why := "the key was deleted meanwhile (by another run or a person); nothing to deactivate"
 			e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 			return Result{Step: st, Outcome: Stale, Detail: why}
+		}
+		kept, restoreErr := e.undoRecord(ctx, st.User, k.ID, recTag, prev, hadPrev)
+		if kept != "" {
+			e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
+			return Result{Step: st, Outcome: Failed, Detail: "deactivation failed; " + kept, Err: fmt.Errorf("deactivate %s of %s: %w", k.ID, st.User, err)}
 		}
 		detail := "deactivation failed; key still active"
 		if restoreErr != nil {
@@ -571,21 +582,43 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 	return Result{Step: st, Outcome: Done, Detail: "deactivated: " + st.Reason}
 }
 
-// deactivationRecord is the tag recording that key id is deactivated at now: the completion
-// record's deactivated= when id is the key that record's rotation replaced, else the deactivation
-// record. prev and hadPrev are the tag's value before, for restoreRecord.
+// deactivationRecord is the tag recording that key id is deactivated at now: the deactivation
+// record, for every deactivation (earlier versions added deactivated= to the completion record
+// when id was the key its rotation replaced; the policy still reads that). Its value is built from
+// nothing on the user, so a read of the user's tags that is moments old (Executor.Scanned) cannot
+// carry anything stale into it. prev and hadPrev are the tag's value before, as s read it, for
+// undoRecord.
 func (e *Executor) deactivationRecord(s state, id inventory.KeyID, now time.Time) (tag iamtypes.Tag, prev string, hadPrev bool) {
-	key := inventory.RotatedTag(e.StatePrefix)
-	value := ""
-	if rec, err := inventory.ParseRotationRecord(s.tags[key]); err == nil && rec.Old == id {
-		rec.Deactivated = now
-		value = rec.TagValue()
-	} else {
-		key = inventory.DeactivatedTag(e.StatePrefix)
-		value = inventory.DeactivationRecord{At: now, Key: id}.TagValue()
-	}
+	key := inventory.DeactivatedTag(e.StatePrefix)
 	prev, hadPrev = s.tags[key]
-	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(value)}, prev, hadPrev
+	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(inventory.DeactivationRecord{At: now, Key: id}.TagValue())}, prev, hadPrev
+}
+
+// undoRecord puts back the deactivation record tag wrote, after UpdateAccessKey of id failed,
+// once a fresh read shows that nothing else relies on it: when id is inactive all the same (the
+// call failed after IAM made the change, or another run deactivated it) the record stays, as it
+// dates a real deactivation (kept names what happened, for the result); when the tag holds a value
+// other than ours, another run wrote it since and it is left alone. Otherwise the tag is put back
+// as it was (restoreRecord).
+func (e *Executor) undoRecord(ctx context.Context, user string, id inventory.KeyID, tag iamtypes.Tag, prev string, hadPrev bool) (kept string, err error) {
+	s, err := e.readUser(ctx, user, false)
+	if err == nil {
+		list := e.ListKeys
+		if list == nil {
+			list = e.Keys
+		}
+		s.keys, err = list(ctx, user)
+	}
+	if err != nil {
+		return "", fmt.Errorf("re-read %s to put back its deactivation record: %w", user, err)
+	}
+	if k := s.key(id); k != nil && !k.Active() {
+		return "the key is inactive all the same (the call failed after the change, or another run deactivated it); its deactivation record stays", nil
+	}
+	if s.tags[aws.ToString(tag.Key)] != aws.ToString(tag.Value) {
+		return "", nil // another run's record since: not ours to put back
+	}
+	return "", e.restoreRecord(ctx, user, aws.ToString(tag.Key), prev, hadPrev)
 }
 
 // restoreRecord puts back the tag a deactivation that did not happen overwrote (best effort, with
@@ -630,8 +663,13 @@ func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
 		e.audit(st, "", "delete_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "deletion failed; key still there (inactive)", Err: fmt.Errorf("delete %s of %s: %w", k.ID, st.User, err)}
 	}
+	// The deactivation record of a key deactivated outside a rotation is removed with the key; that
+	// of a rotation's old key stays, like the rotation record naming it, until the next
+	// deactivation overwrites it (no further call on a deletion's default path).
 	if d, err := inventory.ParseDeactivationRecord(s.tags[inventory.DeactivatedTag(e.StatePrefix)]); err == nil && d.Key == k.ID {
-		e.untag(ctx, st.User, inventory.DeactivatedTag(e.StatePrefix))
+		if rec, err := inventory.ParseRotationRecord(s.tags[inventory.RotatedTag(e.StatePrefix)]); err != nil || rec.Old != k.ID {
+			e.untag(ctx, st.User, inventory.DeactivatedTag(e.StatePrefix))
+		}
 	}
 	e.audit(st, "", "key_deleted", Done, func(r *audit.Record) { r.Reason = st.Reason })
 	return Result{Step: st, Outcome: Done, Detail: "deleted: " + st.Reason}
