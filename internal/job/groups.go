@@ -28,7 +28,8 @@ type scanSnapshot struct {
 	users   map[string]inventory.User
 }
 
-// snapshotScan keeps acct's users as the scan read them, at about at.
+// snapshotScan keeps acct's users as the scan that started at at read them: GroupsFresh counts
+// from the scan's start, so that a slow scan does not stretch the window.
 func snapshotScan(acct inventory.Account, at time.Time) *scanSnapshot {
 	if acct.ID == "" || at.IsZero() {
 		return nil

@@ -92,6 +92,8 @@ type Scanned struct {
 	Account inventory.Account
 	Stats   scan.Stats
 	Plan    plan.Plan
+	// Started is when the scan began: what it read is at most that old (groups.go).
+	Started time.Time
 }
 
 func (r *Runner) now() time.Time {
@@ -139,6 +141,7 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 		NeedsDetail: func(u inventory.User) bool { return policy.KeysChangedSinceReport(u, r.Rules) },
 		Logins:      true,
 	}
+	started := r.now()
 	acct, st, err := sc.Scan(ctx, aws.ToString(id.Account))
 	if err != nil {
 		return Scanned{}, err
@@ -146,10 +149,10 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 	policy.NameReportKeys(&acct, r.Rules)
 	// Decided on the clock read after the scan (a server clock has seen its answers by now).
 	p := r.blockUnholdable(policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now()))
-	r.scanned = snapshotScan(acct, p.GeneratedAt)
+	r.scanned = snapshotScan(acct, started)
 	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
 		"rotate", p.Summary.Rotate, "deactivate", p.Summary.Deactivate, "delete", p.Summary.Delete, "blocked", p.Summary.Blocked)
-	return Scanned{Account: acct, Stats: st, Plan: p}, nil
+	return Scanned{Account: acct, Stats: st, Plan: p, Started: started}, nil
 }
 
 // blockUnholdable turns every rotate step whose credential a required sink cannot hold under its
