@@ -2,6 +2,7 @@ package job_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +147,39 @@ func TestFailedDeactivationKeepsTheRecordOfAKeyDeactivatedAllTheSame(t *testing.
 	rec, err := inventory.ParseDeactivationRecord(e.tags(t, "due")["keycycle:deactivated"])
 	if err != nil || rec.Key.Raw() != old.AccessKeyID {
 		t.Fatalf("I4: the key is inactive and its deactivation record was removed: %+v %v", rec, err)
+	}
+}
+
+// TestDeactivationOnAUserWithFiftyTags: IAM allows 50 tags per user (the sandbox refuses the 51st
+// with LimitExceeded); a user whose tags fill every slot after its rotation has no room for
+// keycycle:deactivated, so the deactivation records itself in the rotation record, as earlier
+// versions did, read fresh, and the key's delete grace counts from it.
+func TestDeactivationOnAUserWithFiftyTags(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	old := rotatedAndDue(t, e)
+	var fill []iamtypes.Tag
+	for i := len(e.tags(t, "due")); i < 50; i++ {
+		fill = append(fill, iamtypes.Tag{Key: aws.String(fmt.Sprintf("team:%02d", i)), Value: aws.String("x")})
+	}
+	if _, err := iam.NewFromConfig(e.cfg).TagUser(ctx, &iam.TagUserInput{UserName: aws.String("due"), Tags: fill}); err != nil {
+		t.Fatal(err)
+	}
+	now := e.sb.Clock().Now()
+	if r := deactivationResult(t, e.apply(t)); r.Outcome != rotation.Done {
+		t.Fatalf("deactivation on a user with 50 tags: %s %q %v", r.Outcome, r.Detail, r.Err)
+	}
+	tags := e.tags(t, "due")
+	rec, err := inventory.ParseRotationRecord(tags["keycycle:rotated"])
+	if err != nil || rec.Old.Raw() != old.AccessKeyID || rec.Deactivated.Before(now.Truncate(time.Second)) {
+		t.Fatalf("want the deactivation in the rotation record: %+v %v", rec, err)
+	}
+	if _, ok := tags["keycycle:deactivated"]; ok || len(tags) != 50 {
+		t.Fatalf("%d tags, keycycle:deactivated %v", len(tags), ok)
+	}
+	for _, k := range e.keys(t, "due") {
+		if k.AccessKeyID == old.AccessKeyID && k.Status != "Inactive" {
+			t.Fatalf("key %+v, want it inactive", k)
+		}
 	}
 }

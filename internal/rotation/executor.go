@@ -554,7 +554,17 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 	// of inactive keys only.
 	now := e.Now().UTC()
 	recTag, prev, hadPrev := e.deactivationRecord(s, k.ID, now)
-	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{recTag}}); err != nil {
+	_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{recTag}})
+	var full *iamtypes.LimitExceededException
+	if errors.As(err, &full) {
+		// No room for a tag of its own (IAM allows 50): record it in the rotation record, as
+		// earlier versions did, rewritten from a fresh read.
+		if t, p, had, ok := e.recordInRotation(ctx, st.User, k.ID, now); ok {
+			recTag, prev, hadPrev = t, p, had
+			_, err = e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{recTag}})
+		}
+	}
+	if err != nil {
 		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "cannot record the deactivation time; key still active, nothing changed",
 			Err: fmt.Errorf("record the deactivation of %s on %s: %w", k.ID, st.User, err)}
@@ -592,6 +602,23 @@ func (e *Executor) deactivationRecord(s state, id inventory.KeyID, now time.Time
 	key := inventory.DeactivatedTag(e.StatePrefix)
 	prev, hadPrev = s.tags[key]
 	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(inventory.DeactivationRecord{At: now, Key: id}.TagValue())}, prev, hadPrev
+}
+
+// recordInRotation is the rotation record of user, read fresh, with id's deactivation at now,
+// when id is the key that record's rotation replaced (ok false otherwise, or when the read fails):
+// the record of a deactivation on a user with no room for keycycle:deactivated.
+func (e *Executor) recordInRotation(ctx context.Context, user string, id inventory.KeyID, now time.Time) (tag iamtypes.Tag, prev string, hadPrev, ok bool) {
+	s, err := e.readUser(ctx, user, false)
+	if err != nil {
+		return tag, "", false, false
+	}
+	key := inventory.RotatedTag(e.StatePrefix)
+	rec, err := inventory.ParseRotationRecord(s.tags[key])
+	if err != nil || rec.Old != id {
+		return tag, "", false, false
+	}
+	rec.Deactivated = now
+	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(rec.TagValue())}, s.tags[key], true, true
 }
 
 // undoRecord puts back the deactivation record tag wrote, after UpdateAccessKey of id failed,
