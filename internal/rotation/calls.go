@@ -23,7 +23,7 @@ import (
 func (e *Executor) readFor(ctx context.Context, st plan.Step) (state, error) {
 	if st.Action == plan.Deactivate && e.Scanned != nil {
 		if u, ok := e.Scanned(st.User); ok {
-			s := state{userID: u.UserID, arn: u.ARN, path: u.Path, tags: make(map[string]string, len(u.Tags)), scanned: true}
+			s := state{userID: u.UserID, arn: u.ARN, path: u.Path, tags: make(map[string]string, len(u.Tags))}
 			for k, v := range u.Tags {
 				s.tags[k] = v
 			}

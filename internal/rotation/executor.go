@@ -384,8 +384,6 @@ type state struct {
 	keys   []inventory.AccessKey
 	tags   map[string]string
 	login  *inventory.LoginProfile // password steps only; nil: no login profile
-	// scanned: the user and its tags come from the plan's scan (Executor.Scanned), not GetUser.
-	scanned bool
 }
 
 func (s state) key(id inventory.KeyID) *inventory.AccessKey {
