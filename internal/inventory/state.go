@@ -12,13 +12,14 @@ import (
 // characters (letters, digits, spaces and _ . : / = + - @) and stay far below 256 characters.
 //
 //	<prefix>rotation     intent:     "started=<RFC3339> old=<AKID> run=<run id> until=<RFC3339>"
-//	<prefix>rotated      completion: "at=<RFC3339> old=<AKID> by=<RFC3339>[ deactivated=<RFC3339>]",
+//	<prefix>rotated      completion: "at=<RFC3339> old=<AKID> by=<RFC3339>[ deactivated=<RFC3339>]"
+//	                     (deactivated= only from earlier versions, still read),
 //	                     written with the intent, in the same TagUser, when a rotation starts:
 //	                     the rotation is complete once the intent is gone (see RotationRecord);
 //	                     earlier versions wrote "at=<RFC3339> old=<AKID> new=<AKID>[ ...]" at
 //	                     completion, which is still read (and written by a resumed rotation)
-//	<prefix>deactivated  a key keycycle deactivated outside a rotation (two active keys, hard
-//	                     limit): "at=<RFC3339> key=<AKID>"
+//	<prefix>deactivated  the key keycycle deactivated last (a rotation's old key, or outside a
+//	                     rotation: two active keys, hard limit): "at=<RFC3339> key=<AKID>"
 //	<prefix>delivered    the push sinks (webhook, Lambda, mail, ...) a rotation in flight has
 //	                     sent its new key to: "key=<AKID> sinks=<name>/<name>"
 //
@@ -322,9 +323,10 @@ func ParseRotationRecord(v string) (RotationRecord, error) {
 	return r, nil
 }
 
-// DeactivationRecord is written on the user when keycycle deactivates a key outside the rotation
-// protocol (a second active key, a hard limit), so that its later deletion follows a known
-// deactivation time like any other.
+// DeactivationRecord is written on the user right before keycycle deactivates a key (a rotation's
+// old key, a second active key, a hard limit), so that its later deletion follows a known
+// deactivation time. Earlier versions recorded a rotation's old key in RotationRecord.Deactivated
+// instead, which is still read.
 type DeactivationRecord struct {
 	At  time.Time
 	Key KeyID

@@ -48,12 +48,13 @@ func breakdown(by map[string]int) string {
 // action: a rotation at most 11 calls end to end once its secret exists, with one TagUser (the
 // intent and the record together; IAM's per-action bucket for TagUser bounds a whole apply), the
 // first one 4 more (it creates the secret and its resource policy, once per user), a deletion at
-// most 4, a deactivation 5 (GetUser, ListAccessKeys, the fresh GetAccessKeyLastUsed of the
-// last-use guard I3, which the up to 4 hours old credential report cannot replace,
-// UpdateAccessKey and the TagUser that dates the deactivation for the delete grace), and the plan
-// before each only account-wide reads whatever the user's state. The policy re-evaluation of
-// apply takes the user's groups from the plan's scan, which read them moments ago (GroupsFresh;
-// TestStalePlanReadsGroups).
+// most 4, a deactivation 4 (ListAccessKeys, the fresh GetAccessKeyLastUsed of the last-use guard
+// I3, which the up to 4 hours old credential report cannot replace, the TagUser that dates the
+// deactivation for the delete grace, written first, and UpdateAccessKey; the user and its tags
+// come from the plan's scan, moments old, instead of a GetUser: TestStalePlanReadsTagsForADeactivation),
+// and the plan before each only account-wide reads whatever the user's state. The policy
+// re-evaluation of apply takes the user's groups from the plan's scan, which read them moments
+// ago (GroupsFresh; TestStalePlanReadsGroups).
 func TestCallBudgets(t *testing.T) {
 	e := newEnv(t)
 	r := e.runner()
@@ -111,7 +112,7 @@ func TestCallBudgets(t *testing.T) {
 		t.Fatalf("after the rotation the user has %d keys, want 2", len(ks))
 	}
 	e.sb.Clock().Advance(11 * policy.Day)
-	phase("deactivation", plan.Deactivate, 5, 1)
+	phase("deactivation", plan.Deactivate, 4, 1)
 	e.sb.Clock().Advance(11 * policy.Day)
 	phase("deletion", plan.Delete, 4, 0)
 	if ks := e.keys(t, "due"); len(ks) != 1 || ks[0].Status != "Active" {

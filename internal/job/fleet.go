@@ -155,7 +155,7 @@ func (f *Fleet) ApplyPlans(ctx context.Context, planned []AccountResult, dryRun 
 		res.Scanned.Plan = plans[res.AccountID]
 		// The memberships the plan's scan read, for the re-evaluation while they are fresh.
 		if s := scanned[res.AccountID]; s.Account.ID == res.AccountID {
-			r.scanned = snapshotGroups(s.Account, s.Plan.GeneratedAt)
+			r.scanned = snapshotScan(s.Account, s.Started)
 		}
 		res.Results, res.Err = r.Apply(ctx, res.Scanned.Plan, dryRun)
 		n := 0

@@ -95,9 +95,12 @@ func TestDeactivationWithoutRecordDoesNotHappen(t *testing.T) {
 	if oldNow.Status != "Inactive" {
 		t.Fatalf("the old key must be deactivated by this apply: %+v", oldNow)
 	}
-	rec, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
-	if err != nil || rec.Deactivated.Before(now.Truncate(time.Second)) {
-		t.Fatalf("the deactivation must be recorded with its time: %+v %v", rec, err)
+	rec, err := inventory.ParseDeactivationRecord(e.tags(t, "due")["keycycle:deactivated"])
+	if err != nil || rec.Key.Raw() != old.AccessKeyID || rec.At.Before(now.Truncate(time.Second)) {
+		t.Fatalf("the deactivation must be recorded with its key and time: %+v %v", rec, err)
+	}
+	if got := e.tags(t, "due")["keycycle:rotated"]; got != rotatedBefore {
+		t.Fatalf("the deactivation rewrote the rotation record: %q, was %q", got, rotatedBefore)
 	}
 }
 
@@ -115,7 +118,7 @@ func TestFailedDeactivationLeavesItsRecordAndIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := deactivationResult(t, e.apply(t))
-	if r.Outcome != rotation.Failed || !strings.Contains(r.Detail, "key still active") {
+	if r.Outcome != rotation.Failed || !strings.Contains(r.Detail, "deactivation failed") {
 		t.Fatalf("want the deactivation failed, got %s: %q", r.Outcome, r.Detail)
 	}
 	if err := e.sb.SetFaults(awssim.Faults{}); err != nil {
@@ -124,8 +127,8 @@ func TestFailedDeactivationLeavesItsRecordAndIsRetried(t *testing.T) {
 	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Active" {
 		t.Fatalf("after the failed deactivation: %+v", k)
 	}
-	first, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
-	if err != nil || first.Deactivated.IsZero() {
+	first, err := inventory.ParseDeactivationRecord(e.tags(t, "due")["keycycle:deactivated"])
+	if err != nil || first.Key != inventory.KeyID(old.AccessKeyID) {
 		t.Fatalf("the record written before the failed UpdateAccessKey must stay: %+v %v", first, err)
 	}
 
@@ -137,9 +140,9 @@ func TestFailedDeactivationLeavesItsRecordAndIsRetried(t *testing.T) {
 	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Inactive" {
 		t.Fatalf("after the retry: %+v", k)
 	}
-	rec, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
-	if err != nil || rec.Deactivated.Before(later) {
-		t.Fatalf("the retry must record its own time (%s), not the failed attempt's (%s): %+v %v", later, first.Deactivated, rec, err)
+	rec, err := inventory.ParseDeactivationRecord(e.tags(t, "due")["keycycle:deactivated"])
+	if err != nil || rec.At.Before(later) {
+		t.Fatalf("the retry must record its own time (%s), not the failed attempt's (%s): %+v %v", later, first.At, rec, err)
 	}
 }
 
@@ -192,8 +195,8 @@ func TestConcurrentDeactivationKeepsTheOtherRunsRecord(t *testing.T) {
 	if k := e.keys(t, "due")[0]; k.AccessKeyID != old.AccessKeyID || k.Status != "Inactive" {
 		t.Fatalf("run A deactivated the key: %+v", k)
 	}
-	rec, err := inventory.ParseRotationRecord(e.tags(t, "due")["keycycle:rotated"])
-	if err != nil || rec.Deactivated.IsZero() {
+	rec, err := inventory.ParseDeactivationRecord(e.tags(t, "due")["keycycle:deactivated"])
+	if err != nil || rec.Key != inventory.KeyID(old.AccessKeyID) {
 		t.Fatalf("I4: the key is inactive but its deactivation record is gone: %+v %v", rec, err)
 	}
 }

@@ -65,10 +65,11 @@ type Runner struct {
 	Passwords *config.Passwords
 
 	caller *sts.GetCallerIdentityOutput
-	// scanned is the group memberships of the last Plan (or of the plan ApplyPlans applies), for
-	// the policy re-evaluation of Apply while they are fresh (groups.go). A Runner runs one Plan or
+	// scanned is what the last Plan (or the plan ApplyPlans applies) read of the users, for the
+	// policy re-evaluation (groups) and the deactivations (user and tags) of Apply while it is
+	// fresh (groups.go). A Runner runs one Plan or
 	// Apply at a time.
-	scanned *groupSnapshot
+	scanned *scanSnapshot
 }
 
 func (r *Runner) passwords() config.Passwords {
@@ -91,6 +92,8 @@ type Scanned struct {
 	Account inventory.Account
 	Stats   scan.Stats
 	Plan    plan.Plan
+	// Started is when the scan began: what it read is at most that old (groups.go).
+	Started time.Time
 }
 
 func (r *Runner) now() time.Time {
@@ -138,6 +141,7 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 		NeedsDetail: func(u inventory.User) bool { return policy.KeysChangedSinceReport(u, r.Rules) },
 		Logins:      true,
 	}
+	started := r.now()
 	acct, st, err := sc.Scan(ctx, aws.ToString(id.Account))
 	if err != nil {
 		return Scanned{}, err
@@ -145,10 +149,10 @@ func (r *Runner) Plan(ctx context.Context) (Scanned, error) {
 	policy.NameReportKeys(&acct, r.Rules)
 	// Decided on the clock read after the scan (a server clock has seen its answers by now).
 	p := r.blockUnholdable(policy.Evaluate([]inventory.Account{acct}, r.Rules, r.now()))
-	r.scanned = snapshotGroups(acct, p.GeneratedAt)
+	r.scanned = snapshotScan(acct, started)
 	r.log().Info("planned", "account_id", acct.ID, "users", st.Users, "detailed", st.Detailed, "unknown", st.UnknownKeys,
 		"rotate", p.Summary.Rotate, "deactivate", p.Summary.Deactivate, "delete", p.Summary.Delete, "blocked", p.Summary.Blocked)
-	return Scanned{Account: acct, Stats: st, Plan: p}, nil
+	return Scanned{Account: acct, Stats: st, Plan: p, Started: started}, nil
 }
 
 // blockUnholdable turns every rotate step whose credential a required sink cannot hold under its
@@ -248,8 +252,9 @@ func (r *Runner) apply(ctx context.Context, p plan.Plan, dryRun bool, rules *pol
 			return policy.EvaluateUser(accountID, u, *rules, r.now())
 		}
 	}
+	snap := r.scanned
+	ex.Scanned = func(user string) (inventory.User, bool) { return snap.user(accountID, user, r.now()) }
 	if rules != nil && rules.UsesGroups() {
-		snap := r.scanned
 		ex.Groups = func(ctx context.Context, user string) ([]string, error) {
 			if g, ok := snap.lookup(accountID, user, r.now()); ok {
 				return g, nil

@@ -265,6 +265,11 @@ func (e *userEval) evaluateKeys() {
 	if rec := st.rotated; rec != nil && (!rec.Started() || rec.NewKeyIn(e.u.Keys) != nil) {
 		old, nw := e.u.Key(rec.Old), rec.NewKeyIn(e.u.Keys)
 		if old != nil && old.Active() {
+			// keycycle's deactivation of old in this rotation's retirement: the deactivation record
+			// (keycycle:deactivated), or in records of earlier versions the rotation record's
+			// deactivated=, whichever is later; one from before the rotation started is not it.
+			deactivated, wasDeactivated := st.deactivated[old.ID]
+			wasDeactivated = wasDeactivated && !deactivated.Before(rec.At)
 			switch {
 			case nw == nil || !nw.Active():
 				newID := rec.New
@@ -273,7 +278,7 @@ func (e *userEval) evaluateKeys() {
 				}
 				e.add(plan.CodeNewKeyInactive, plan.Warn, old.ID, "rotation on %s replaced key %s by %s, which is not active: key %s stays active",
 					fmtDate(rec.At), old.ID, newID, old.ID)
-			case !rec.Deactivated.IsZero() && (!old.LastUsedKnown || old.LastUsed.After(rec.Deactivated)):
+			case wasDeactivated && (!old.LastUsedKnown || old.LastUsed.After(deactivated)):
 				// Someone reactivated the key keycycle had deactivated: it was needed. (A record
 				// of a key active and unused since is a deactivation that did not happen: the
 				// executor records before it deactivates. It is retired as if unrecorded, and
@@ -281,7 +286,7 @@ func (e *userEval) evaluateKeys() {
 				e.handled[old.ID] = true
 				if !e.hardLimit(*old, *nw) {
 					e.add(plan.CodeOldKeyReactivated, plan.Warn, old.ID, "key %s was reactivated after keycycle deactivated it on %s: not deactivating it again; retire it by hand",
-						old.ID, fmtDate(rec.Deactivated))
+						old.ID, fmtDate(deactivated))
 				}
 			default:
 				e.handled[old.ID] = true

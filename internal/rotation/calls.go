@@ -13,13 +13,41 @@ import (
 // deletion acts on, which guards it (I3) and makes the step stale when the key was used since
 // the plan. A rotation needs no last use: it stays due however often the old key is used.
 // Without ListKeys and LastUse every key's last use is read (Keys).
+//
+// A deactivation takes the user and its tags from Scanned when that has a moment-old read (the
+// plan's scan, right before this apply) instead of GetUser: the keys and the key's last use it
+// acts on are still read fresh, and they are what can change under it. Another run cannot be
+// rotating a user with two active keys (no room; docs/reliability.md, "Deactivations take the
+// user from the plan's scan"), and the deactivation writes a record of its own
+// (keycycle:deactivated) that no other tag's value is built into.
 func (e *Executor) readFor(ctx context.Context, st plan.Step) (state, error) {
+	if st.Action == plan.Deactivate && e.Scanned != nil {
+		if u, ok := e.Scanned(st.User); ok {
+			s := state{userID: u.UserID, arn: u.ARN, path: u.Path, tags: make(map[string]string, len(u.Tags))}
+			for k, v := range u.Tags {
+				s.tags[k] = v
+			}
+			return e.readKeysFor(ctx, st, s)
+		}
+	}
 	if e.ListKeys == nil || e.LastUse == nil {
 		return e.read(ctx, st.User)
 	}
 	s, err := e.readUser(ctx, st.User, false)
 	if err != nil {
 		return state{}, err
+	}
+	return e.readKeysFor(ctx, st, s)
+}
+
+// readKeysFor completes s, the user read for st, with its keys and the last use st needs.
+func (e *Executor) readKeysFor(ctx context.Context, st plan.Step, s state) (state, error) {
+	var err error
+	if e.ListKeys == nil || e.LastUse == nil {
+		if s.keys, err = e.Keys(ctx, st.User); err != nil {
+			return state{}, err
+		}
+		return s, nil
 	}
 	if s.keys, err = e.ListKeys(ctx, st.User); err != nil {
 		return state{}, err

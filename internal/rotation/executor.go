@@ -165,6 +165,10 @@ type Executor struct {
 	// plans the same action on the same credential (recheck.go): a plan file or a queue message
 	// is an upper bound, never a grant. nil: no re-evaluation.
 	Policy func(u inventory.User) []plan.Step
+	// Scanned, when set, gives the user as a moment-old read of the account saw it (the scan of
+	// the plan this apply follows), ok false when it has none fresh enough: a deactivation takes
+	// the user's id, path and tags from it instead of a GetUser (calls.go). nil: always GetUser.
+	Scanned func(user string) (inventory.User, bool)
 	// Groups reads a user's group names for Policy; nil when the rules select by no group.
 	Groups func(ctx context.Context, user string) ([]string, error)
 	// Lease is how long an intent this executor writes keeps other runs away from the user
@@ -547,8 +551,18 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 	// naming a key that is still active shortens nothing: the policy reads deactivation records
 	// of inactive keys only.
 	now := e.Now().UTC()
-	recTag := e.deactivationRecord(s, k.ID, now)
-	if _, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{recTag}}); err != nil {
+	recTag := e.deactivationRecord(k.ID, now)
+	_, err := e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{recTag}})
+	var full *iamtypes.LimitExceededException
+	if errors.As(err, &full) {
+		// No room for a tag of its own (IAM allows 50): record it in the rotation record, as
+		// earlier versions did, rewritten from a fresh read.
+		if t, ok := e.recordInRotation(ctx, st.User, k.ID, now); ok {
+			recTag = t
+			_, err = e.IAM.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(st.User), Tags: []iamtypes.Tag{recTag}})
+		}
+	}
+	if err != nil {
 		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "cannot record the deactivation time; key still active, nothing changed",
 			Err: fmt.Errorf("record the deactivation of %s on %s: %w", k.ID, st.User, err)}
@@ -559,32 +573,43 @@ func (e *Executor) deactivate(ctx context.Context, st plan.Step, s state) Result
 		// and records its own time. Putting back the tag as this run read it would erase the
 		// record of another run that deactivated the key meanwhile (I4).
 		if gone(err) {
+			// The record names a key that no longer exists: nothing reads it.
 			why := "the key was deleted meanwhile (by another run or a person); nothing to deactivate"
 			e.audit(st, "", "precondition_changed", Stale, func(r *audit.Record) { r.Reason = why })
 			return Result{Step: st, Outcome: Stale, Detail: why}
 		}
 		e.audit(st, "", "deactivate_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
-		return Result{Step: st, Outcome: Failed, Detail: "deactivation failed; key still active (its deactivation record stays on the user and counts only once the key is inactive)",
+		return Result{Step: st, Outcome: Failed, Detail: "deactivation failed: the key stays active unless another run deactivated it meanwhile; its deactivation record stays on the user and counts only once the key is inactive",
 			Err: fmt.Errorf("deactivate %s of %s: %w", k.ID, st.User, err)}
 	}
 	e.audit(st, "", "key_deactivated", Done, func(r *audit.Record) { r.Reason = st.Reason })
 	return Result{Step: st, Outcome: Done, Detail: "deactivated: " + st.Reason}
 }
 
-// deactivationRecord is the tag recording that key id is deactivated at now: the completion
-// record's deactivated= when id is the key that record's rotation replaced, else the deactivation
-// record.
-func (e *Executor) deactivationRecord(s state, id inventory.KeyID, now time.Time) iamtypes.Tag {
-	key := inventory.RotatedTag(e.StatePrefix)
-	value := ""
-	if rec, err := inventory.ParseRotationRecord(s.tags[key]); err == nil && rec.Old == id {
-		rec.Deactivated = now
-		value = rec.TagValue()
-	} else {
-		key = inventory.DeactivatedTag(e.StatePrefix)
-		value = inventory.DeactivationRecord{At: now, Key: id}.TagValue()
+// deactivationRecord is the tag recording that key id is deactivated at now: the deactivation
+// record, for every deactivation (earlier versions added deactivated= to the completion record
+// when id was the key its rotation replaced; the policy still reads that). Its value is built from
+// nothing on the user, so a read of the user's tags that is moments old (Executor.Scanned) cannot
+// carry anything stale into it.
+func (e *Executor) deactivationRecord(id inventory.KeyID, now time.Time) iamtypes.Tag {
+	return iamtypes.Tag{Key: aws.String(inventory.DeactivatedTag(e.StatePrefix)), Value: aws.String(inventory.DeactivationRecord{At: now, Key: id}.TagValue())}
+}
+
+// recordInRotation is the rotation record of user, read fresh, with id's deactivation at now,
+// when id is the key that record's rotation replaced (ok false otherwise, or when the read fails):
+// the record of a deactivation on a user with no room for keycycle:deactivated.
+func (e *Executor) recordInRotation(ctx context.Context, user string, id inventory.KeyID, now time.Time) (tag iamtypes.Tag, ok bool) {
+	s, err := e.readUser(ctx, user, false)
+	if err != nil {
+		return tag, false
 	}
-	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(value)}
+	key := inventory.RotatedTag(e.StatePrefix)
+	rec, err := inventory.ParseRotationRecord(s.tags[key])
+	if err != nil || rec.Old != id {
+		return tag, false
+	}
+	rec.Deactivated = now
+	return iamtypes.Tag{Key: aws.String(key), Value: aws.String(rec.TagValue())}, true
 }
 
 func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
@@ -611,8 +636,13 @@ func (e *Executor) delete(ctx context.Context, st plan.Step, s state) Result {
 		e.audit(st, "", "delete_failed", Failed, func(r *audit.Record) { r.Error = err.Error() })
 		return Result{Step: st, Outcome: Failed, Detail: "deletion failed; key still there (inactive)", Err: fmt.Errorf("delete %s of %s: %w", k.ID, st.User, err)}
 	}
+	// The deactivation record of a key deactivated outside a rotation is removed with the key; that
+	// of a rotation's old key stays, like the rotation record naming it, until the next
+	// deactivation overwrites it (no further call on a deletion's default path).
 	if d, err := inventory.ParseDeactivationRecord(s.tags[inventory.DeactivatedTag(e.StatePrefix)]); err == nil && d.Key == k.ID {
-		e.untag(ctx, st.User, inventory.DeactivatedTag(e.StatePrefix))
+		if rec, err := inventory.ParseRotationRecord(s.tags[inventory.RotatedTag(e.StatePrefix)]); err != nil || rec.Old != k.ID {
+			e.untag(ctx, st.User, inventory.DeactivatedTag(e.StatePrefix))
+		}
 	}
 	e.audit(st, "", "key_deleted", Done, func(r *audit.Record) { r.Reason = st.Reason })
 	return Result{Step: st, Outcome: Done, Detail: "deleted: " + st.Reason}
