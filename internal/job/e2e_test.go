@@ -375,9 +375,74 @@ func TestConcurrentAppliesRotateOnce(t *testing.T) {
 	if strings.Contains(e.audit.String(), `"event":"intent_cleared"`) {
 		t.Fatalf("a concurrent run cleared a live intent:\n%s", e.audit.String())
 	}
+	// One interleaving leaves an intent: a run that wrote its intent after the winner had
+	// removed its own gets LimitExceeded and cannot tell whether the winner is done; its intent
+	// stays to guard the new key until its lease ends. The next run after the lease finds the key
+	// delivered and completes the bookkeeping: no new key, nothing deleted, no intent left.
 	if _, ok := e.tags(t, "due")["keycycle:rotation"]; ok {
-		t.Fatal("intent left after the rotation completed")
+		if !strings.Contains(e.audit.String(), `"event":"concurrent_rotation"`) {
+			t.Fatalf("intent left without a run that reported the concurrent rotation:\n%s", e.audit.String())
+		}
+		e.sb.Clock().Advance(inventory.DefaultLease + time.Minute)
+		e.apply(t)
+		if _, ok := e.tags(t, "due")["keycycle:rotation"]; ok {
+			t.Fatal("the intent of the concurrent run is still there after its lease ended and another apply")
+		}
+		after := e.keys(t, "due")
+		if len(after) != 2 || after[1].AccessKeyID != keys[1].AccessKeyID || after[1].Status != "Active" {
+			t.Fatalf("the recovery of the left intent changed the keys: %+v, was %+v", after, keys)
+		}
 	}
+}
+
+// The interleaving TestConcurrentAppliesRotateOnce meets only sometimes, made certain: run A
+// rotates and completes; run B, which had read the user before, writes its intent afterwards and
+// gets LimitExceeded. Its intent stays (it cannot tell A is done), and the next run after B's
+// lease completes the bookkeeping without touching the keys.
+func TestIntentLeftByALateConcurrentRunIsRecovered(t *testing.T) {
+	e := newEnv(t)
+	a, b, _, hb := twoRuns(e)
+	p := e.plan(t)
+	hb.before["TagUser"] = func(n int) {
+		if n != 1 {
+			return
+		}
+		if o := outcomes(mustApply(t, a, p)); o[rotation.Done] != 1 {
+			t.Errorf("run A: %v", o)
+		}
+	}
+	rb := mustApply(t, b, p)
+	keys := e.keys(t, "due")
+	if len(keys) != 2 {
+		t.Fatalf("I7: want exactly one new key, got %+v", keys)
+	}
+	if o := outcomes(rb); o[rotation.Done] != 0 || o[rotation.Busy] != 1 {
+		t.Fatalf("run B must leave the user to A (busy): %v", o)
+	}
+	if _, ok := e.tags(t, "due")["keycycle:rotation"]; !ok {
+		t.Fatal("setup: run B's intent should guard A's key until B's lease ends")
+	}
+	e.sb.Clock().Advance(inventory.DefaultLease + time.Minute)
+	e.apply(t)
+	if v, ok := e.tags(t, "due")["keycycle:rotation"]; ok {
+		t.Fatalf("intent left after the lease ended and another apply: %q", v)
+	}
+	after := e.keys(t, "due")
+	if len(after) != 2 || after[1].AccessKeyID != keys[1].AccessKeyID || after[1].Status != "Active" {
+		t.Fatalf("the keys changed: %+v, was %+v", after, keys)
+	}
+	if id, _, ok := e.secretValue(t, "due", "AWSCURRENT"); !ok || id != keys[1].AccessKeyID {
+		t.Fatalf("I1: current secret %s, new key %s", id, keys[1].AccessKeyID)
+	}
+}
+
+func mustApply(t *testing.T, r *job.Runner, p plan.Plan) []rotation.Result {
+	t.Helper()
+	res, err := r.Apply(context.Background(), p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 func TestCrashBeforeCreateLeavesNothing(t *testing.T) {
