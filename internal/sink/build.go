@@ -1,8 +1,10 @@
 package sink
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -119,4 +121,47 @@ func client[C any](env *Env, service string, newClient func(aws.Config) C) C {
 
 func secretsManagerClient(env *Env) *secretsmanager.Client {
 	return client(env, "secretsmanager", func(c aws.Config) *secretsmanager.Client { return secretsmanager.NewFromConfig(c) })
+}
+
+// credentialOnce reads a sink's credential from the Secrets Manager secret secretID when first
+// needed, turns it into the token the sink sends with token, and keeps that for the sink's life
+// (one run). Errors name the secret, never its value.
+func credentialOnce(sm SecretsManagerAPI, secretID string, token func(ctx context.Context, stored secret.Value) (secret.Value, error)) func(context.Context) (secret.Value, error) {
+	var (
+		mu   sync.Mutex
+		kept secret.Value
+	)
+	return func(ctx context.Context) (secret.Value, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !kept.IsZero() {
+			return kept, nil
+		}
+		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
+		if err != nil {
+			return secret.Value{}, fmt.Errorf("read secret %s: %w", secretID, err)
+		}
+		t, err := token(ctx, secret.New(aws.ToString(out.SecretString)))
+		if err != nil {
+			return secret.Value{}, err
+		}
+		kept = t
+		return kept, nil
+	}
+}
+
+// sinkToken calls get, a sink's credential source, for the sink and target where ("github
+// owner/repo"); what names the credential ("token") in the errors, which never hold its value.
+func sinkToken(ctx context.Context, get func(context.Context) (secret.Value, error), where, what string) (secret.Value, error) {
+	if get == nil {
+		return secret.Value{}, fmt.Errorf("%s: no %s", where, what)
+	}
+	t, err := get(ctx)
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("%s: %s: %w", where, what, err)
+	}
+	if t.IsZero() {
+		return secret.Value{}, fmt.Errorf("%s: the %s is empty", where, what)
+	}
+	return t, nil
 }

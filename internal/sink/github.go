@@ -18,11 +18,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/keycycle/keycycle/internal/config"
@@ -185,17 +182,7 @@ func (g *GitHub) Promote(ctx context.Context, k secret.AccessKey) error {
 func (g *GitHub) Abort(context.Context, secret.AccessKey) error { return nil }
 
 func (g *GitHub) token(ctx context.Context, k secret.AccessKey) (secret.Value, error) {
-	if g.Credential == nil {
-		return secret.Value{}, fmt.Errorf("github %s: no credential", g.target(k))
-	}
-	t, err := g.Credential(ctx)
-	if err != nil {
-		return secret.Value{}, fmt.Errorf("github %s: credential: %w", g.target(k), err)
-	}
-	if t.IsZero() {
-		return secret.Value{}, fmt.Errorf("github %s: the credential is empty", g.target(k))
-	}
-	return t, nil
+	return sinkToken(ctx, g.Credential, "github "+g.target(k), "credential")
 }
 
 func (g *GitHub) publicKey(ctx context.Context, k secret.AccessKey, token secret.Value) (string, *[32]byte, error) {
@@ -491,27 +478,11 @@ func init() {
 // gitHubCredential reads the github sink's credential from Secrets Manager when first needed and
 // keeps the token it yields for the sink's life (one run).
 func gitHubCredential(sm SecretsManagerAPI, secretID, apiURL string, now func() time.Time) func(context.Context) (secret.Value, error) {
-	var (
-		mu    sync.Mutex
-		token secret.Value
-	)
-	return func(ctx context.Context) (secret.Value, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !token.IsZero() {
-			return token, nil
-		}
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
-		if err != nil {
-			return secret.Value{}, fmt.Errorf("read secret %s: %w", secretID, err)
-		}
-		get, err := ParseGitHubCredential(secret.New(aws.ToString(out.SecretString)), apiURL, nil, now)
+	return credentialOnce(sm, secretID, func(ctx context.Context, stored secret.Value) (secret.Value, error) {
+		get, err := ParseGitHubCredential(stored, apiURL, nil, now)
 		if err != nil {
 			return secret.Value{}, fmt.Errorf("secret %s: %w", secretID, err)
 		}
-		if token, err = get(ctx); err != nil {
-			return secret.Value{}, err
-		}
-		return token, nil
-	}
+		return get(ctx)
+	})
 }

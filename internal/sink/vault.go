@@ -15,9 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/config"
 	"github.com/keycycle/keycycle/internal/secret"
@@ -117,21 +114,8 @@ func init() {
 // vaultToken reads the token from Secrets Manager when first needed (the secret's string is the
 // token, or {"token": "..."}) and keeps it for the sink's life (one run).
 func vaultToken(sm SecretsManagerAPI, secretID string) func(context.Context) (secret.Value, error) {
-	var (
-		mu    sync.Mutex
-		token secret.Value
-	)
-	return func(ctx context.Context) (secret.Value, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !token.IsZero() {
-			return token, nil
-		}
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
-		if err != nil {
-			return secret.Value{}, fmt.Errorf("read secret %s: %w", secretID, err)
-		}
-		raw := strings.TrimSpace(aws.ToString(out.SecretString))
+	return credentialOnce(sm, secretID, func(_ context.Context, stored secret.Value) (secret.Value, error) {
+		raw := strings.TrimSpace(stored.Reveal())
 		if strings.HasPrefix(raw, "{") {
 			var v struct {
 				Token string `json:"token"`
@@ -141,9 +125,8 @@ func vaultToken(sm SecretsManagerAPI, secretID string) func(context.Context) (se
 			}
 			raw = v.Token
 		}
-		token = secret.New(raw)
-		return token, nil
-	}
+		return secret.New(raw), nil
+	})
 }
 
 // Vault keeps each new key as a new version of a KV version 2 secret holding
@@ -309,17 +292,7 @@ func (v *Vault) do(ctx context.Context, method, u string, token secret.Value, in
 }
 
 func (v *Vault) token(ctx context.Context, k secret.AccessKey) (secret.Value, error) {
-	if v.Token == nil {
-		return secret.Value{}, fmt.Errorf("vault %s: no token", v.Location(k))
-	}
-	t, err := v.Token(ctx)
-	if err != nil {
-		return secret.Value{}, fmt.Errorf("vault %s: token: %w", v.Location(k), err)
-	}
-	if t.IsZero() {
-		return secret.Value{}, fmt.Errorf("vault %s: the token is empty", v.Location(k))
-	}
-	return t, nil
+	return sinkToken(ctx, v.Token, "vault "+v.Location(k), "token")
 }
 
 // vaultVersion is one version of a secret as GET <mount>/data/<path> gives it.
