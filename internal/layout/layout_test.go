@@ -94,17 +94,7 @@ var pureForbidden = []string{"os", "os/exec", "net", "net/http", "syscall", "io/
 
 // TestImportRules reads `go list` and fails on every edge the layout does not allow.
 func TestImportRules(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("needs the go command")
-	}
-	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", "./...")
-	cmd.Dir = "../.."
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, stderr.String())
-	}
+	out := goList(t, "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}")
 	var problems []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -203,17 +193,7 @@ func TestCheckRefusesWhatTheLayoutForbids(t *testing.T) {
 // internal/sink (config may not import it), so every program that links internal/config must
 // link internal/sink too, or a delivery list's types would be unknown to it.
 func TestProgramsThatReadAConfigurationKnowTheSinkTypes(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("needs the go command")
-	}
-	cmd := exec.Command("go", "list", "-f", "{{if eq .Name \"main\"}}{{.ImportPath}}{{range .Deps}} {{.}}{{end}}{{end}}", "./...")
-	cmd.Dir = "../.."
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, stderr.String())
-	}
+	out := goList(t, "{{if eq .Name \"main\"}}{{.ImportPath}}{{range .Deps}} {{.}}{{end}}{{end}}")
 	mains := 0
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<22)
@@ -234,4 +214,21 @@ func TestProgramsThatReadAConfigurationKnowTheSinkTypes(t *testing.T) {
 	if mains < 3 {
 		t.Fatalf("found %d main packages: %s", mains, out)
 	}
+}
+
+// goList is `go list -f format ./...` of the module, skipping the test without the go command.
+func goList(t *testing.T, format string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command (install Go)")
+	}
+	cmd := exec.Command("go", "list", "-f", format, "./...")
+	cmd.Dir = "../.."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	return out
 }
