@@ -388,7 +388,12 @@ func parseTime(f map[string]string, k string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time", k, f[k])
 	}
-	return t.UTC(), nil
+	// In UTC, as keycycle writes it, the year must have four digits: "0000-01-01T00:00:00+01:00"
+	// parses, but is in year -1 in UTC, which RFC 3339 cannot write back.
+	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("%s: %q is outside the years 0001 to 9999 in UTC", k, f[k])
+	}
+	return t, nil
 }
 
 // parseKeyID accepts what IAM accepts as an access key id: 16 to 128 letters, digits or '_'.
