@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -13,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -210,60 +208,25 @@ func (e *GitHubError) Error() string {
 	return fmt.Sprintf("GitHub answered %d: %s", e.Status, e.Message)
 }
 
-func (g *GitHub) client() *http.Client {
-	if g.Client != nil {
-		return g.Client
-	}
-	return &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
+func (g *GitHub) client() *http.Client { return apiClient(g.Client) }
 
 func (g *GitHub) do(ctx context.Context, method, u string, token secret.Value, in, out any) error {
 	return githubDo(ctx, g.client(), method, u, "Bearer "+token.Reveal(), in, out)
 }
 
 func githubDo(ctx context.Context, c *http.Client, method, u, auth string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/vnd.github+json")
-	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("User-Agent", "keycycle")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return fmt.Errorf("%s %s: %w", method, RedactURL(u), ue.Err)
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	h := http.Header{}
+	h.Set("Accept", "application/vnd.github+json")
+	h.Set("X-GitHub-Api-Version", "2022-11-28")
+	h.Set("Authorization", auth)
+	h.Set("User-Agent", "keycycle")
+	return callJSON(ctx, c, method, u, h, in, out, func(status int, body []byte) error {
 		var m struct {
 			Message string `json:"message"`
 		}
-		_ = json.Unmarshal(data, &m)
-		return &GitHubError{Status: resp.StatusCode, Message: m.Message}
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: answer is not JSON: %w", method, RedactURL(u), err)
-		}
-	}
-	return nil
+		_ = json.Unmarshal(body, &m)
+		return &GitHubError{Status: status, Message: m.Message}
+	})
 }
 
 // GitHubApp is a GitHub App installation: its token is obtained with a JWT signed by the app's

@@ -1,19 +1,16 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/keycycle/keycycle/internal/backoff"
 	"github.com/keycycle/keycycle/internal/config"
@@ -237,58 +234,23 @@ func vaultStatus(err error) int {
 	return 0
 }
 
-func (v *Vault) client() *http.Client {
-	if v.Client != nil {
-		return v.Client
-	}
-	return &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
+func (v *Vault) client() *http.Client { return apiClient(v.Client) }
 
 // do sends one request with the token; a status outside 2xx is a *VaultError.
 func (v *Vault) do(ctx context.Context, method, u string, token secret.Value, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, RedactURL(u), err)
-	}
-	req.Header.Set("X-Vault-Token", token.Reveal())
-	req.Header.Set("X-Vault-Request", "true")
+	h := http.Header{}
+	h.Set("X-Vault-Token", token.Reveal())
+	h.Set("X-Vault-Request", "true")
 	if v.Namespace != "" {
-		req.Header.Set("X-Vault-Namespace", v.Namespace)
+		h.Set("X-Vault-Namespace", v.Namespace)
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := v.client().Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return fmt.Errorf("%s %s: %w", method, RedactURL(u), ue.Err)
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	return callJSON(ctx, v.client(), method, u, h, in, out, func(status int, body []byte) error {
 		var e struct {
 			Errors []string `json:"errors"`
 		}
-		_ = json.Unmarshal(data, &e)
-		return &VaultError{Status: resp.StatusCode, Errors: e.Errors}
-	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: answer is not JSON: %w", method, RedactURL(u), err)
-		}
-	}
-	return nil
+		_ = json.Unmarshal(body, &e)
+		return &VaultError{Status: status, Errors: e.Errors}
+	})
 }
 
 func (v *Vault) token(ctx context.Context, k secret.AccessKey) (secret.Value, error) {
